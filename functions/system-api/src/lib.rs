@@ -1,0 +1,23 @@
+//! `system-api`: the welcome and feature endpoints, health checks, and the API documentation.
+//!
+//! `main.rs` runs [`router`] under `lambda_http`; the devserver merges [`routes`] with the other
+//! functions' routes.
+
+mod docs;
+mod health;
+mod root;
+
+use axum::Router;
+use shared::AppState;
+
+pub use docs::ApiDoc;
+
+/// The routes of this function, without fallback or middleware (see [`shared::http::finish`]).
+pub fn routes() -> Router<AppState> {
+    Router::new().merge(root::routes()).merge(health::routes()).merge(docs::routes())
+}
+
+/// The complete, ready-to-serve router of this function.
+pub fn router(state: AppState) -> Router {
+    shared::http::finish(routes(), state)
+}

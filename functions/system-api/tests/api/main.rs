@@ -1,0 +1,228 @@
+//! API tests of system-api: the real router, a real Postgres per test (`#[sqlx::test]`), and real
+//! API Gateway v2 events through the lambda_http adapter.
+
+mod helpers;
+
+use axum::body::Body;
+use helpers::*;
+use http::{Method, Request, StatusCode, header};
+use serde_json::json;
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn ready_is_200_when_the_database_answers(pool: PgPool) {
+    let response = send(app(pool), get("/api/v1/health/ready")).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    let body = response.json();
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["components"]["database"], json!({"ready": true, "message": "Database connection successful"}));
+    assert_eq!(body["components"]["application"]["ready"], true);
+    assert_rfc3339_utc(&body["timestamp"]);
+}
+
+#[tokio::test]
+async fn ready_is_503_with_the_seed_body_when_the_database_is_unreachable() {
+    let response = send(app_without_database(), get("/api/v1/health/ready")).await;
+
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    let body = response.json();
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["components"]["database"], json!({"ready": false, "message": "Database connection failed"}));
+}
+
+#[tokio::test]
+async fn the_service_keeps_answering_after_the_database_fails() {
+    let app = app_without_database();
+    for _ in 0..3 {
+        assert_eq!(send(app.clone(), get("/api/v1/health/ready")).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(send(app, get("/api/v1/health/live")).await.status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn health_reports_a_healthy_database(pool: PgPool) {
+    let response = send(app(pool), get("/api/v1/health")).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    let body = response.json();
+    assert_eq!(body["status"], "healthy");
+    assert_eq!(body["checks"], json!({"database": "healthy", "application": "healthy"}));
+    assert_eq!(body["environment"], "development");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_rfc3339_utc(&body["timestamp"]);
+}
+
+#[tokio::test]
+async fn health_is_200_but_unhealthy_when_the_database_is_down() {
+    let response = send(app_without_database(), get("/api/v1/health/")).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.json()["status"], "unhealthy");
+    assert_eq!(response.json()["checks"]["database"], "unhealthy");
+}
+
+#[tokio::test]
+async fn simple_and_live_have_the_seed_shapes_and_need_no_database() {
+    let simple = send(app_without_database(), get("/api/v1/health/simple")).await;
+    assert_eq!(simple.status, StatusCode::OK);
+    assert_eq!(simple.json()["status"], "healthy");
+    assert_rfc3339_utc(&simple.json()["timestamp"]);
+
+    let live = send(app_without_database(), get("/api/v1/health/live")).await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert_eq!(live.json()["alive"], true);
+    assert_rfc3339_utc(&live.json()["timestamp"]);
+}
+
+#[tokio::test]
+async fn rate_limit_status_lists_the_seed_limits() {
+    let body = send(app_without_database(), get("/api/v1/health/rate-limit")).await.json();
+
+    assert_eq!(body["enabled"], true);
+    assert_eq!(body["limits"]["login"], json!({"limit": 5, "window_seconds": 60}));
+    assert_eq!(body["limits"]["register"], json!({"limit": 3, "window_seconds": 60}));
+}
+
+#[tokio::test]
+async fn root_welcomes_and_features_report_what_is_enabled() {
+    let root = send(app_without_database(), get("/")).await;
+    assert_eq!(root.status, StatusCode::OK);
+    assert_eq!(root.json(), json!({"message": "Welcome to Serverless Auth"}));
+
+    let features = send(app_without_database(), get("/features")).await;
+    assert_eq!(features.json(), json!({"redis": false, "websockets": false, "rate_limiting": true, "celery": false}));
+}
+
+#[tokio::test]
+async fn unknown_route_is_a_json_404() {
+    let response = send(app_without_database(), get("/api/v1/nope")).await;
+
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    assert_eq!(response.json(), json!({"detail": "Not Found"}));
+}
+
+#[tokio::test]
+async fn wrong_method_is_a_json_405_with_allow() {
+    let request = Request::post("/api/v1/health/simple").body(Body::empty()).expect("request");
+    let response = send(app_without_database(), request).await;
+
+    assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
+    let allow = response.headers[header::ALLOW].to_str().expect("ascii");
+    assert!(allow.contains("GET"), "Allow: {allow}");
+    assert_eq!(response.headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(response.json(), json!({"detail": "Method Not Allowed"}));
+}
+
+#[tokio::test]
+async fn every_response_has_security_headers_and_a_request_id() {
+    for path in ["/", "/api/v1/health/simple", "/missing"] {
+        let response = send(app_without_database(), get(path)).await;
+        assert_eq!(response.headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(response.headers["referrer-policy"], "no-referrer", "{path}");
+        assert!(response.headers.contains_key("x-request-id"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_configured_origins_with_credentials_only() {
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/v1/health")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization")
+            .body(Body::empty())
+            .expect("request")
+    };
+
+    let allowed = send(app_without_database(), preflight("http://localhost:3000")).await;
+    assert_eq!(allowed.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "http://localhost:3000");
+    assert_eq!(allowed.headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    assert!(allowed.headers[header::ACCESS_CONTROL_ALLOW_HEADERS].to_str().expect("ascii").contains("authorization"));
+
+    let denied = send(app_without_database(), preflight("https://evil.example")).await;
+    assert!(!denied.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_route() {
+    let response = send(app_without_database(), get("/api/v1/openapi.json")).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    let document = response.json();
+    assert!(document["openapi"].as_str().expect("version").starts_with("3.1"));
+    for path in [
+        "/",
+        "/features",
+        "/api/v1/health",
+        "/api/v1/health/simple",
+        "/api/v1/health/ready",
+        "/api/v1/health/live",
+        "/api/v1/health/rate-limit",
+    ] {
+        assert!(document["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    }
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_at_docs() {
+    let response = send(app_without_database(), get("/docs/")).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    assert!(response.text.contains("swagger"), "not the Swagger UI page");
+}
+
+/// The real Lambda path: an API Gateway HTTP API v2 event, deserialised as the runtime does,
+/// through lambda_http's adapter (the same one `lambda_http::run` uses) to the serialised response.
+mod lambda_events {
+    use super::*;
+    use lambda_http::request::LambdaRequest;
+    use lambda_http::{Context, LambdaEvent, Service};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    async fn invoke(app: axum::Router, fixture: &str) -> Value {
+        let path = format!("{}/../../tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let event: LambdaRequest = serde_json::from_str(&text).expect("valid API Gateway v2 event");
+        let mut adapter = lambda_http::Adapter::from(app);
+        let response = adapter
+            .ready()
+            .await
+            .expect("ready")
+            .call(LambdaEvent::new(event, Context::default()))
+            .await
+            .expect("infallible router");
+        serde_json::to_value(&response).expect("response serialises for the Runtime API")
+    }
+
+    fn body_of(response: &Value) -> Value {
+        serde_json::from_str(response["body"].as_str().expect("text body")).expect("JSON body")
+    }
+
+    #[sqlx::test(migrator = "shared::MIGRATOR")]
+    async fn ready_event_through_the_lambda_adapter_answers_200(pool: PgPool) {
+        let response = invoke(app(pool), "system-health-ready.json").await;
+
+        assert_eq!(response["statusCode"], 200);
+        assert_eq!(body_of(&response)["ready"], true);
+        assert_eq!(response["headers"]["x-request-id"], "Bq1Zbh3SjoEEMjw=", "API Gateway's request id is reused");
+    }
+
+    #[tokio::test]
+    async fn client_ip_comes_from_the_request_context_not_from_headers() {
+        let response = invoke(app_without_database(), "system-health-rate-limit.json").await;
+
+        assert_eq!(body_of(&response)["client_ip"], "203.0.113.10");
+    }
+
+    #[tokio::test]
+    async fn simple_event_answers_without_a_database() {
+        let response = invoke(app_without_database(), "system-health-simple.json").await;
+
+        assert_eq!(response["statusCode"], 200);
+        assert_eq!(body_of(&response)["status"], "healthy");
+    }
+}

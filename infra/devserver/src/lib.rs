@@ -1,0 +1,9 @@
+//! The devserver's composition of every function's routes, shared by its binary and its tests.
+
+use axum::Router;
+use shared::AppState;
+
+/// All routes the deployed functions serve, merged under one base URL.
+pub fn routes() -> Router<AppState> {
+    Router::new().merge(system_api::routes())
+}

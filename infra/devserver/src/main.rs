@@ -1,0 +1,64 @@
+//! Local all-in-one server: every function's routes under one base URL, so the whole API runs on a
+//! laptop without Lambda or API Gateway. Later features add the local queue and worker, scheduler
+//! ticks and the WebSocket hub here.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use shared::AppState;
+
+#[tokio::main]
+async fn main() {
+    let config = shared::Config::from_env_or_exit();
+    let port = port_or_exit();
+    shared::telemetry::init(&config);
+
+    let state = AppState::new(config);
+    let app = shared::http::finish(devserver::routes(), state);
+
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("devserver: cannot listen on {address}: {error}");
+            std::process::exit(1);
+        }
+    };
+    tracing::info!("serving on http://{address} (API docs at http://{address}/docs)");
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    if let Err(error) = served {
+        eprintln!("devserver: {error}");
+        std::process::exit(1);
+    }
+    tracing::info!("devserver stopped");
+}
+
+fn port_or_exit() -> u16 {
+    match std::env::var("PORT") {
+        Err(_) => 8000,
+        Ok(raw) => raw.trim().parse().ok().filter(|port| *port != 0).unwrap_or_else(|| {
+            eprintln!("configuration error: PORT must be a port number from 1 to 65535, not {raw:?}");
+            std::process::exit(2);
+        }),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, letting in-flight requests finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,95 @@
+//! The devserver binary as a user runs it: start-up configuration errors, and a real server on a
+//! loopback port answering health checks from the test Postgres, then shutting down gracefully.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn devserver() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_devserver"));
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Sends a GET over a fresh connection; returns the status code and body.
+fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn missing_database_url_exits_with_one_line_naming_it() {
+    let output = devserver().output().expect("run devserver");
+
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("configuration error: DATABASE_URL"), "{stderr}");
+}
+
+#[test]
+fn invalid_values_exit_with_one_line_naming_the_variable() {
+    for (var, value) in [("PORT", "eighty"), ("RATE_LIMIT_ENABLED", "sometimes"), ("DB_MAX_CONNECTIONS", "-3")] {
+        let output =
+            devserver().env("DATABASE_URL", "postgres://u@127.0.0.1:1/db").env(var, value).output().expect("run");
+
+        assert_eq!(output.status.code(), Some(2), "{var}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(var), "{var}: {stderr}");
+    }
+}
+
+#[test]
+fn serves_health_on_loopback_and_stops_gracefully_on_sigterm() {
+    let database_url =
+        std::env::var("DATABASE_URL").expect("DATABASE_URL must point at a test Postgres (run scripts/test)");
+    let port = free_port();
+    let child = devserver()
+        .env("DATABASE_URL", database_url)
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start devserver");
+    let mut server = Server(child);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, body) = loop {
+        match http_get(port, "/api/v1/health/ready") {
+            Ok(answer) => break answer,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(error) => panic!("devserver never answered: {error}"),
+        }
+    };
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""ready":true"#), "{body}");
+
+    let (status, body) = http_get(port, "/api/v1/health/rate-limit").expect("rate-limit");
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""client_ip":"127.0.0.1""#), "{body}");
+
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let exit = server.0.wait().expect("wait");
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+}

@@ -1,0 +1,364 @@
+//! Typed configuration, read once from the environment at cold start (DESIGN §9).
+//!
+//! Every variable is parsed here and nowhere else, so a bad value stops the process at start with
+//! one line naming the variable instead of failing on the first request that needs it.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Where logs go and how they look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line: what CloudWatch Logs Insights queries.
+    Json,
+    /// Human-readable, for a terminal.
+    Pretty,
+}
+
+/// The account `migrate` creates when none exists yet (seed: `FIRST_SUPERUSER*`).
+#[derive(Debug, Clone)]
+pub struct SuperuserSeed {
+    /// Login email of the superuser, trimmed and lowercased.
+    pub email: String,
+    /// Initial password; never defaulted, never logged.
+    pub password: SecretString,
+    /// Username of the superuser (`FIRST_SUPERUSER_USERNAME`, default `admin`).
+    pub username: String,
+}
+
+/// All settings of a function or the devserver.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Postgres connection string (`DATABASE_URL`, required). Secret: it may hold a password.
+    pub database_url: SecretString,
+    /// Upper bound of pooled connections (`DB_MAX_CONNECTIONS`; 2 on Lambda, 10 locally).
+    /// Small on Lambda because every concurrent execution environment has its own pool.
+    pub db_max_connections: u32,
+    /// How long a request waits for a connection before failing (`DB_ACQUIRE_TIMEOUT_MS`, 3000),
+    /// so a slow or down database gives a quick 503 instead of a pile-up.
+    pub db_acquire_timeout: Duration,
+    /// `development`, `staging` or `production` (`ENVIRONMENT`), reported by the health check.
+    pub environment: String,
+    /// Product name used in the welcome message and mails (`PROJECT_NAME`).
+    pub project_name: String,
+    /// Browser origins allowed to call the API with credentials (`BACKEND_CORS_ORIGINS`).
+    pub cors_origins: Vec<String>,
+    /// Whether request rate limits are enforced (`RATE_LIMIT_ENABLED`, default true).
+    pub rate_limit_enabled: bool,
+    /// How many proxies in front of API Gateway may be trusted to append to `X-Forwarded-For`
+    /// (`TRUSTED_PROXY_HOPS`, default 0: the client IP is the connection's source address).
+    pub trusted_proxy_hops: u8,
+    /// Log output format (`LOG_FORMAT`: `json` or `pretty`; JSON on Lambda, pretty locally).
+    pub log_format: LogFormat,
+    /// Log filter (`LOG_LEVEL`: a level such as `info`, or a tracing filter directive).
+    pub log_level: String,
+    /// The superuser to bootstrap, when `FIRST_SUPERUSER_EMAIL` and `_PASSWORD` are both set.
+    pub first_superuser: Option<SuperuserSeed>,
+    /// True inside a Lambda execution environment (`AWS_LAMBDA_FUNCTION_NAME` is set).
+    pub on_lambda: bool,
+}
+
+/// A missing or invalid variable; its `Display` is the one line printed before exiting.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration error: {var} {problem}")]
+pub struct ConfigError {
+    /// The offending environment variable.
+    pub var: &'static str,
+    /// What is wrong with it, phrased to follow the variable name.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, problem: impl Into<String>) -> Self {
+        Self { var, problem: problem.into() }
+    }
+}
+
+/// The seed's default origins, for a front end on the usual dev-server ports.
+const DEFAULT_CORS_ORIGINS: &str = "http://localhost:3000,http://localhost:8080,http://localhost:4200";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the process environment, or prints the problem on one line and exits with status 2.
+    /// Meant for `main`: a function that cannot be configured must not start.
+    pub fn from_env_or_exit() -> Self {
+        match Self::from_env() {
+            Ok(config) => config,
+            Err(error) => {
+                eprintln!("{error}");
+                std::process::exit(2);
+            }
+        }
+    }
+
+    /// Builds the configuration from any variable source; tests pass a map instead of mutating
+    /// the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&lookup);
+        let on_lambda = vars.get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+
+        let database_url = vars
+            .get("DATABASE_URL")
+            .ok_or_else(|| ConfigError::new("DATABASE_URL", "is required (a postgres:// URL)"))?;
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError::new("DATABASE_URL", "must start with postgres:// or postgresql://"));
+        }
+        if database_url.parse::<sqlx::postgres::PgConnectOptions>().is_err() {
+            return Err(ConfigError::new("DATABASE_URL", "is not a valid postgres connection URL"));
+        }
+
+        let environment = vars.get("ENVIRONMENT").unwrap_or_else(|| "development".into());
+        if !matches!(environment.as_str(), "development" | "staging" | "production") {
+            return Err(ConfigError::new(
+                "ENVIRONMENT",
+                format!("must be development, staging or production, not {environment:?}"),
+            ));
+        }
+
+        let log_format = match vars.get("LOG_FORMAT").as_deref() {
+            None => {
+                if on_lambda {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Pretty
+                }
+            }
+            Some("json") => LogFormat::Json,
+            Some("pretty" | "text") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(ConfigError::new("LOG_FORMAT", format!("must be json or pretty, not {other:?}")));
+            }
+        };
+
+        Ok(Self {
+            database_url: SecretString::from(database_url),
+            db_max_connections: vars.number("DB_MAX_CONNECTIONS", if on_lambda { 2 } else { 10 }, 1..=1000)?,
+            db_acquire_timeout: Duration::from_millis(vars.number("DB_ACQUIRE_TIMEOUT_MS", 3000, 50..=60_000)?),
+            environment,
+            project_name: vars.get("PROJECT_NAME").unwrap_or_else(|| "Serverless Auth".into()),
+            cors_origins: parse_origins(
+                &vars.get("BACKEND_CORS_ORIGINS").unwrap_or_else(|| DEFAULT_CORS_ORIGINS.into()),
+            )?,
+            rate_limit_enabled: vars.flag("RATE_LIMIT_ENABLED", true)?,
+            trusted_proxy_hops: vars.number("TRUSTED_PROXY_HOPS", 0, 0..=10)?,
+            log_format,
+            log_level: parse_log_level(vars.get("LOG_LEVEL"))?,
+            first_superuser: parse_superuser(&vars)?,
+            on_lambda,
+        })
+    }
+}
+
+/// Variable access that treats an empty value as unset, the way `.env` files are usually meant.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(ConfigError::new(name, format!("must be true or false, not {other:?}"))),
+        }
+    }
+
+    fn number<T>(&self, name: &'static str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(raw) = self.get(name) else { return Ok(default) };
+        match raw.parse::<T>() {
+            Ok(value) if range.contains(&value) => Ok(value),
+            _ => Err(ConfigError::new(
+                name,
+                format!("must be a whole number from {} to {}, not {raw:?}", range.start(), range.end()),
+            )),
+        }
+    }
+}
+
+/// Parses a comma-separated origin list. `*` is refused: the API allows credentials (the refresh
+/// cookie), and a wildcard with credentials would let any site act as the signed-in user.
+fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "BACKEND_CORS_ORIGINS";
+    let mut origins = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let origin = origin.trim_end_matches('/');
+        if origin == "*" {
+            return Err(ConfigError::new(VAR, "must list origins explicitly; '*' is not allowed with credentials"));
+        }
+        let valid = origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+        });
+        if !valid || http::HeaderValue::from_str(origin).is_err() {
+            return Err(ConfigError::new(VAR, format!("has an invalid origin {origin:?} (want scheme://host[:port])")));
+        }
+        origins.push(origin.to_owned());
+    }
+    Ok(origins)
+}
+
+/// Accepts the seed's level names (`INFO`, `WARNING`, `CRITICAL`) as well as tracing directives.
+fn parse_log_level(raw: Option<String>) -> Result<String, ConfigError> {
+    let Some(raw) = raw else { return Ok("info".into()) };
+    let level = match raw.to_ascii_lowercase().as_str() {
+        "warning" => "warn".to_owned(),
+        "critical" | "fatal" => "error".to_owned(),
+        other => other.to_owned(),
+    };
+    if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+        return Err(ConfigError::new("LOG_LEVEL", format!("is not a log level or filter: {raw:?}")));
+    }
+    Ok(level)
+}
+
+fn parse_superuser(vars: &Vars<'_>) -> Result<Option<SuperuserSeed>, ConfigError> {
+    // The seed calls the email variable FIRST_SUPERUSER; both names are accepted.
+    let email = vars.get("FIRST_SUPERUSER_EMAIL").or_else(|| vars.get("FIRST_SUPERUSER"));
+    let password = vars.get("FIRST_SUPERUSER_PASSWORD");
+    match (email, password) {
+        (None, None) => Ok(None),
+        (Some(_), None) => {
+            Err(ConfigError::new("FIRST_SUPERUSER_PASSWORD", "is required when FIRST_SUPERUSER_EMAIL is set"))
+        }
+        (None, Some(_)) => {
+            Err(ConfigError::new("FIRST_SUPERUSER_EMAIL", "is required when FIRST_SUPERUSER_PASSWORD is set"))
+        }
+        (Some(email), Some(password)) => {
+            let email = email.to_lowercase();
+            if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+                return Err(ConfigError::new("FIRST_SUPERUSER_EMAIL", format!("is not an email address: {email:?}")));
+            }
+            if !(8..=128).contains(&password.chars().count()) {
+                return Err(ConfigError::new("FIRST_SUPERUSER_PASSWORD", "must be 8 to 128 characters long"));
+            }
+            let username = vars.get("FIRST_SUPERUSER_USERNAME").unwrap_or_else(|| "admin".into());
+            Ok(Some(SuperuserSeed { email, password: SecretString::from(password), username }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    const DB: (&str, &str) = ("DATABASE_URL", "postgres://app@127.0.0.1:5432/app");
+
+    #[test]
+    fn minimal_environment_gets_documented_defaults() {
+        let config = config_from(&[DB]).expect("valid config");
+        assert_eq!(config.database_url.expose_secret(), DB.1);
+        assert_eq!(config.db_max_connections, 10);
+        assert_eq!(config.db_acquire_timeout, Duration::from_secs(3));
+        assert_eq!(config.environment, "development");
+        assert_eq!(config.cors_origins.len(), 3);
+        assert!(config.rate_limit_enabled);
+        assert_eq!(config.trusted_proxy_hops, 0);
+        assert_eq!(config.log_format, LogFormat::Pretty);
+        assert_eq!(config.log_level, "info");
+        assert!(config.first_superuser.is_none());
+        assert!(!config.on_lambda);
+    }
+
+    #[test]
+    fn lambda_environment_gets_a_small_pool_and_json_logs() {
+        let config = config_from(&[DB, ("AWS_LAMBDA_FUNCTION_NAME", "system-api")]).expect("valid config");
+        assert_eq!(config.db_max_connections, 2);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(config.on_lambda);
+    }
+
+    #[test]
+    fn missing_database_url_names_the_variable() {
+        let error = config_from(&[]).expect_err("must fail");
+        assert_eq!(error.var, "DATABASE_URL");
+        assert!(error.to_string().starts_with("configuration error: DATABASE_URL "));
+        assert!(!error.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn empty_value_counts_as_missing() {
+        assert_eq!(config_from(&[("DATABASE_URL", "  ")]).expect_err("must fail").var, "DATABASE_URL");
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        let cases = [
+            ("DATABASE_URL", "mysql://x"),
+            ("DATABASE_URL", "postgres://app@host:notaport/db"),
+            ("DB_MAX_CONNECTIONS", "lots"),
+            ("DB_MAX_CONNECTIONS", "0"),
+            ("RATE_LIMIT_ENABLED", "maybe"),
+            ("TRUSTED_PROXY_HOPS", "-1"),
+            ("ENVIRONMENT", "prod"),
+            ("LOG_FORMAT", "xml"),
+            ("LOG_LEVEL", "lou[d"),
+            ("BACKEND_CORS_ORIGINS", "*"),
+            ("BACKEND_CORS_ORIGINS", "localhost:3000"),
+            ("BACKEND_CORS_ORIGINS", "https://example.com/app"),
+        ];
+        for (var, value) in cases {
+            let mut pairs = vec![DB];
+            if var == "DATABASE_URL" {
+                pairs.clear();
+            }
+            pairs.push((var, value));
+            let error = config_from(&pairs).expect_err(&format!("{var}={value} must fail"));
+            assert_eq!(error.var, var, "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn cors_origins_are_trimmed_and_trailing_slashes_dropped() {
+        let config = config_from(&[DB, ("BACKEND_CORS_ORIGINS", " https://app.example.com/ , http://localhost:3000")])
+            .expect("valid config");
+        assert_eq!(config.cors_origins, vec!["https://app.example.com", "http://localhost:3000"]);
+    }
+
+    #[test]
+    fn seed_log_level_names_are_accepted() {
+        let config = config_from(&[DB, ("LOG_LEVEL", "WARNING")]).expect("valid config");
+        assert_eq!(config.log_level, "warn");
+    }
+
+    #[test]
+    fn superuser_needs_both_email_and_password() {
+        let only_email = config_from(&[DB, ("FIRST_SUPERUSER_EMAIL", "admin@example.com")]).expect_err("must fail");
+        assert_eq!(only_email.var, "FIRST_SUPERUSER_PASSWORD");
+        let only_password = config_from(&[DB, ("FIRST_SUPERUSER_PASSWORD", "long enough")]).expect_err("must fail");
+        assert_eq!(only_password.var, "FIRST_SUPERUSER_EMAIL");
+        let short = config_from(&[DB, ("FIRST_SUPERUSER", "a@b.c"), ("FIRST_SUPERUSER_PASSWORD", "short")])
+            .expect_err("must fail");
+        assert_eq!(short.var, "FIRST_SUPERUSER_PASSWORD");
+    }
+
+    #[test]
+    fn superuser_email_is_lowercased_and_username_defaults_to_admin() {
+        let config = config_from(&[
+            DB,
+            ("FIRST_SUPERUSER", " Admin@Example.COM "),
+            ("FIRST_SUPERUSER_PASSWORD", "Sup3r-secret!"),
+        ])
+        .expect("valid config");
+        let seed = config.first_superuser.expect("superuser configured");
+        assert_eq!(seed.email, "admin@example.com");
+        assert_eq!(seed.username, "admin");
+        assert_eq!(seed.password.expose_secret(), "Sup3r-secret!");
+    }
+}

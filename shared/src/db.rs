@@ -1,0 +1,33 @@
+//! The Postgres pool and the embedded migrations.
+//!
+//! The pool connects on first use, not at start, so a cold start costs no database round trip and
+//! a function whose database is down still starts and answers its health checks.
+
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::config::Config;
+
+/// The migrations in `migrations/`, compiled into the binary. Run by the `migrate` function as a
+/// deploy step, never at cold start of the request-serving functions.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Creates the pool without connecting. An unparsable URL falls back to defaults here; `Config`
+/// has already checked the scheme, and a wrong host surfaces as a 503 on first use.
+pub fn lazy_pool(config: &Config) -> PgPool {
+    let options: PgConnectOptions =
+        config.database_url.expose_secret().parse().unwrap_or_else(|_| PgConnectOptions::new());
+    PgPoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .min_connections(0)
+        .acquire_timeout(config.db_acquire_timeout)
+        .idle_timeout(std::time::Duration::from_secs(300))
+        .connect_lazy_with(options.application_name("serverless-auth"))
+}
+
+/// Checks that the database answers a trivial query.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1").execute(pool).await.map(drop)
+}

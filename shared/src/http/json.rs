@@ -1,0 +1,204 @@
+//! `AppJson<T>`: a JSON body extractor whose failures are FastAPI-style 422 bodies.
+//!
+//! Axum's own `Json` answers bad input with plain-text 400/415/422; seed clients expect
+//! `{"detail":[{"type","loc","msg","input"}]}` for every shape problem, so this extractor parses
+//! in two steps (syntax, then shape) and reports the failing field's path.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, FieldError};
+
+/// A JSON request body of type `T`, rejected with our 422 envelope.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !has_json_content_type(&request) {
+            return Err(ApiError::field(
+                "content_type",
+                vec![json!("body")],
+                "Content-Type must be application/json",
+                Value::Null,
+            )
+            .into_response());
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                (status, axum::Json(json!({"detail": "Request body too large", "code": "payload_too_large"})))
+                    .into_response()
+            } else {
+                ApiError::field("body_read", vec![json!("body")], "Could not read the request body", Value::Null)
+                    .into_response()
+            }
+        })?;
+        parse(&bytes).map(AppJson).map_err(IntoResponse::into_response)
+    }
+}
+
+fn has_json_content_type(request: &Request) -> bool {
+    let Some(value) = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Parses `bytes` as `T`, describing the first problem the way FastAPI does.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::Validation(vec![FieldError {
+            kind: "json_invalid".into(),
+            loc: vec![json!("body"), json!(error.column())],
+            msg: "JSON decode error".into(),
+            input: json!({}),
+        }])
+    })?;
+    serde_path_to_error::deserialize(&value).map_err(|error| ApiError::Validation(vec![describe(&error, &value)]))
+}
+
+fn describe(error: &serde_path_to_error::Error<serde_json::Error>, body: &Value) -> FieldError {
+    if !body.is_object() {
+        return FieldError::new(
+            "model_attributes_type",
+            vec![json!("body")],
+            "Input should be a valid dictionary or object to extract fields from",
+            redact(body.clone()),
+        );
+    }
+    let mut loc = vec![json!("body")];
+    let mut at = Some(body);
+    for segment in error.path().iter() {
+        use serde_path_to_error::Segment;
+        match segment {
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                at = at.and_then(|v| v.get(key));
+                loc.push(json!(key));
+            }
+            Segment::Seq { index } => {
+                at = at.and_then(|v| v.get(index));
+                loc.push(json!(index));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    let input = redact(at.cloned().unwrap_or(Value::Null));
+    let message = error.inner().to_string();
+
+    if let Some(field) = between(&message, "missing field `", "`") {
+        loc.push(json!(field));
+        return FieldError::new("missing", loc, "Field required", input);
+    }
+    if message.starts_with("unknown field `") {
+        // the path already ends at the unknown key
+        return FieldError::new("extra_forbidden", loc, "Extra inputs are not permitted", Value::Null);
+    }
+    let (kind, msg) = if message.contains("expected a string") {
+        ("string_type", "Input should be a valid string".to_owned())
+    } else if message.contains("expected a boolean") {
+        ("bool_type", "Input should be a valid boolean".to_owned())
+    } else if message.contains("expected i") || message.contains("expected u") || message.contains("integer") {
+        ("int_type", "Input should be a valid integer".to_owned())
+    } else {
+        ("value_error", message.split(" at line ").next().unwrap_or_default().to_owned())
+    };
+    FieldError::new(kind, loc, msg, input)
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = &text[text.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
+}
+
+/// Error bodies echo the input back; never echo a secret.
+fn redact(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let secret = key.contains("password") || key.contains("token") || key.contains("secret");
+                    (key, if secret { json!("**********") } else { redact(value) })
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Login {
+        email: String,
+        password: String,
+        remember: Option<bool>,
+    }
+
+    fn first_error(body: &str) -> FieldError {
+        match parse::<Login>(body.as_bytes()) {
+            Err(ApiError::Validation(errors)) => errors.into_iter().next().expect("one error"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_json_invalid() {
+        let error = first_error("{\"email\": ");
+        assert_eq!(error.kind, "json_invalid");
+        assert_eq!(error.loc[0], "body");
+        assert_eq!(error.msg, "JSON decode error");
+    }
+
+    #[test]
+    fn missing_field_names_the_field_and_hides_secrets_in_the_echo() {
+        let error = first_error(r#"{"password": "hunter22"}"#);
+        assert_eq!(error.kind, "missing");
+        assert_eq!(error.loc, vec![json!("body"), json!("email")]);
+        assert_eq!(error.msg, "Field required");
+        assert_eq!(error.input, json!({"password": "**********"}));
+    }
+
+    #[test]
+    fn wrong_type_reports_the_field_path() {
+        let error = first_error(r#"{"email": 5, "password": "x"}"#);
+        assert_eq!(error.kind, "string_type");
+        assert_eq!(error.loc, vec![json!("body"), json!("email")]);
+        assert_eq!(error.input, json!(5));
+    }
+
+    #[test]
+    fn non_object_body_is_model_attributes_type() {
+        assert_eq!(first_error("[1,2]").kind, "model_attributes_type");
+        assert_eq!(first_error("\"text\"").kind, "model_attributes_type");
+    }
+
+    #[test]
+    fn unknown_fields_are_reported_when_the_type_forbids_them() {
+        let error = first_error(r#"{"email": "a@b.c", "password": "x", "is_superuser": true}"#);
+        assert_eq!(error.kind, "extra_forbidden");
+        assert_eq!(error.loc, vec![json!("body"), json!("is_superuser")]);
+    }
+
+    #[test]
+    fn valid_body_parses() {
+        let login: Login = parse(br#"{"email": "a@b.c", "password": "x", "remember": true}"#).expect("valid");
+        assert_eq!(login.email, "a@b.c");
+    }
+}

@@ -1,0 +1,29 @@
+//! What every handler can reach: built once per cold start, cloned cheaply per request.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::config::Config;
+
+/// Shared application state. Later features add their ports (mailer, queue, ...) here.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Settings read at start.
+    pub config: Arc<Config>,
+    /// Lazily connecting pool: creating it does no I/O, so cold start never waits on Postgres.
+    pub db: PgPool,
+}
+
+impl AppState {
+    /// Builds the state from configuration without touching the network.
+    pub fn new(config: Config) -> Self {
+        let db = crate::db::lazy_pool(&config);
+        Self { config: Arc::new(config), db }
+    }
+
+    /// Builds the state around an existing pool (tests hand in the pool of a fresh database).
+    pub fn with_pool(config: Config, db: PgPool) -> Self {
+        Self { config: Arc::new(config), db }
+    }
+}
