@@ -27,7 +27,14 @@ pub fn lazy_pool(config: &Config) -> PgPool {
         .connect_lazy_with(options.application_name("serverless-auth"))
 }
 
-/// Checks that the database answers a trivial query.
+/// How long a health check waits for the database. Shorter than the pool's acquire timeout so a
+/// probe answers within its own deadline even while connections are being refused.
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Checks that the database answers a trivial query within [`PING_TIMEOUT`].
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("select 1").execute(pool).await.map(drop)
+    match tokio::time::timeout(PING_TIMEOUT, sqlx::query("select 1").execute(pool)).await {
+        Ok(result) => result.map(drop),
+        Err(_elapsed) => Err(sqlx::Error::PoolTimedOut),
+    }
 }

@@ -11,7 +11,9 @@ pub fn init(config: &Config) {
 
 /// Same as [`init`] for binaries that have not loaded a `Config` (yet).
 pub fn init_with(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Postgres NOTICEs ("relation already exists, skipping") are noise at info level.
+    let directives = format!("{level},sqlx::postgres::notice=warn");
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
     let _already_set = match format {
         LogFormat::Json => builder
