@@ -1,3 +1,6 @@
-//! Security primitives: password hashing now; tokens and validation rules join as features land.
+//! Security primitives: password hashing, opaque one-time tokens, and the input rules for
+//! emails, usernames and passwords.
 
 pub mod password;
+pub mod tokens;
+pub mod validation;

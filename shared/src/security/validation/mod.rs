@@ -1,0 +1,43 @@
+//! The seed's input rules, as parse-don't-validate newtypes: a value of [`Email`], [`Username`]
+//! or an accepted password has passed every rule, so later code never re-checks.
+//!
+//! Each rule failure carries the seed's message; handlers turn it into a FastAPI-style 422 entry
+//! with [`RuleViolation::at`].
+
+mod email;
+mod password_policy;
+mod username;
+
+pub use email::Email;
+pub use password_policy::{PasswordPolicy, check_password};
+pub use username::Username;
+
+use serde_json::{Value, json};
+
+use crate::error::FieldError;
+
+/// A broken input rule, with the message the client sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RuleViolation {
+    /// Human-readable message (the seed's wording).
+    pub message: String,
+}
+
+impl RuleViolation {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+
+    /// The 422 entry for body field `field`; `input` is echoed back unless it is a secret.
+    pub fn at(&self, field: &str, input: Value) -> FieldError {
+        FieldError::new("value_error", vec![json!("body"), json!(field)], self.message.clone(), input)
+    }
+}
+
+/// True for characters no identifier should contain: control characters (NUL included) and
+/// invisible format characters that make two different strings look the same.
+pub(crate) fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+}
