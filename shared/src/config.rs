@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::security::jwt::JwtKeys;
+use crate::security::validation::PasswordPolicy;
+
 /// Where logs go and how they look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -14,6 +17,15 @@ pub enum LogFormat {
     Json,
     /// Human-readable, for a terminal.
     Pretty,
+}
+
+/// How outgoing mail is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailBackend {
+    /// One `.eml` file per message in `MAIL_DIR` (local development and tests).
+    File,
+    /// Amazon SES.
+    Ses,
 }
 
 /// The account `migrate` creates when none exists yet (seed: `FIRST_SUPERUSER*`).
@@ -55,6 +67,29 @@ pub struct Config {
     pub log_level: String,
     /// The superuser to bootstrap, when `FIRST_SUPERUSER_EMAIL` and `_PASSWORD` are both set.
     pub first_superuser: Option<SuperuserSeed>,
+    /// Access-token keys (`JWT_SECRET` for HS256 or `JWT_PRIVATE_KEY` for RS256/ES256, plus
+    /// `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_EXPIRE_MINUTES`). `None` when neither key is set;
+    /// functions that issue or check tokens refuse to start then (see [`Config::require_jwt`]).
+    pub jwt: Option<JwtKeys>,
+    /// Absolute lifetime of a session and its refresh tokens (`REFRESH_TOKEN_EXPIRE_DAYS`, 30).
+    pub refresh_token_days: u32,
+    /// Window in which a just-rotated refresh token still works, for concurrent tabs
+    /// (`REFRESH_REUSE_GRACE_SECONDS`, 10).
+    pub refresh_reuse_grace_seconds: u32,
+    /// Live sessions per user; a new login evicts the oldest (`MAX_SESSIONS_PER_USER`, 5).
+    pub max_sessions_per_user: u32,
+    /// Whether the refresh cookie is `Secure` (`COOKIE_SECURE`; true on Lambda, false locally).
+    pub cookie_secure: bool,
+    /// Rules for new passwords (`PASSWORD_POLICY`: `seed` or `nist`).
+    pub password_policy: PasswordPolicy,
+    /// Base URL of the front end that mail links point to (`FRONTEND_URL`).
+    pub frontend_url: String,
+    /// Mail delivery (`MAIL_BACKEND`: `file` locally, `ses` on Lambda).
+    pub mail_backend: MailBackend,
+    /// Sender of every mail (`MAIL_FROM`), e.g. `Example <noreply@example.com>`.
+    pub mail_from: String,
+    /// Where the file mailer writes (`MAIL_DIR`, default `.local/mail`).
+    pub mail_dir: std::path::PathBuf,
     /// True inside a Lambda execution environment (`AWS_LAMBDA_FUNCTION_NAME` is set).
     pub on_lambda: bool,
 }
@@ -135,7 +170,42 @@ impl Config {
             }
         };
 
+        let frontend_url = vars.get("FRONTEND_URL").unwrap_or_else(|| "http://localhost:3000".into());
+        let frontend_url = frontend_url.trim_end_matches('/').to_owned();
+        if !(frontend_url.starts_with("https://") || frontend_url.starts_with("http://")) {
+            return Err(ConfigError::new("FRONTEND_URL", "must be an http:// or https:// URL"));
+        }
+        let mail_backend = match vars.get("MAIL_BACKEND").as_deref() {
+            None => {
+                if on_lambda {
+                    MailBackend::Ses
+                } else {
+                    MailBackend::File
+                }
+            }
+            Some("file") => MailBackend::File,
+            Some("ses") => MailBackend::Ses,
+            Some(other) => return Err(ConfigError::new("MAIL_BACKEND", format!("must be file or ses, not {other:?}"))),
+        };
+        let password_policy = match vars.get("PASSWORD_POLICY").as_deref() {
+            None | Some("seed") => PasswordPolicy::Seed,
+            Some("nist") => PasswordPolicy::Nist,
+            Some(other) => {
+                return Err(ConfigError::new("PASSWORD_POLICY", format!("must be seed or nist, not {other:?}")));
+            }
+        };
+
         Ok(Self {
+            jwt: parse_jwt(&vars)?,
+            refresh_token_days: vars.number("REFRESH_TOKEN_EXPIRE_DAYS", 30, 1..=365)?,
+            refresh_reuse_grace_seconds: vars.number("REFRESH_REUSE_GRACE_SECONDS", 10, 0..=300)?,
+            max_sessions_per_user: vars.number("MAX_SESSIONS_PER_USER", 5, 1..=100)?,
+            cookie_secure: vars.flag("COOKIE_SECURE", on_lambda)?,
+            password_policy,
+            frontend_url,
+            mail_backend,
+            mail_from: vars.get("MAIL_FROM").unwrap_or_else(|| "Serverless Auth <noreply@localhost>".into()),
+            mail_dir: vars.get("MAIL_DIR").unwrap_or_else(|| ".local/mail".into()).into(),
             database_url: SecretString::from(database_url),
             db_max_connections: vars.number("DB_MAX_CONNECTIONS", if on_lambda { 2 } else { 10 }, 1..=1000)?,
             db_acquire_timeout: Duration::from_millis(vars.number("DB_ACQUIRE_TIMEOUT_MS", 3000, 50..=60_000)?),
@@ -151,6 +221,34 @@ impl Config {
             first_superuser: parse_superuser(&vars)?,
             on_lambda,
         })
+    }
+}
+
+impl Config {
+    /// The access-token keys, or the configuration error a token-handling function exits with.
+    pub fn require_jwt(&self) -> Result<&JwtKeys, ConfigError> {
+        self.jwt.as_ref().ok_or_else(|| ConfigError::new("JWT_SECRET", "is required (or set JWT_PRIVATE_KEY)"))
+    }
+}
+
+/// Reads the signing key. A PEM in an environment variable often arrives with literal `\n`
+/// sequences instead of newlines; both forms are accepted.
+fn parse_jwt(vars: &Vars<'_>) -> Result<Option<JwtKeys>, ConfigError> {
+    let issuer = vars.get("JWT_ISSUER").unwrap_or_else(|| "serverless-auth".into());
+    let audience = vars.get("JWT_AUDIENCE").unwrap_or_else(|| "serverless-auth".into());
+    let ttl_minutes: i64 = vars.number("ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1..=1440)?;
+    let ttl = ttl_minutes * 60;
+    if let Some(pem) = vars.get("JWT_PRIVATE_KEY") {
+        let pem = pem.replace("\\n", "\n");
+        return JwtKeys::from_private_pem(pem.as_bytes(), &issuer, &audience, ttl)
+            .map(Some)
+            .map_err(|error| ConfigError::new("JWT_PRIVATE_KEY", error.to_string()));
+    }
+    match vars.get("JWT_SECRET") {
+        None => Ok(None),
+        Some(secret) => JwtKeys::from_secret(secret.as_bytes(), &issuer, &audience, ttl)
+            .map(Some)
+            .map_err(|error| ConfigError::new("JWT_SECRET", error.to_string())),
     }
 }
 
@@ -274,6 +372,16 @@ mod tests {
         assert_eq!(config.log_level, "info");
         assert!(config.first_superuser.is_none());
         assert!(!config.on_lambda);
+        assert!(config.jwt.is_none());
+        assert_eq!(config.require_jwt().expect_err("no key").var, "JWT_SECRET");
+        assert_eq!(
+            (config.refresh_token_days, config.refresh_reuse_grace_seconds, config.max_sessions_per_user),
+            (30, 10, 5)
+        );
+        assert!(!config.cookie_secure);
+        assert_eq!(config.password_policy, PasswordPolicy::Seed);
+        assert_eq!(config.frontend_url, "http://localhost:3000");
+        assert_eq!(config.mail_backend, MailBackend::File);
     }
 
     #[test]
@@ -282,6 +390,8 @@ mod tests {
         assert_eq!(config.db_max_connections, 2);
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(config.on_lambda);
+        assert!(config.cookie_secure);
+        assert_eq!(config.mail_backend, MailBackend::Ses);
     }
 
     #[test]
@@ -312,6 +422,14 @@ mod tests {
             ("BACKEND_CORS_ORIGINS", "*"),
             ("BACKEND_CORS_ORIGINS", "localhost:3000"),
             ("BACKEND_CORS_ORIGINS", "https://example.com/app"),
+            ("JWT_SECRET", "too-short"),
+            ("JWT_PRIVATE_KEY", "-----BEGIN PRIVATE KEY-----\\nnope\\n-----END PRIVATE KEY-----"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "0"),
+            ("MAX_SESSIONS_PER_USER", "0"),
+            ("COOKIE_SECURE", "maybe"),
+            ("PASSWORD_POLICY", "strict"),
+            ("FRONTEND_URL", "ftp://example.com"),
+            ("MAIL_BACKEND", "smtp"),
         ];
         for (var, value) in cases {
             let mut pairs = vec![DB];
@@ -329,6 +447,19 @@ mod tests {
         let config = config_from(&[DB, ("BACKEND_CORS_ORIGINS", " https://app.example.com/ , http://localhost:3000")])
             .expect("valid config");
         assert_eq!(config.cors_origins, vec!["https://app.example.com", "http://localhost:3000"]);
+    }
+
+    #[test]
+    fn jwt_keys_come_from_a_secret_or_a_pem_with_escaped_newlines() {
+        let config = config_from(&[DB, ("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).expect("valid config");
+        assert_eq!(config.require_jwt().expect("keys").ttl_seconds(), 900);
+
+        let pem = include_str!("../tests/keys/test-ec-private.pem").replace('\n', "\\n");
+        let config =
+            config_from(&[DB, ("JWT_PRIVATE_KEY", &pem), ("ACCESS_TOKEN_EXPIRE_MINUTES", "5")]).expect("valid");
+        let keys = config.require_jwt().expect("keys");
+        assert_eq!(keys.algorithm(), jsonwebtoken::Algorithm::ES256);
+        assert_eq!(keys.ttl_seconds(), 300);
     }
 
     #[test]

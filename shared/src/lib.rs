@@ -5,10 +5,14 @@
 //! response, so the same rules run under Lambda, in the devserver and in tests.
 #![warn(missing_docs)]
 
+pub mod adapters;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod jobs;
+pub mod mail;
+pub mod ports;
 pub mod repo;
 pub mod security;
 pub mod state;

@@ -1,0 +1,44 @@
+//! Delivers one outbox mail exactly once: the row is locked while sending and marked sent in
+//! the same transaction, so a concurrent deliverer skips it and a failure leaves it for a retry.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::ports::{MailError, Mailer};
+use crate::repo::outbox;
+
+/// What a delivery attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The mail was handed to the mailer and marked sent.
+    Sent,
+    /// Already sent, or being sent by someone else: nothing to do.
+    Skipped,
+}
+
+/// Why delivery failed; the row stays unsent.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// Reading or updating the outbox failed.
+    #[error("outbox database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The mailer refused the mail (recorded on the row).
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+/// Sends outbox mail `id` through `mailer`.
+pub async fn deliver(db: &PgPool, mailer: &dyn Mailer, id: Uuid) -> Result<Delivery, DeliveryError> {
+    let mut tx = db.begin().await?;
+    let Some(mail) = outbox::lock_unsent_mail(&mut tx, id).await? else {
+        return Ok(Delivery::Skipped);
+    };
+    if let Err(error) = mailer.send(&mail, &id.to_string()).await {
+        outbox::record_failure(&mut *tx, id, &error.to_string()).await?;
+        tx.commit().await?;
+        return Err(error.into());
+    }
+    outbox::mark_sent(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(Delivery::Sent)
+}

@@ -1,0 +1,123 @@
+//! Mail templates: one subject, text and HTML file per message kind, compiled into the binary.
+//!
+//! Placeholders are `{{name}}`. Values are HTML-escaped in the HTML part, so a username cannot
+//! inject markup into a mail. A placeholder without a value is an error, not an empty string.
+
+use super::Mail;
+
+/// The messages the service sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    /// Link to confirm a new account's email address.
+    VerifyEmail,
+}
+
+struct Files {
+    subject: &'static str,
+    text: &'static str,
+    html: &'static str,
+}
+
+impl Template {
+    fn files(self) -> Files {
+        match self {
+            Self::VerifyEmail => Files {
+                subject: include_str!("../../templates/mail/verify_email.subject"),
+                text: include_str!("../../templates/mail/verify_email.txt"),
+                html: include_str!("../../templates/mail/verify_email.html"),
+            },
+        }
+    }
+}
+
+/// A template referenced a placeholder no value was given for.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("mail template placeholder {{{{{0}}}}} has no value")]
+pub struct MissingValue(pub String);
+
+/// Renders `template` for `to` with `values` (`(name, value)` pairs).
+pub fn render(template: Template, to: &str, values: &[(&str, &str)]) -> Result<Mail, MissingValue> {
+    let files = template.files();
+    Ok(Mail {
+        to: to.to_owned(),
+        subject: fill(files.subject.trim(), values, false)?,
+        text: fill(files.text, values, false)?,
+        html: fill(files.html, values, true)?,
+    })
+}
+
+fn fill(source: &str, values: &[(&str, &str)], html: bool) -> Result<String, MissingValue> {
+    let mut out = String::with_capacity(source.len() + 256);
+    let mut rest = source;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = after[..end].trim();
+        let value = values
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| MissingValue(name.to_owned()))?;
+        if html {
+            escape_html(value, &mut out);
+        } else {
+            out.push_str(value);
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn escape_html(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(username: &str) -> Vec<(&'static str, &str)> {
+        vec![
+            ("username", username),
+            ("project_name", "Serverless Auth"),
+            ("link", "http://localhost:3000/verify-email?token=abc"),
+            ("valid_hours", "24"),
+        ]
+    }
+
+    #[test]
+    fn verify_email_renders_every_part_with_the_link() {
+        let mail = render(Template::VerifyEmail, "jane@example.com", &values("jane")).expect("renders");
+        assert_eq!(mail.subject, "Verify your email address");
+        assert!(mail.text.contains("http://localhost:3000/verify-email?token=abc"));
+        assert!(mail.html.contains(r#"href="http://localhost:3000/verify-email?token=abc""#));
+        assert!(!mail.text.contains("{{") && !mail.html.contains("{{"));
+    }
+
+    #[test]
+    fn values_are_escaped_in_html_but_not_in_text() {
+        let mail = render(Template::VerifyEmail, "x@example.com", &values("<b>jane</b>")).expect("renders");
+        assert!(mail.html.contains("&lt;b&gt;jane&lt;/b&gt;"));
+        assert!(mail.text.contains("<b>jane</b>"));
+    }
+
+    #[test]
+    fn a_missing_value_is_an_error() {
+        let error = render(Template::VerifyEmail, "x@example.com", &[("username", "jane")]).expect_err("missing");
+        assert_eq!(error, MissingValue("project_name".into()));
+    }
+}

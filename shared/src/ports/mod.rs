@@ -1,0 +1,6 @@
+//! Ports: the small traits behind which side effects live, so the same service code runs with
+//! AWS adapters in Lambda and local adapters in the devserver and tests.
+
+mod mailer;
+
+pub use mailer::{MailError, Mailer};

@@ -1,0 +1,58 @@
+//! The transactional outbox for mail: rows are written in the same transaction as the change
+//! that causes the mail and delivered after commit. Once sent, the body (which may contain a
+//! one-time link) is scrubbed so secrets do not linger in the table.
+
+use sqlx::types::Json;
+use sqlx::{PgExecutor, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::mail::Mail;
+
+/// Outbox kind for a rendered mail.
+pub const KIND_EMAIL: &str = "email";
+
+/// Queues `mail` for delivery; returns the outbox id (also the stable Message-ID).
+pub async fn insert_mail(db: impl PgExecutor<'_>, mail: &Mail) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar("insert into outbox (kind, payload) values ($1, $2) returning id")
+        .bind(KIND_EMAIL)
+        .bind(Json(mail))
+        .fetch_one(db)
+        .await
+}
+
+/// Locks an unsent mail row for delivery. `None` when it is already sent or another worker
+/// holds it, so two deliverers never send the same mail twice.
+pub async fn lock_unsent_mail(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<Option<Mail>, sqlx::Error> {
+    let row: Option<(Json<Mail>,)> = sqlx::query_as(
+        "select payload from outbox where id = $1 and kind = $2 and sent_at is null for update skip locked",
+    )
+    .bind(id)
+    .bind(KIND_EMAIL)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|(Json(mail),)| mail))
+}
+
+/// Marks a mail sent and removes its bodies, keeping recipient and subject for support.
+pub async fn mark_sent(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update outbox
+            set sent_at = now(), attempts = attempts + 1, last_error = null,
+                payload = jsonb_build_object('to', payload->'to', 'subject', payload->'subject', 'scrubbed', true)
+          where id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Records a failed attempt; the row stays unsent for a later retry.
+pub async fn record_failure(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update outbox set attempts = attempts + 1, last_error = left($2, 1000) where id = $1")
+        .bind(id)
+        .bind(error)
+        .execute(db)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,215 @@
+//! Access tokens: short-lived JWTs bound to a session (`sid`).
+//!
+//! Signed with HS256 from `JWT_SECRET`, or with RS256/ES256 from `JWT_PRIVATE_KEY`; in the
+//! asymmetric case the public key is published as a JWKS so an API Gateway JWT authorizer can
+//! verify tokens without calling us. Verification accepts exactly the configured algorithm (no
+//! `none`, no HS/RS confusion), checks signature, `exp`, `nbf`, `iss`, `aud` and `kid`; callers
+//! must still check that the session is live, which is what makes revocation immediate.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Seconds of clock skew tolerated between the signer and the verifier.
+const LEEWAY_SECONDS: u64 = 5;
+/// Shortest accepted HS256 secret: 256 bits, the hash's own strength.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// The user's id.
+    pub sub: Uuid,
+    /// The user's email at issue time (informational; the database is the authority).
+    pub email: String,
+    /// The session this token belongs to; revoking the session revokes the token.
+    pub sid: Uuid,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Not valid before (Unix seconds), equal to `iat`.
+    pub nbf: i64,
+    /// Expires at (Unix seconds).
+    pub exp: i64,
+    /// Issuer (`JWT_ISSUER`).
+    pub iss: String,
+    /// Audience (`JWT_AUDIENCE`).
+    pub aud: String,
+    /// Unique token id, for audit trails.
+    pub jti: Uuid,
+}
+
+/// Why a key could not be loaded; reported as a configuration error naming the variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    /// `JWT_SECRET` is shorter than [`MIN_SECRET_BYTES`].
+    #[error("must be at least {MIN_SECRET_BYTES} bytes long (e.g. `openssl rand -base64 48`)")]
+    SecretTooShort,
+    /// `JWT_PRIVATE_KEY` is not a PEM RSA (PKCS#1/PKCS#8) or P-256 (PKCS#8) private key.
+    #[error("must be a PEM RSA private key or a PKCS#8 P-256 private key")]
+    UnsupportedKey,
+}
+
+/// Why a presented token was refused. Clients only ever see one generic 401.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    /// Past `exp`.
+    #[error("token expired")]
+    Expired,
+    /// Anything else: malformed, wrong algorithm or key id, bad signature, wrong issuer/audience.
+    #[error("token invalid: {0}")]
+    Invalid(String),
+    /// Signing failed (a key problem on our side).
+    #[error("token signing failed: {0}")]
+    Signing(String),
+}
+
+/// Signing and verification keys plus the claims every token carries.
+#[derive(Clone)]
+pub struct JwtKeys {
+    algorithm: Algorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    key_id: Option<String>,
+    public_jwk: Option<Jwk>,
+    issuer: String,
+    audience: String,
+    ttl_seconds: i64,
+}
+
+impl fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("algorithm", &self.algorithm)
+            .field("key_id", &self.key_id)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl_seconds", &self.ttl_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// HS256 keys from a shared secret.
+    pub fn from_secret(secret: &[u8], issuer: &str, audience: &str, ttl_seconds: i64) -> Result<Self, KeyError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(KeyError::SecretTooShort);
+        }
+        Ok(Self {
+            algorithm: Algorithm::HS256,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            key_id: None,
+            public_jwk: None,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl_seconds,
+        })
+    }
+
+    /// RS256 or ES256 keys from a PEM private key; the algorithm follows the key type. The key
+    /// id is the key's RFC 7638 thumbprint, so rotating the key changes it.
+    pub fn from_private_pem(pem: &[u8], issuer: &str, audience: &str, ttl_seconds: i64) -> Result<Self, KeyError> {
+        let (algorithm, encoding, mut jwk) = [Algorithm::RS256, Algorithm::ES256]
+            .into_iter()
+            .find_map(|algorithm| {
+                let encoding = match algorithm {
+                    Algorithm::RS256 => EncodingKey::from_rsa_pem(pem).ok()?,
+                    _ => EncodingKey::from_ec_pem(pem).ok()?,
+                };
+                let jwk = Jwk::from_encoding_key(&encoding, algorithm).ok()?;
+                Some((algorithm, encoding, jwk))
+            })
+            .ok_or(KeyError::UnsupportedKey)?;
+        let key_id = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| KeyError::UnsupportedKey)?;
+        jwk.common.key_id = Some(key_id.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| KeyError::UnsupportedKey)?;
+        Ok(Self {
+            algorithm,
+            encoding,
+            decoding,
+            key_id: Some(key_id),
+            public_jwk: Some(jwk),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl_seconds,
+        })
+    }
+
+    /// Lifetime of an access token, in seconds (`expires_in` of the login response).
+    pub fn ttl_seconds(&self) -> i64 {
+        self.ttl_seconds
+    }
+
+    /// The signing algorithm in use.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The issuer every token carries.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The public keys as a JWKS, when signing is asymmetric (never for a shared secret).
+    pub fn jwks(&self) -> Option<JwkSet> {
+        self.public_jwk.clone().map(|jwk| JwkSet { keys: vec![jwk] })
+    }
+
+    /// Signs an access token for `user_id` in session `session_id`.
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        email: &str,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(String, AccessClaims), TokenError> {
+        let iat = now.timestamp();
+        let claims = AccessClaims {
+            sub: user_id,
+            email: email.to_owned(),
+            sid: session_id,
+            iat,
+            nbf: iat,
+            exp: iat + self.ttl_seconds,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: Uuid::new_v4(),
+        };
+        let mut header = Header::new(self.algorithm);
+        header.kid.clone_from(&self.key_id);
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|error| TokenError::Signing(error.to_string()))?;
+        Ok((token, claims))
+    }
+
+    /// Verifies a presented token and returns its claims.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|error| TokenError::Invalid(error.to_string()))?;
+        if header.alg != self.algorithm {
+            return Err(TokenError::Invalid(format!("algorithm {:?} not accepted", header.alg)));
+        }
+        if header.kid != self.key_id {
+            return Err(TokenError::Invalid("unknown key id".into()));
+        }
+        let mut validation = Validation::new(self.algorithm);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).map(|data| data.claims).map_err(
+            |error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid(error.to_string()),
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;
