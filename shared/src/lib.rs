@@ -8,6 +8,7 @@
 pub mod adapters;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
@@ -15,6 +16,7 @@ pub mod mail;
 pub mod ports;
 pub mod repo;
 pub mod security;
+pub mod services;
 pub mod state;
 pub mod telemetry;
 pub mod time;

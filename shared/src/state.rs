@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::config::Config;
+use crate::adapters::file_mailer::FileMailer;
+use crate::adapters::unavailable_mailer::UnavailableMailer;
+use crate::config::{Config, MailBackend};
+use crate::ports::Mailer;
 
 /// Shared application state. Later features add their ports (mailer, queue, ...) here.
 #[derive(Clone, Debug)]
@@ -13,17 +16,23 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Lazily connecting pool: creating it does no I/O, so cold start never waits on Postgres.
     pub db: PgPool,
+    /// Delivers mail from the outbox.
+    pub mailer: Arc<dyn Mailer>,
 }
 
 impl AppState {
     /// Builds the state from configuration without touching the network.
     pub fn new(config: Config) -> Self {
         let db = crate::db::lazy_pool(&config);
-        Self { config: Arc::new(config), db }
+        Self::with_pool(config, db)
     }
 
     /// Builds the state around an existing pool (tests hand in the pool of a fresh database).
     pub fn with_pool(config: Config, db: PgPool) -> Self {
-        Self { config: Arc::new(config), db }
+        let mailer: Arc<dyn Mailer> = match config.mail_backend {
+            MailBackend::File => Arc::new(FileMailer::new(config.mail_dir.clone(), config.mail_from.clone())),
+            MailBackend::Ses => Arc::new(UnavailableMailer),
+        };
+        Self { config: Arc::new(config), db, mailer }
     }
 }

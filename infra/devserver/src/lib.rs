@@ -4,6 +4,6 @@ use axum::Router;
 use shared::AppState;
 
 /// All routes the deployed functions serve, merged under one base URL.
-pub fn routes() -> Router<AppState> {
-    Router::new().merge(system_api::routes())
+pub fn routes(state: &AppState) -> Router<AppState> {
+    Router::new().merge(system_api::routes()).merge(auth_api::routes(state)).merge(users_api::routes())
 }

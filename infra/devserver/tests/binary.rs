@@ -6,6 +6,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+const TEST_SECRET: &str = "devserver-test-secret-0123456789abcdef";
+
 fn devserver() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_devserver"));
     command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -49,9 +51,15 @@ fn missing_database_url_exits_with_one_line_naming_it() {
 
 #[test]
 fn invalid_values_exit_with_one_line_naming_the_variable() {
-    for (var, value) in [("PORT", "eighty"), ("RATE_LIMIT_ENABLED", "sometimes"), ("DB_MAX_CONNECTIONS", "-3")] {
-        let output =
-            devserver().env("DATABASE_URL", "postgres://u@127.0.0.1:1/db").env(var, value).output().expect("run");
+    for (var, value) in
+        [("PORT", "eighty"), ("RATE_LIMIT_ENABLED", "sometimes"), ("DB_MAX_CONNECTIONS", "-3"), ("JWT_SECRET", "short")]
+    {
+        let output = devserver()
+            .env("DATABASE_URL", "postgres://u@127.0.0.1:1/db")
+            .env("JWT_SECRET", TEST_SECRET)
+            .env(var, value)
+            .output()
+            .expect("run");
 
         assert_eq!(output.status.code(), Some(2), "{var}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -61,12 +69,22 @@ fn invalid_values_exit_with_one_line_naming_the_variable() {
 }
 
 #[test]
+fn a_missing_signing_key_exits_with_one_line_naming_it() {
+    let output = devserver().env("DATABASE_URL", "postgres://u@127.0.0.1:1/db").output().expect("run");
+
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim(), "configuration error: JWT_SECRET is required (or set JWT_PRIVATE_KEY)");
+}
+
+#[test]
 fn serves_health_on_loopback_and_stops_gracefully_on_sigterm() {
     let database_url =
         std::env::var("DATABASE_URL").expect("DATABASE_URL must point at a test Postgres (run scripts/test)");
     let port = free_port();
     let child = devserver()
         .env("DATABASE_URL", database_url)
+        .env("JWT_SECRET", TEST_SECRET)
         .env("PORT", port.to_string())
         .stdout(Stdio::null())
         .spawn()

@@ -2,3 +2,4 @@
 
 pub mod file_mailer;
 pub mod mime;
+pub mod unavailable_mailer;

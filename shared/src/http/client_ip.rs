@@ -24,7 +24,8 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-fn resolve(parts: &Parts, trusted_hops: u8) -> Option<IpAddr> {
+/// Resolves the client address of a request (see the module documentation).
+pub fn resolve(parts: &Parts, trusted_hops: u8) -> Option<IpAddr> {
     let forwarded = if trusted_hops > 0 { forwarded_for(parts, usize::from(trusted_hops)) } else { None };
     forwarded.or_else(|| source_ip(parts))
 }

@@ -3,10 +3,15 @@
 //! A function crate exposes its `routes()` without fallback or layers; [`finish`] adds them once,
 //! so the devserver can merge the routes of all functions and still get one 404/405 behaviour.
 
+pub mod auth;
+mod caller;
 pub mod client_ip;
+pub mod cookies;
 pub mod cors;
 pub mod json;
+pub mod rate_limit;
 pub mod request_log;
+pub mod user_response;
 
 use axum::Router;
 use axum::body::Body;
@@ -16,8 +21,10 @@ use serde_json::json;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use auth::CurrentUser;
 pub use client_ip::ClientIp;
 pub use json::AppJson;
+pub use user_response::UserResponse;
 
 use crate::AppState;
 

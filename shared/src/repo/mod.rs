@@ -1,5 +1,9 @@
 //! All SQL lives here, one module per table group. Functions take `impl PgExecutor` so the caller
 //! decides whether a call runs in a transaction.
 
+pub mod audit;
+pub mod one_time_tokens;
 pub mod outbox;
+pub mod rate_limits;
+pub mod sessions;
 pub mod users;

@@ -1,8 +1,40 @@
-//! Queries on `users` needed so far: the superuser bootstrap. Registration and the users API add
-//! theirs here.
+//! Queries on `users`.
 
+use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
+
+/// A user row as the API needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    /// Primary key.
+    pub id: Uuid,
+    /// Normalised email.
+    pub email: String,
+    /// Username (case kept).
+    pub username: String,
+    /// PHC string; `None` for accounts that only sign in through an identity provider.
+    pub password_hash: Option<String>,
+    /// The email address was confirmed.
+    pub is_verified: bool,
+    /// Administrator.
+    pub is_superuser: bool,
+    /// Disabled accounts cannot sign in.
+    pub is_active: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Consecutive failed logins since the last success.
+    pub failed_login_count: i32,
+    /// Login attempts are refused until then (back-off).
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// The columns of [`User`], as a literal so queries stay static strings (sqlx refuses dynamic SQL).
+macro_rules! user_columns {
+    () => {
+        "id, email, username, password_hash, is_verified, is_superuser, is_active, created_at, failed_login_count, locked_until"
+    };
+}
 
 /// The fields of a user the bootstrap has to reason about.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -19,6 +51,58 @@ pub async fn find_flags_by_email(db: impl PgExecutor<'_>, email: &str) -> Result
         .bind(email)
         .fetch_optional(db)
         .await
+}
+
+/// Finds a user by normalised email.
+pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>(concat!("select ", user_columns!(), " from users where email = $1"))
+        .bind(email)
+        .fetch_optional(db)
+        .await
+}
+
+/// Finds a user by id.
+pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>(concat!("select ", user_columns!(), " from users where id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Which unique value a new account collided with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// `users_email_key`.
+    Email,
+    /// `users_username_key`.
+    Username,
+}
+
+/// Inserts an unverified, ordinary account. A unique violation comes back as [`Taken`], so two
+/// concurrent registrations of the same email yield exactly one account.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    username: &str,
+    password_hash: &str,
+) -> Result<Result<User, Taken>, sqlx::Error> {
+    let inserted = sqlx::query_as::<_, User>(concat!(
+        "insert into users (email, username, password_hash, password_changed_at) values ($1, $2, $3, now()) returning ",
+        user_columns!()
+    ))
+    .bind(email)
+    .bind(username)
+    .bind(password_hash)
+    .fetch_one(db)
+    .await;
+    match inserted {
+        Ok(user) => Ok(Ok(user)),
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_email_key") => Ok(Err(Taken::Email)),
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_username_key") => {
+            Ok(Err(Taken::Username))
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// Inserts a verified, active superuser. Returns `None` when the email or username is already
@@ -40,4 +124,62 @@ pub async fn insert_superuser(
     .bind(password_hash)
     .fetch_optional(db)
     .await
+}
+
+/// Marks the email address confirmed.
+pub async fn mark_verified(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set is_verified = true where id = $1").bind(id).execute(db).await.map(drop)
+}
+
+/// Changes the username; `Err(Taken::Username)` when someone else has it.
+pub async fn set_username(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    username: &str,
+) -> Result<Result<User, Taken>, sqlx::Error> {
+    let updated =
+        sqlx::query_as::<_, User>(concat!("update users set username = $2 where id = $1 returning ", user_columns!()))
+            .bind(id)
+            .bind(username)
+            .fetch_one(db)
+            .await;
+    match updated {
+        Ok(user) => Ok(Ok(user)),
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_username_key") => {
+            Ok(Err(Taken::Username))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Records a failed login and starts the back-off window the rule computed.
+pub async fn record_failed_login(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    locked_until: Option<DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set failed_login_count = failed_login_count + 1, locked_until = $2 where id = $1")
+        .bind(id)
+        .bind(locked_until)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Clears the failure counter after a successful login, optionally storing a stronger hash.
+pub async fn record_successful_login(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    upgraded_hash: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update users set failed_login_count = 0, locked_until = null,
+                          password_hash = coalesce($2, password_hash)
+          where id = $1",
+    )
+    .bind(id)
+    .bind(upgraded_hash)
+    .execute(db)
+    .await
+    .map(drop)
 }

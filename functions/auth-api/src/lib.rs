@@ -1,0 +1,36 @@
+//! `auth-api`: `/api/v1/auth/*` — registration, email verification and login. Sessions,
+//! password reset/change and account deletion join this function in later changes.
+
+mod login;
+mod register;
+mod verification;
+
+use axum::Router;
+use http::{HeaderValue, header};
+use shared::AppState;
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+
+/// OpenAPI description of this function's routes.
+#[derive(OpenApi)]
+#[openapi(
+    paths(register::register, login::login, verification::verify_email, verification::resend_verification),
+    tags((name = "auth", description = "Registration, verification and login"))
+)]
+pub struct ApiDoc;
+
+/// The routes of this function, without fallback or shared middleware; rate limits are attached
+/// per route, so they need the state.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .merge(register::routes(state))
+        .merge(login::routes(state))
+        .merge(verification::routes(state))
+        // Responses carry tokens and account data: never cache them.
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+}
+
+/// The complete, ready-to-serve router of this function.
+pub fn router(state: AppState) -> Router {
+    shared::http::finish(routes(&state), state)
+}

@@ -1,0 +1,51 @@
+//! `POST /api/v1/auth/register`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use secrecy::SecretString;
+use serde::Deserialize;
+use shared::AppState;
+use shared::domain::rate_limit::Limit;
+use shared::error::ApiResult;
+use shared::http::{AppJson, UserResponse, rate_limit};
+use shared::services::Caller;
+use shared::services::registration::{self, Registration};
+use utoipa::ToSchema;
+
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    Router::new().route("/api/v1/auth/register", post(register)).route_layer(rate_limit::layer(state, Limit::REGISTER))
+}
+
+/// Registration body. Unknown fields, `is_superuser` included, are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct RegisterBody {
+    email: String,
+    username: String,
+    #[schema(value_type = String, format = Password)]
+    password: SecretString,
+}
+
+/// Creates an unverified account and mails a verification link.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/register",
+    tag = "auth",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, body = UserResponse),
+        (status = 400, description = "Email already registered / Username already taken"),
+        (status = 422, description = "Validation error"),
+        (status = 429, description = "Too many requests")
+    )
+)]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<RegisterBody>,
+) -> ApiResult<(StatusCode, Json<UserResponse>)> {
+    let input = Registration { email: body.email, username: body.username, password: body.password };
+    let user = registration::register(&state, input, &caller).await?;
+    Ok((StatusCode::CREATED, Json(UserResponse::from(&user))))
+}

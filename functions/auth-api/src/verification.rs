@@ -1,0 +1,75 @@
+//! `POST /api/v1/auth/verify-email` and `POST /api/v1/auth/resend-verification`.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::AppState;
+use shared::domain::rate_limit::Limit;
+use shared::error::{ApiError, ApiResult};
+use shared::http::{AppJson, rate_limit};
+use shared::security::validation::Email;
+use shared::services::Caller;
+use shared::services::verification::{self, RESEND_REPLY};
+use utoipa::ToSchema;
+
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/verify-email", post(verify_email))
+        .route("/api/v1/auth/resend-verification", post(resend_verification))
+        .route_layer(rate_limit::layer(state, Limit::EMAIL_VERIFICATION))
+}
+
+/// Body of `verify-email`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct TokenBody {
+    token: String,
+}
+
+/// Body of `resend-verification`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct EmailBody {
+    email: String,
+}
+
+/// `{"detail": "..."}` success answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Detail {
+    detail: String,
+}
+
+/// Confirms an email address with the token from the verification mail (single use).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/verify-email",
+    tag = "auth",
+    request_body = TokenBody,
+    responses((status = 200, body = Detail), (status = 400, description = "Invalid or expired verification token"))
+)]
+pub(crate) async fn verify_email(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<TokenBody>,
+) -> ApiResult<Json<Detail>> {
+    verification::verify_email(&state, &body.token, &caller).await?;
+    Ok(Json(Detail { detail: "Email verified successfully".into() }))
+}
+
+/// Sends a new verification link; the answer is the same whether or not the account exists.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/resend-verification",
+    tag = "auth",
+    request_body = EmailBody,
+    responses((status = 200, body = Detail), (status = 422, description = "Malformed email"))
+)]
+pub(crate) async fn resend_verification(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<EmailBody>,
+) -> ApiResult<Json<Detail>> {
+    let email =
+        Email::parse(&body.email).map_err(|rule| ApiError::Validation(vec![rule.at("email", json!(body.email))]))?;
+    verification::resend(&state, &email).await?;
+    Ok(Json(Detail { detail: RESEND_REPLY.into() }))
+}

@@ -1,0 +1,133 @@
+//! Test harness: the real auth and users routers around a fresh, migrated database per test,
+//! with mail written to a private directory.
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::body::Body;
+use http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use shared::{AppState, Config};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+pub(crate) const PASSWORD: &str = "Str0ng-Passw0rd!";
+
+pub(crate) struct TestApp {
+    pub(crate) router: Router,
+    pub(crate) mail_dir: PathBuf,
+}
+
+pub(crate) struct TestResponse {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
+}
+
+impl TestApp {
+    pub(crate) fn new(db: PgPool) -> Self {
+        Self::with(db, &[("RATE_LIMIT_ENABLED", "false")])
+    }
+
+    pub(crate) fn with(db: PgPool, extra: &[(&str, &str)]) -> Self {
+        let mail_dir = std::env::temp_dir().join(format!("auth-api-mail-{}", uuid::Uuid::new_v4()));
+        let mut vars: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), "postgres://unused@127.0.0.1:1/unused".into()),
+            ("JWT_SECRET".into(), "test-secret-test-secret-test-secret-0123".into()),
+            ("MAIL_DIR".into(), mail_dir.display().to_string()),
+            ("FRONTEND_URL".into(), "http://localhost:3000".into()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::from_lookup(|name| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .expect("test config");
+        let state = AppState::with_pool(config, db);
+        let routes = auth_api::routes(&state).merge(users_api::routes());
+        Self { router: shared::http::finish(routes, state), mail_dir }
+    }
+
+    pub(crate) async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let body =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        TestResponse { status, headers, body }
+    }
+
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> TestResponse {
+        self.send(json_request("POST", path, body)).await
+    }
+
+    pub(crate) async fn register(&self, email: &str, username: &str) -> TestResponse {
+        self.post_json("/api/v1/auth/register", &json!({"email": email, "username": username, "password": PASSWORD}))
+            .await
+    }
+
+    pub(crate) async fn login(&self, email: &str, password: &str) -> TestResponse {
+        self.post_json("/api/v1/auth/login", &json!({"email": email, "password": password})).await
+    }
+
+    /// Registers, verifies through the mailed link, and logs in; returns the access token.
+    pub(crate) async fn signed_in_user(&self, email: &str, username: &str) -> String {
+        assert_eq!(self.register(email, username).await.status, StatusCode::CREATED);
+        let token = self.last_mailed_token(email);
+        assert_eq!(self.post_json("/api/v1/auth/verify-email", &json!({"token": token})).await.status, StatusCode::OK);
+        let login = self.login(email, PASSWORD).await;
+        assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+        login.body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    pub(crate) async fn get_me(&self, access_token: &str) -> TestResponse {
+        let request = Request::get("/api/v1/users/me")
+            .header(header::AUTHORIZATION, format!("Bearer {access_token}"))
+            .body(Body::empty())
+            .expect("request");
+        self.send(request).await
+    }
+
+    /// All mails sent to `to`, oldest first.
+    pub(crate) fn mails_to(&self, to: &str) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.mail_dir) else { return Vec::new() };
+        let mut paths: Vec<PathBuf> = entries
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|ext| ext == "eml"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|p| std::fs::read_to_string(p).expect("mail"))
+            .filter(|mail| mail.contains(&format!("To: {to}\r\n")))
+            .collect()
+    }
+
+    /// The token of the newest link mailed to `to`.
+    #[track_caller]
+    pub(crate) fn last_mailed_token(&self, to: &str) -> String {
+        let mails = self.mails_to(to);
+        let mail = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
+        token_in(mail)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.mail_dir);
+    }
+}
+
+/// The token of the first `token=` link in a mail's plain-text part.
+pub(crate) fn token_in(mail: &str) -> String {
+    let start = mail.find("token=").expect("a link with a token") + "token=".len();
+    mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+pub(crate) fn json_request(method: &str, path: &str, body: &Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request")
+}

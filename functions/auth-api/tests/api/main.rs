@@ -1,0 +1,474 @@
+//! Accounts and login against a real Postgres: registration rules and messages, email
+//! verification, login, the users API, back-off and rate limits.
+
+mod helpers;
+
+use axum::body::Body;
+use helpers::*;
+use http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn registration_creates_an_unverified_user_and_mails_a_verification_link(db: PgPool) {
+    let app = TestApp::new(db);
+
+    let response = app.register("  Jane@Example.COM ", "jane_doe").await;
+
+    assert_eq!(response.status, StatusCode::CREATED);
+    assert_eq!(response.body["email"], "jane@example.com");
+    assert_eq!(response.body["username"], "jane_doe");
+    assert_eq!(response.body["is_verified"], false);
+    assert_eq!(response.body["is_superuser"], false);
+    assert!(response.body.get("password_hash").is_none());
+    assert_eq!(response.headers[header::CACHE_CONTROL], "no-store");
+    let mails = app.mails_to("jane@example.com");
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("Subject: Verify your email address"));
+    assert!(mails[0].contains("http://localhost:3000/verify-email?token="));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn tokens_are_stored_only_as_sha256_digests(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    app.register("jane@example.com", "jane").await;
+    let token = app.last_mailed_token("jane@example.com");
+
+    let stored: Vec<Vec<u8>> =
+        sqlx::query_scalar("select token_hash from one_time_tokens").fetch_all(&db).await.expect("rows");
+    let dump: String = sqlx::query_scalar("select string_agg(t::text, ' ') from one_time_tokens t")
+        .fetch_one(&db)
+        .await
+        .expect("dump");
+
+    assert_eq!(stored, vec![shared::security::tokens::hash(&token).to_vec()]);
+    assert!(!dump.contains(&token));
+    let outbox: String = sqlx::query_scalar("select payload::text from outbox").fetch_one(&db).await.expect("outbox");
+    assert!(!outbox.contains(&token), "sent mail bodies are scrubbed from the outbox");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn is_superuser_in_the_registration_body_is_ignored(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let body = json!({"email": "eve@example.com", "username": "eve", "password": PASSWORD, "is_superuser": true});
+
+    let response = app.post_json("/api/v1/auth/register", &body).await;
+
+    assert_eq!(response.status, StatusCode::CREATED);
+    assert_eq!(response.body["is_superuser"], false);
+    let stored: bool = sqlx::query_scalar("select is_superuser from users").fetch_one(&db).await.expect("row");
+    assert!(!stored);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn every_validation_rule_answers_422_with_its_message(db: PgPool) {
+    let app = TestApp::new(db);
+    let cases: [(&str, &str, &str, &str, &str); 14] = [
+        (
+            "not-an-email",
+            "jane",
+            PASSWORD,
+            "email",
+            "value is not a valid email address: An email address must have an @-sign.",
+        ),
+        ("jane@mailinator.com", "jane", PASSWORD, "email", "Disposable email addresses are not allowed"),
+        ("jane@example.com", "ja", PASSWORD, "username", "Username must be at least 3 characters long"),
+        ("jane@example.com", &"j".repeat(31), PASSWORD, "username", "Username must be at most 30 characters long"),
+        (
+            "jane@example.com",
+            "jane doe",
+            PASSWORD,
+            "username",
+            "Username can only contain letters, numbers, underscores, and hyphens",
+        ),
+        ("jane@example.com", "-jane", PASSWORD, "username", "Username must start with a letter or number"),
+        ("jane@example.com", "admin", PASSWORD, "username", "This username is reserved"),
+        ("jane@example.com", "jane", "Sh0rt!", "password", "Password must be at least 8 characters long"),
+        ("jane@example.com", "jane", "no-upper-1!", "password", "Password must contain at least one uppercase letter"),
+        ("jane@example.com", "jane", "NO-LOWER-1!", "password", "Password must contain at least one lowercase letter"),
+        ("jane@example.com", "jane", "No-Digits-Here!", "password", "Password must contain at least one number"),
+        (
+            "jane@example.com",
+            "jane",
+            "NoSpecial1234",
+            "password",
+            "Password must contain at least one special character",
+        ),
+        (
+            "jane@example.com",
+            "jane",
+            "P@ssw0rd",
+            "password",
+            "Password is too common. Please choose a stronger password",
+        ),
+        (
+            "jane@example.com",
+            "Jane-Doe_1",
+            "Jane-Doe_1",
+            "password",
+            "Password must not be the same as your username or email",
+        ),
+    ];
+    for (email, username, password, field, message) in cases {
+        let response = app
+            .post_json("/api/v1/auth/register", &json!({"email": email, "username": username, "password": password}))
+            .await;
+
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {message}");
+        let error = &response.body["detail"][0];
+        assert_eq!(error["loc"], json!(["body", field]), "{message}");
+        assert_eq!(error["msg"], message);
+        assert_eq!(error["type"], "value_error");
+        if field == "password" {
+            assert_eq!(error["input"], "**********", "passwords are never echoed");
+        }
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn several_invalid_fields_are_reported_together(db: PgPool) {
+    let app = TestApp::new(db);
+
+    let response =
+        app.post_json("/api/v1/auth/register", &json!({"email": "x", "username": "x", "password": "x"})).await;
+
+    let fields: Vec<Value> =
+        response.body["detail"].as_array().expect("list").iter().map(|e| e["loc"][1].clone()).collect();
+    assert_eq!(fields, vec![json!("email"), json!("username"), json!("password")]);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_taken_email_in_any_case_or_a_taken_username_is_a_400(db: PgPool) {
+    let app = TestApp::new(db);
+    assert_eq!(app.register("jane@example.com", "jane").await.status, StatusCode::CREATED);
+
+    let same_email = app.register("JANE@example.com", "someone").await;
+    let same_username = app.register("other@example.com", "jane").await;
+
+    assert_eq!(same_email.status, StatusCode::BAD_REQUEST);
+    assert_eq!(same_email.body, json!({"detail": "Email already registered", "code": "email_exists"}));
+    assert_eq!(same_username.status, StatusCode::BAD_REQUEST);
+    assert_eq!(same_username.body, json!({"detail": "Username already taken", "code": "username_exists"}));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_registrations_of_one_email_create_exactly_one_account(db: PgPool) {
+    let app = TestApp::new(db.clone());
+
+    let (first, second) =
+        tokio::join!(app.register("race@example.com", "racer1"), app.register("race@example.com", "racer2"));
+
+    let mut statuses = [first.status, second.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::BAD_REQUEST]);
+    let count: i64 = sqlx::query_scalar("select count(*) from users").fetch_one(&db).await.expect("count");
+    assert_eq!(count, 1);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn login_is_refused_until_the_email_is_verified(db: PgPool) {
+    let app = TestApp::new(db);
+    app.register("jane@example.com", "jane").await;
+
+    let before = app.login("jane@example.com", PASSWORD).await;
+    let token = app.last_mailed_token("jane@example.com");
+    let verified = app.post_json("/api/v1/auth/verify-email", &json!({"token": token})).await;
+    let after = app.login("Jane@Example.com", PASSWORD).await;
+
+    assert_eq!(before.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(before.body["detail"], "Please verify your email address before logging in");
+    assert_eq!(verified.status, StatusCode::OK);
+    assert_eq!(verified.body["detail"], "Email verified successfully");
+    assert_eq!(after.status, StatusCode::OK, "{:?}", after.body);
+    assert_eq!(after.body["token_type"], "bearer");
+    assert_eq!(after.body["expires_in"], 900);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_verification_token_works_once(db: PgPool) {
+    let app = TestApp::new(db);
+    app.register("jane@example.com", "jane").await;
+    let token = app.last_mailed_token("jane@example.com");
+
+    let first = app.post_json("/api/v1/auth/verify-email", &json!({"token": token})).await;
+    let second = app.post_json("/api/v1/auth/verify-email", &json!({"token": token})).await;
+
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(second.status, StatusCode::BAD_REQUEST);
+    assert_eq!(second.body, json!({"detail": "Invalid or expired verification token", "code": "invalid_token"}));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn garbage_and_unknown_tokens_are_a_400(db: PgPool) {
+    let app = TestApp::new(db);
+    for token in ["", "short", &"A".repeat(43), "\u{0}\u{0}", &"é".repeat(50)] {
+        let response = app.post_json("/api/v1/auth/verify-email", &json!({"token": token})).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{token:?}");
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn resend_answers_identically_for_unknown_and_known_emails_and_voids_the_old_link(db: PgPool) {
+    let app = TestApp::new(db);
+    app.register("jane@example.com", "jane").await;
+    let old_token = app.last_mailed_token("jane@example.com");
+
+    let known = app.post_json("/api/v1/auth/resend-verification", &json!({"email": "jane@example.com"})).await;
+    let unknown = app.post_json("/api/v1/auth/resend-verification", &json!({"email": "nobody@example.com"})).await;
+
+    assert_eq!((known.status, unknown.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(known.body, unknown.body);
+    assert_eq!(app.mails_to("jane@example.com").len(), 2);
+    assert!(app.mails_to("nobody@example.com").is_empty());
+    let stale = app.post_json("/api/v1/auth/verify-email", &json!({"token": old_token})).await;
+    assert_eq!(stale.status, StatusCode::BAD_REQUEST, "a new link voids the older one");
+    let fresh =
+        app.post_json("/api/v1/auth/verify-email", &json!({"token": app.last_mailed_token("jane@example.com")})).await;
+    assert_eq!(fresh.status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn resend_with_a_malformed_email_is_a_422(db: PgPool) {
+    let app = TestApp::new(db);
+    let response = app.post_json("/api/v1/auth/resend-verification", &json!({"email": "nope"})).await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn wrong_password_and_unknown_email_get_the_same_401(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user("jane@example.com", "jane").await;
+
+    let wrong = app.login("jane@example.com", "Wrong-Passw0rd!").await;
+    let unknown = app.login("nobody@example.com", PASSWORD).await;
+
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.body, json!({"detail": "Incorrect email or password", "code": "invalid_credentials"}));
+    assert_eq!(unknown.body, wrong.body);
+    assert_eq!(wrong.headers[header::WWW_AUTHENTICATE], "Bearer");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn login_sets_the_refresh_cookie_and_opens_a_session(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    app.signed_in_user("jane@example.com", "jane").await;
+
+    let response = app.login("jane@example.com", PASSWORD).await;
+
+    let cookie = response.headers[header::SET_COOKIE].to_str().expect("ascii");
+    assert!(cookie.starts_with("refresh_token="), "{cookie}");
+    for attribute in ["HttpOnly", "Path=/api/v1/auth", "SameSite=Lax", "Max-Age=2592000"] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
+    let secret = cookie.trim_start_matches("refresh_token=").split(';').next().expect("value");
+    let stored: i64 = sqlx::query_scalar("select count(*) from refresh_tokens where token_hash = $1")
+        .bind(shared::security::tokens::hash(secret).to_vec())
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(stored, 1, "the refresh token is stored as its digest");
+    let sessions: i64 =
+        sqlx::query_scalar("select count(*) from sessions where revoked_at is null").fetch_one(&db).await.expect("n");
+    assert_eq!(sessions, 2, "one per login");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn form_login_with_the_email_in_username_works(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user("jane@example.com", "jane").await;
+    let request = Request::post("/api/v1/auth/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("username=JANE%40example.com&password={}", "Str0ng-Passw0rd%21")))
+        .expect("request");
+
+    let response = app.send(request).await;
+
+    assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+    assert!(response.body["access_token"].is_string());
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn users_me_returns_the_caller_and_needs_a_token(db: PgPool) {
+    let app = TestApp::new(db);
+    let token = app.signed_in_user("jane@example.com", "jane").await;
+
+    let me = app.get_me(&token).await;
+    let anonymous = app.send(Request::get("/api/v1/users/me").body(Body::empty()).expect("request")).await;
+    let garbage = app.get_me("not-a-jwt").await;
+
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["email"], "jane@example.com");
+    assert_eq!(me.body["is_verified"], true);
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.body["detail"], "Not authenticated");
+    assert_eq!(garbage.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(garbage.body["detail"], "Could not validate credentials");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_access_token_stops_working_when_its_session_is_revoked(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let token = app.signed_in_user("jane@example.com", "jane").await;
+    assert_eq!(app.get_me(&token).await.status, StatusCode::OK);
+
+    sqlx::query("update sessions set revoked_at = now(), revoke_reason = 'test'").execute(&db).await.expect("revoke");
+
+    let response = app.get_me(&token).await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_deactivated_account_loses_access_immediately(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let token = app.signed_in_user("jane@example.com", "jane").await;
+
+    sqlx::query("update users set is_active = false").execute(&db).await.expect("deactivate");
+
+    assert_eq!(app.get_me(&token).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login("jane@example.com", PASSWORD).await.status, StatusCode::BAD_REQUEST);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn only_the_newest_sessions_survive_past_the_limit(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    app.signed_in_user("jane@example.com", "jane").await;
+    for _ in 0..6 {
+        assert_eq!(app.login("jane@example.com", PASSWORD).await.status, StatusCode::OK);
+    }
+
+    let live: i64 =
+        sqlx::query_scalar("select count(*) from sessions where revoked_at is null").fetch_one(&db).await.expect("n");
+    let evicted: i64 = sqlx::query_scalar("select count(*) from sessions where revoke_reason = 'evicted'")
+        .fetch_one(&db)
+        .await
+        .expect("n");
+    assert_eq!((live, evicted), (5, 2));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn patch_me_changes_the_username_under_the_same_rules(db: PgPool) {
+    let app = TestApp::new(db);
+    let token = app.signed_in_user("jane@example.com", "jane").await;
+    app.signed_in_user("joe@example.com", "joe").await;
+    let patch = |username: &str| {
+        Request::patch("/api/v1/users/me")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({"username": username}).to_string()))
+            .expect("request")
+    };
+
+    let renamed = app.send(patch("jane_renamed")).await;
+    let taken = app.send(patch("joe")).await;
+    let reserved = app.send(patch("root")).await;
+
+    assert_eq!(renamed.status, StatusCode::OK);
+    assert_eq!(renamed.body["username"], "jane_renamed");
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reserved.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reserved.body["detail"][0]["msg"], "This username is reserved");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn repeated_failures_trigger_an_exponential_backoff(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    app.signed_in_user("jane@example.com", "jane").await;
+
+    for _ in 0..5 {
+        assert_eq!(app.login("jane@example.com", "Wrong-Passw0rd!").await.status, StatusCode::UNAUTHORIZED);
+    }
+    let blocked = app.login("jane@example.com", PASSWORD).await;
+
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(blocked.body["code"], "login_backoff");
+    assert!(blocked.headers.contains_key(header::RETRY_AFTER));
+
+    sqlx::query("update users set locked_until = now() - interval '1 second'").execute(&db).await.expect("expire");
+    assert_eq!(app.login("jane@example.com", PASSWORD).await.status, StatusCode::OK);
+    let failures: i32 = sqlx::query_scalar("select failed_login_count from users").fetch_one(&db).await.expect("n");
+    assert_eq!(failures, 0, "a success resets the counter");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn register_is_limited_to_three_per_minute_with_headers(db: PgPool) {
+    let app = TestApp::with(db, &[("RATE_LIMIT_ENABLED", "true")]);
+
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for i in 0..4 {
+        let response = app.register(&format!("user{i}@example.com"), &format!("user{i}")).await;
+        statuses.push(response.status);
+        last = Some(response);
+    }
+
+    assert_eq!(statuses[..3], [StatusCode::CREATED; 3]);
+    let last = last.expect("four responses");
+    assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(last.body["code"], "over_request_rate_limit");
+    assert_eq!(last.headers["ratelimit-limit"], "3");
+    assert_eq!(last.headers["ratelimit-remaining"], "0");
+    assert!(last.headers.contains_key(header::RETRY_AFTER));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn invalid_requests_count_against_the_limit(db: PgPool) {
+    let app = TestApp::with(db, &[("RATE_LIMIT_ENABLED", "true")]);
+    for _ in 0..5 {
+        app.post_json("/api/v1/auth/login", &json!({"nonsense": true})).await;
+    }
+    let response = app.login("jane@example.com", PASSWORD).await;
+    assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn hostile_bodies_get_4xx_never_5xx(db: PgPool) {
+    let app = TestApp::new(db);
+    let huge = "a".repeat(100_000);
+    let cases: Vec<(&str, &str, Body)> = vec![
+        ("/api/v1/auth/register", "application/json", Body::from("{not json")),
+        ("/api/v1/auth/register", "text/plain", Body::from(r#"{"email":"a@b.co"}"#)),
+        ("/api/v1/auth/register", "application/json", Body::from("[]")),
+        (
+            "/api/v1/auth/register",
+            "application/json",
+            Body::from(format!(r#"{{"email":"{huge}","username":"x","password":"y"}}"#)),
+        ),
+        (
+            "/api/v1/auth/register",
+            "application/json",
+            Body::from(r#"{"email":"a\u0000@b.co","username":"na\u0000me","password":"Pa\u0000ss-w0rd!"}"#),
+        ),
+        (
+            "/api/v1/auth/register",
+            "application/json",
+            Body::from(r#"{"email":"jürgen@bücher.de","username":"jürgen","password":"Pässwörd-123!"}"#),
+        ),
+        ("/api/v1/auth/login", "application/json", Body::from(r#"{"email":5,"password":null}"#)),
+        ("/api/v1/auth/login", "application/x-www-form-urlencoded", Body::from("username=%FF%FE&password=")),
+        ("/api/v1/auth/login", "application/json", Body::from(r#"{"email":"a\u0000@b.co","password":"x"}"#)),
+        ("/api/v1/auth/verify-email", "application/json", Body::from(r#"{"token":123}"#)),
+        ("/api/v1/auth/resend-verification", "application/json", Body::from(r#"{"email":"\u0000"}"#)),
+    ];
+    for (path, content_type, body) in cases {
+        let request = Request::post(path).header(header::CONTENT_TYPE, content_type).body(body).expect("request");
+        let response = app.send(request).await;
+        assert!(response.status.is_client_error(), "{path} {content_type}: {} {:?}", response.status, response.body);
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_bootstrapped_superuser_can_log_in(db: PgPool) {
+    let seed = shared::config::SuperuserSeed {
+        email: "admin@example.com".into(),
+        password: secrecy::SecretString::from(PASSWORD),
+        username: "admin".into(),
+    };
+    migrate::run(&db, Some(&seed)).await.expect("migrate");
+    let app = TestApp::new(db);
+
+    let login = app.login("admin@example.com", PASSWORD).await;
+    let me = app.get_me(login.body["access_token"].as_str().expect("token")).await;
+
+    assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+    assert_eq!(me.body["is_superuser"], true);
+}

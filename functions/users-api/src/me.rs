@@ -1,0 +1,63 @@
+//! `GET` and `PATCH /api/v1/users/me`.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use shared::AppState;
+use shared::error::{ApiError, ApiResult};
+use shared::http::{AppJson, CurrentUser, UserResponse};
+use shared::repo::users::{self, Taken};
+use shared::security::validation::Username;
+use utoipa::ToSchema;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/users/me", get(read_me).patch(update_me))
+}
+
+/// Fields a user may change on their own account.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct UpdateMe {
+    username: String,
+}
+
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/me",
+    tag = "users",
+    security(("bearer" = [])),
+    responses((status = 200, body = UserResponse), (status = 401, description = "Not authenticated"))
+)]
+pub(crate) async fn read_me(current: CurrentUser) -> Json<UserResponse> {
+    Json(UserResponse::from(&current.user))
+}
+
+/// Changes the signed-in user's username (same rules as registration).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/me",
+    tag = "users",
+    request_body = UpdateMe,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = UserResponse),
+        (status = 400, description = "Username already taken"),
+        (status = 422, description = "Validation error")
+    )
+)]
+pub(crate) async fn update_me(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    AppJson(body): AppJson<UpdateMe>,
+) -> ApiResult<Json<UserResponse>> {
+    let username = Username::parse(&body.username)
+        .map_err(|rule| ApiError::Validation(vec![rule.at("username", json!(body.username))]))?;
+    match users::set_username(&state.db, current.user.id, username.as_str()).await? {
+        Ok(user) => Ok(Json(UserResponse::from(&user))),
+        Err(Taken::Username | Taken::Email) => {
+            Err(ApiError::BadRequest { code: "username_exists", detail: "Username already taken".into() })
+        }
+    }
+}

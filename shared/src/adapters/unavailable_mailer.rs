@@ -1,0 +1,18 @@
+//! Stand-in for `MAIL_BACKEND=ses` until the SES adapter lands: every send fails, so mail stays
+//! queued in the outbox (nothing is lost) and the failure is visible in the logs and the row.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::mail::Mail;
+use crate::ports::{MailError, Mailer};
+
+/// Refuses every mail with a clear error.
+#[derive(Debug, Clone, Copy)]
+pub struct UnavailableMailer;
+
+impl Mailer for UnavailableMailer {
+    fn send<'a>(&'a self, _: &'a Mail, _: &'a str) -> Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>> {
+        Box::pin(async { Err(MailError::Transport("the SES mail backend is not available in this build".into())) })
+    }
+}

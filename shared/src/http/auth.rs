@@ -1,0 +1,51 @@
+//! `CurrentUser`: the caller behind a Bearer access token whose session is still live.
+//!
+//! Every authenticated request checks the session row, so logout, revocation, password change
+//! and account deletion take effect on the next request rather than at token expiry.
+
+use axum::extract::FromRequestParts;
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::repo::{sessions, users::User};
+use crate::security::jwt::AccessClaims;
+
+/// The authenticated caller and the claims of the token they used.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// The user, as stored now (not as when the token was issued).
+    pub user: User,
+    /// The verified claims, including the session id (`sid`).
+    pub claims: AccessClaims,
+}
+
+/// 401 for a request without a Bearer token (FastAPI's message).
+pub fn not_authenticated() -> ApiError {
+    ApiError::Unauthorized { code: "not_authenticated", detail: "Not authenticated".into() }
+}
+
+/// 401 for a token that is invalid, expired or belongs to a dead session.
+pub fn invalid_credentials() -> ApiError {
+    ApiError::Unauthorized { code: "invalid_token", detail: "Could not validate credentials".into() }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts).ok_or_else(not_authenticated)?;
+        let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
+        let claims = keys.verify(token).map_err(|_| invalid_credentials())?;
+        let user =
+            sessions::live_session_user(&state.db, claims.sid, claims.sub).await?.ok_or_else(invalid_credentials)?;
+        Ok(Self { user, claims })
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}

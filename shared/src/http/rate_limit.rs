@@ -1,0 +1,72 @@
+//! Per-route rate limits as a route layer, so a request is counted before its body is parsed
+//! (invalid requests count too). Adds `RateLimit-Limit/Remaining/Reset` to every response of a
+//! limited route and answers 429 with `Retry-After` over the limit.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use http::HeaderValue;
+
+use super::client_ip;
+use crate::AppState;
+use crate::domain::rate_limit::{Decision, Limit};
+use crate::error::ApiError;
+use crate::repo::rate_limits;
+
+/// State of one limited route: the app state and its limit.
+#[derive(Clone, Debug)]
+pub struct Limited {
+    /// Application state (database, configuration).
+    pub state: AppState,
+    /// The limit of this route.
+    pub limit: Limit,
+}
+
+type EnforceFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+type EnforceFn = fn(State<Limited>, Request, Next) -> EnforceFuture;
+
+/// The middleware layer type [`layer`] returns.
+pub type RateLimitLayer = axum::middleware::FromFnLayer<EnforceFn, Limited, (State<Limited>, Request)>;
+
+/// Builds the layer for `limit`: `.route_layer(rate_limit::layer(state, Limit::LOGIN))`.
+pub fn layer(state: &AppState, limit: Limit) -> RateLimitLayer {
+    axum::middleware::from_fn_with_state(Limited { state: state.clone(), limit }, |state, request, next| {
+        Box::pin(enforce(state, request, next))
+    })
+}
+
+async fn enforce(State(limited): State<Limited>, request: Request, next: Next) -> Response {
+    let Limited { state, limit } = limited;
+    if !state.config.rate_limit_enabled {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let client = client_ip::resolve(&parts, state.config.trusted_proxy_hops)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let request = Request::from_parts(parts, body);
+    let now = Utc::now();
+    let decision = match rate_limits::hit(&state.db, &limit.key(&client), limit.window_start(now)).await {
+        Ok(count) => limit.decide(count, now),
+        Err(error) => {
+            // Fail open: the route itself will answer 503 if the database is really gone.
+            tracing::warn!(error = %error, limit = limit.name, "rate-limit counter unavailable");
+            return next.run(request).await;
+        }
+    };
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
+        ApiError::TooManyRequests { code: "over_request_rate_limit", retry_after_secs: decision.reset_seconds }
+            .into_response()
+    };
+    add_headers(&mut response, &decision);
+    response
+}
+
+fn add_headers(response: &mut Response, decision: &Decision) {
+    let headers = response.headers_mut();
+    headers.insert("ratelimit-limit", HeaderValue::from(decision.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(decision.reset_seconds));
+}

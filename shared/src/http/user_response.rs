@@ -1,0 +1,40 @@
+//! `UserResponse`, the seed's public view of an account.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::repo::users::User;
+use crate::time::rfc3339;
+
+/// What clients see of a user (never the password hash or security counters).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct UserResponse {
+    /// Account id.
+    pub id: Uuid,
+    /// Normalised email.
+    pub email: String,
+    /// Username.
+    pub username: String,
+    /// Whether the email address is confirmed.
+    pub is_verified: bool,
+    /// Administrator.
+    pub is_superuser: bool,
+    /// Disabled accounts cannot sign in.
+    pub is_active: bool,
+    /// Creation time, RFC 3339 UTC.
+    pub created_at: String,
+}
+
+impl From<&User> for UserResponse {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email.clone(),
+            username: user.username.clone(),
+            is_verified: user.is_verified,
+            is_superuser: user.is_superuser,
+            is_active: user.is_active,
+            created_at: rfc3339(user.created_at),
+        }
+    }
+}

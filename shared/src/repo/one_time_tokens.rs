@@ -1,0 +1,66 @@
+//! Single-use, purpose-bound tokens for mail links, stored as SHA-256 digests.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::security::tokens::TokenHash;
+
+/// What a one-time token may be used for; a token of one purpose never works for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Confirming a new account's email address (24 h).
+    VerifyEmail,
+    /// Setting a new password after "forgot password" (1 h).
+    ResetPassword,
+    /// Confirming an account-deletion request (24 h).
+    ConfirmDeletion,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+            Self::ConfirmDeletion => "confirm_deletion",
+        }
+    }
+}
+
+/// Stores a new token and voids the user's earlier unused tokens of the same purpose, so only
+/// the newest link works.
+pub async fn replace(
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    purpose: Purpose,
+    hash: &TokenHash,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update one_time_tokens set used_at = now() where user_id = $1 and purpose = $2 and used_at is null")
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("insert into one_time_tokens (token_hash, user_id, purpose, expires_at) values ($1, $2, $3, $4)")
+        .bind(&hash[..])
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
+}
+
+/// Uses a token: marks it used and returns its user, atomically, so two concurrent uses of
+/// the same token cannot both succeed. `None` for unknown, used, expired or other-purpose tokens.
+pub async fn consume(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "update one_time_tokens set used_at = now()
+          where token_hash = $1 and purpose = $2 and used_at is null and expires_at > now()
+          returning user_id",
+    )
+    .bind(&hash[..])
+    .bind(purpose.as_str())
+    .fetch_optional(db)
+    .await
+}

@@ -1,0 +1,168 @@
+//! `POST /auth/login`: password check with back-off, then a new session, refresh token and
+//! access token.
+//!
+//! Timing does not reveal whether an account exists: an unknown email (or an account without a
+//! password) is checked against a dummy hash with the same cost as a real one.
+
+use chrono::{Duration, Utc};
+use secrecy::SecretString;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Caller;
+use crate::AppState;
+use crate::domain::{device, login_backoff};
+use crate::error::ApiError;
+use crate::repo::audit::{self, AuditEvent};
+use crate::repo::sessions::{self, Origin};
+use crate::repo::users::{self, User};
+use crate::security::{password, tokens};
+
+/// argon2id (m=19456, t=2, p=1) hash of a random string nobody knows; verified against when the
+/// account does not exist so both paths cost one hash.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$cb9Df12IQv7pBuiAw2rnqQ$EFeEKNlGXPRB9vPW7CQMrpqVr2pfLnABHoEqhLOwjqE";
+
+/// Email and password as submitted.
+#[derive(Debug)]
+pub struct Credentials {
+    /// As typed; compared case-insensitively.
+    pub email: String,
+    /// As typed.
+    pub password: SecretString,
+}
+
+/// What a successful login hands back.
+#[derive(Debug)]
+pub struct LoginSuccess {
+    /// Signed access JWT.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: i64,
+    /// The refresh token for the cookie (never stored in clear).
+    pub refresh_token: String,
+    /// The new session.
+    pub session_id: Uuid,
+}
+
+fn incorrect() -> ApiError {
+    ApiError::Unauthorized { code: "invalid_credentials", detail: "Incorrect email or password".into() }
+}
+
+/// Checks credentials and opens a session.
+pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) -> Result<LoginSuccess, ApiError> {
+    let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
+    let email = credentials.email.trim().to_lowercase();
+    let now = Utc::now();
+    // Text Postgres cannot store (NUL) or no address could contain is simply an unknown user.
+    let plausible = email.len() <= 254 && !email.chars().any(char::is_control);
+    let user = if plausible { users::find_by_email(&state.db, &email).await? } else { None };
+
+    if let Some(retry_after_secs) = user.as_ref().and_then(|u| login_backoff::retry_after_seconds(u.locked_until, now))
+    {
+        return Err(ApiError::TooManyRequests { code: "login_backoff", retry_after_secs });
+    }
+
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let matches = password::verify(credentials.password.clone(), stored.clone().unwrap_or_else(|| DUMMY_HASH.into()))
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    let (user, stored) = match (user, stored, matches) {
+        (Some(user), Some(stored), true) => (user, stored),
+        (user, _, _) => return Err(failed(state, user.as_ref(), caller).await),
+    };
+
+    if !user.is_verified {
+        audit_login(state, Some(user.id), caller, false, "unverified").await?;
+        return Err(ApiError::Unauthorized {
+            code: "email_not_verified",
+            detail: "Please verify your email address before logging in".into(),
+        });
+    }
+    if !user.is_active {
+        audit_login(state, Some(user.id), caller, false, "inactive").await?;
+        return Err(ApiError::BadRequest { code: "inactive_user", detail: "Inactive user".into() });
+    }
+
+    let upgraded = if password::needs_rehash(&stored) {
+        Some(password::hash(credentials.password).await.map_err(|error| ApiError::Internal(error.into()))?)
+    } else {
+        None
+    };
+    open_session(state, &user, upgraded.as_deref(), caller, keys).await
+}
+
+/// Counts a failure against a known account (starting its back-off) and audits it.
+async fn failed(state: &AppState, user: Option<&User>, caller: &Caller) -> ApiError {
+    let now = Utc::now();
+    let outcome = async {
+        if let Some(user) = user {
+            let locked_until = login_backoff::locked_until_after_failure(user.failed_login_count + 1, now);
+            users::record_failed_login(&state.db, user.id, locked_until).await?;
+        }
+        audit_login(state, user.map(|u| u.id), caller, false, "bad_credentials").await
+    }
+    .await;
+    match outcome {
+        Ok(()) => incorrect(),
+        Err(error) => error,
+    }
+}
+
+async fn open_session(
+    state: &AppState,
+    user: &User,
+    upgraded_hash: Option<&str>,
+    caller: &Caller,
+    keys: &crate::security::jwt::JwtKeys,
+) -> Result<LoginSuccess, ApiError> {
+    let now = Utc::now();
+    let origin = Origin {
+        ip: caller.ip,
+        user_agent: caller.user_agent.clone(),
+        device_info: caller.user_agent.as_deref().and_then(device::describe),
+    };
+    let refresh = tokens::issue().map_err(|error| ApiError::Internal(error.into()))?;
+    let expires_at = now + Duration::days(i64::from(state.config.refresh_token_days));
+
+    let mut tx = state.db.begin().await?;
+    users::record_successful_login(&mut *tx, user.id, upgraded_hash).await?;
+    let session_id = sessions::create(&mut *tx, user.id, expires_at, &origin).await?;
+    sessions::insert_refresh_token(&mut *tx, session_id, &refresh.hash).await?;
+    sessions::evict_oldest(&mut *tx, user.id, i64::from(state.config.max_sessions_per_user)).await?;
+    audit::record(
+        &mut *tx,
+        &AuditEvent {
+            event: "login",
+            user_id: Some(user.id),
+            ip: caller.ip,
+            user_agent: caller.user_agent.as_deref(),
+            success: true,
+            details: json!({"session_id": session_id}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+
+    let (access_token, _) =
+        keys.issue(user.id, &user.email, session_id, now).map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(LoginSuccess { access_token, expires_in: keys.ttl_seconds(), refresh_token: refresh.secret, session_id })
+}
+
+async fn audit_login(
+    state: &AppState,
+    user_id: Option<Uuid>,
+    caller: &Caller,
+    success: bool,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let event = AuditEvent {
+        event: "login",
+        user_id,
+        ip: caller.ip,
+        user_agent: caller.user_agent.as_deref(),
+        success,
+        details: json!({"reason": reason}),
+    };
+    Ok(audit::record(&state.db, &event).await?)
+}

@@ -1,0 +1,50 @@
+//! Queue a templated mail in the caller's transaction; deliver it after commit.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::jobs::send_email;
+use crate::mail::templates::{Template, render};
+use crate::repo::{one_time_tokens, outbox};
+use crate::security::tokens;
+
+/// Issues a one-time token for `user_id` (voiding older ones of the same purpose) and queues
+/// the mail carrying its link, both inside `tx`. Returns the outbox id to deliver after commit.
+pub(crate) async fn queue_token_mail(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    user: (Uuid, &str, &str),
+    purpose: one_time_tokens::Purpose,
+    template: Template,
+    link_path: &str,
+    valid_for: chrono::Duration,
+) -> Result<Uuid, ApiError> {
+    let (user_id, email, username) = user;
+    let token = tokens::issue().map_err(|error| ApiError::Internal(error.into()))?;
+    let expires_at: DateTime<Utc> = Utc::now() + valid_for;
+    one_time_tokens::replace(tx, user_id, purpose, &token.hash, expires_at).await?;
+    let link = format!("{}/{link_path}?token={}", state.config.frontend_url, token.secret);
+    let hours = valid_for.num_hours().to_string();
+    let mail = render(
+        template,
+        email,
+        &[
+            ("username", username),
+            ("project_name", &state.config.project_name),
+            ("link", &link),
+            ("valid_hours", &hours),
+        ],
+    )
+    .map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(outbox::insert_mail(&mut *tx, &mail).await?)
+}
+
+/// Delivers a committed outbox mail now. A failure is logged and left for the outbox sweep:
+/// the request that caused the mail has already succeeded.
+pub(crate) async fn deliver_now(state: &AppState, outbox_id: Uuid) {
+    if let Err(error) = send_email::deliver(&state.db, state.mailer.as_ref(), outbox_id).await {
+        tracing::warn!(%outbox_id, error = %error, "mail delivery failed; it stays queued in the outbox");
+    }
+}

@@ -1,0 +1,72 @@
+//! `POST /auth/verify-email` and `POST /auth/resend-verification`.
+
+use serde_json::json;
+
+use super::{Caller, outbox_mail};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::mail::templates::Template;
+use crate::repo::audit::{self, AuditEvent};
+use crate::repo::one_time_tokens::{self, Purpose};
+use crate::repo::users;
+use crate::security::tokens;
+use crate::security::validation::Email;
+
+use super::registration::VERIFY_EMAIL_VALID_FOR;
+
+/// The one answer `resend-verification` gives, whether or not the account exists.
+pub const RESEND_REPLY: &str =
+    "If an account with that email exists and is not yet verified, a verification email has been sent.";
+
+fn invalid_token() -> ApiError {
+    ApiError::BadRequest { code: "invalid_token", detail: "Invalid or expired verification token".into() }
+}
+
+/// Confirms an email address with the token from the mail. Single use: a second use fails.
+pub async fn verify_email(state: &AppState, token: &str, caller: &Caller) -> Result<(), ApiError> {
+    if !tokens::is_well_formed(token) {
+        return Err(invalid_token());
+    }
+    let mut tx = state.db.begin().await?;
+    let Some(user_id) = one_time_tokens::consume(&mut *tx, &tokens::hash(token), Purpose::VerifyEmail).await? else {
+        return Err(invalid_token());
+    };
+    users::mark_verified(&mut *tx, user_id).await?;
+    audit::record(
+        &mut *tx,
+        &AuditEvent {
+            event: "verify_email",
+            user_id: Some(user_id),
+            ip: caller.ip,
+            user_agent: caller.user_agent.as_deref(),
+            success: true,
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends a new verification link (voiding the previous one) if the account exists and is not
+/// verified yet. The caller answers [`RESEND_REPLY`] in every case.
+pub async fn resend(state: &AppState, email: &Email) -> Result<(), ApiError> {
+    let Some(user) = users::find_by_email(&state.db, email.as_str()).await? else { return Ok(()) };
+    if user.is_verified || !user.is_active {
+        return Ok(());
+    }
+    let mut tx = state.db.begin().await?;
+    let outbox_id = outbox_mail::queue_token_mail(
+        state,
+        &mut tx,
+        (user.id, &user.email, &user.username),
+        Purpose::VerifyEmail,
+        Template::VerifyEmail,
+        "verify-email",
+        VERIFY_EMAIL_VALID_FOR,
+    )
+    .await?;
+    tx.commit().await?;
+    outbox_mail::deliver_now(state, outbox_id).await;
+    Ok(())
+}
