@@ -8,10 +8,15 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use chrono::Utc;
 use serde::Serialize;
 use shared::AppState;
+use shared::domain::rate_limit::Limit;
+use shared::error::ApiError;
 use shared::http::ClientIp;
+use shared::repo::rate_limits;
 use shared::time::now_rfc3339;
+use std::collections::{BTreeMap, BTreeSet};
 use utoipa::ToSchema;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -80,24 +85,19 @@ pub(crate) struct Liveness {
     timestamp: String,
 }
 
-/// One configured limit.
+/// One limit and how much of it the caller has used in the current window.
 #[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Limit {
+pub(crate) struct LimitStatus {
     /// Requests allowed per window.
     limit: u32,
     /// Window length in seconds.
     window_seconds: u32,
-}
-
-/// The per-route limits of the seed (login 5/min, register 3/min, ...).
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Limits {
-    default: Limit,
-    login: Limit,
-    register: Limit,
-    email_verification: Limit,
-    password_reset: Limit,
-    oauth: Limit,
+    /// Requests counted in the current window.
+    used: u32,
+    /// Requests left in the current window.
+    remaining: u32,
+    /// Seconds until the window resets.
+    reset_seconds: u64,
 }
 
 /// Body of `GET /api/v1/health/rate-limit`.
@@ -107,7 +107,8 @@ pub(crate) struct RateLimitStatus {
     /// The address limits are counted against (never taken from a caller-supplied header unless
     /// `TRUSTED_PROXY_HOPS` says so).
     client_ip: Option<String>,
-    limits: Limits,
+    /// Per limit name (`login`, `register`, ...): the caller's real counters.
+    limits: BTreeMap<&'static str, LimitStatus>,
     timestamp: String,
 }
 
@@ -170,21 +171,38 @@ pub(crate) async fn live() -> Json<Liveness> {
     Json(Liveness { alive: true, timestamp: now_rfc3339() })
 }
 
-/// The rate limits that apply to the caller.
+/// The rate limits that apply to the caller, with the caller's current counters.
 #[utoipa::path(get, path = "/api/v1/health/rate-limit", tag = "health", responses((status = 200, body = RateLimitStatus)))]
-pub(crate) async fn rate_limit(State(state): State<AppState>, ClientIp(ip): ClientIp) -> Json<RateLimitStatus> {
-    let per_minute = |limit| Limit { limit, window_seconds: 60 };
-    Json(RateLimitStatus {
+pub(crate) async fn rate_limit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+) -> Result<Json<RateLimitStatus>, ApiError> {
+    let now = Utc::now();
+    let client = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let mut limits = BTreeMap::new();
+    for window in Limit::ALL.iter().map(|limit| limit.window_start(now)).collect::<BTreeSet<_>>() {
+        let same_window: Vec<&Limit> = Limit::ALL.iter().filter(|limit| limit.window_start(now) == window).collect();
+        let keys: Vec<String> = same_window.iter().map(|limit| limit.key(&client)).collect();
+        let counts = rate_limits::peek_many(&state.db, &keys, window).await?;
+        for (limit, key) in same_window.into_iter().zip(&keys) {
+            let used = counts.iter().find(|(k, _)| k == key).map_or(0, |(_, count)| *count);
+            let decision = limit.decide(used, now);
+            limits.insert(
+                limit.name,
+                LimitStatus {
+                    limit: limit.max,
+                    window_seconds: limit.window_seconds,
+                    used: u32::try_from(used).unwrap_or(0),
+                    remaining: decision.remaining,
+                    reset_seconds: decision.reset_seconds,
+                },
+            );
+        }
+    }
+    Ok(Json(RateLimitStatus {
         enabled: state.config.rate_limit_enabled,
         client_ip: ip.map(|ip| ip.to_string()),
-        limits: Limits {
-            default: per_minute(100),
-            login: per_minute(5),
-            register: per_minute(3),
-            email_verification: per_minute(3),
-            password_reset: per_minute(3),
-            oauth: per_minute(10),
-        },
+        limits,
         timestamp: now_rfc3339(),
-    })
+    }))
 }

@@ -6,15 +6,16 @@
 mod docs;
 mod health;
 mod root;
+mod well_known;
 
 use axum::Router;
 use shared::AppState;
 
-pub use docs::ApiDoc;
+pub use docs::{ApiDoc, document};
 
 /// The routes of this function, without fallback or middleware (see [`shared::http::finish`]).
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(root::routes()).merge(health::routes()).merge(docs::routes())
+    Router::new().merge(root::routes()).merge(health::routes()).merge(well_known::routes()).merge(docs::routes())
 }
 
 /// The complete, ready-to-serve router of this function.

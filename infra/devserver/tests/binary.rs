@@ -77,10 +77,27 @@ fn a_missing_signing_key_exits_with_one_line_naming_it() {
     assert_eq!(stderr.trim(), "configuration error: JWT_SECRET is required (or set JWT_PRIVATE_KEY)");
 }
 
+/// Creates a fresh database on the test server, migrated like `scripts/dev` does; returns its URL.
+fn migrated_database() -> String {
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL must point at a test Postgres (run scripts/test)");
+    let name = format!("devserver_{}", uuid::Uuid::new_v4().simple());
+    let url = match server.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("DATABASE_URL has no database name: {server}"),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let admin = sqlx::PgPool::connect(&server).await.expect("connect to the test server");
+        sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&admin).await.expect("create");
+        let db = sqlx::PgPool::connect(&url).await.expect("connect to the new database");
+        shared::MIGRATOR.run(&db).await.expect("migrate");
+    });
+    url
+}
+
 #[test]
 fn serves_health_on_loopback_and_stops_gracefully_on_sigterm() {
-    let database_url =
-        std::env::var("DATABASE_URL").expect("DATABASE_URL must point at a test Postgres (run scripts/test)");
+    let database_url = migrated_database();
     let port = free_port();
     let child = devserver()
         .env("DATABASE_URL", database_url)

@@ -17,11 +17,15 @@ pub async fn hit(db: impl PgExecutor<'_>, key: &str, window_start: DateTime<Utc>
     .await
 }
 
-/// The current count for `key` in the window, without counting.
-pub async fn peek(db: impl PgExecutor<'_>, key: &str, window_start: DateTime<Utc>) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar("select coalesce((select count from rate_limits where key = $1 and window_start = $2), 0)")
-        .bind(key)
+/// The current counts of several keys in one window, without counting; absent keys are 0.
+pub async fn peek_many(
+    db: impl PgExecutor<'_>,
+    keys: &[String],
+    window_start: DateTime<Utc>,
+) -> Result<Vec<(String, i32)>, sqlx::Error> {
+    sqlx::query_as("select key, count from rate_limits where key = any($1) and window_start = $2")
+        .bind(keys)
         .bind(window_start)
-        .fetch_one(db)
+        .fetch_all(db)
         .await
 }

@@ -75,13 +75,24 @@ async fn simple_and_live_have_the_seed_shapes_and_need_no_database() {
     assert_rfc3339_utc(&live.json()["timestamp"]);
 }
 
-#[tokio::test]
-async fn rate_limit_status_lists_the_seed_limits() {
-    let body = send(app_without_database(), get("/api/v1/health/rate-limit")).await.json();
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn rate_limit_status_shows_the_callers_real_counters(pool: PgPool) {
+    let limit = shared::domain::rate_limit::Limit::LOGIN;
+    let window = limit.window_start(chrono::Utc::now());
+    for _ in 0..2 {
+        shared::repo::rate_limits::hit(&pool, &limit.key("unknown"), window).await.expect("hit");
+    }
+
+    let body = send(app(pool), get("/api/v1/health/rate-limit")).await.json();
 
     assert_eq!(body["enabled"], true);
-    assert_eq!(body["limits"]["login"], json!({"limit": 5, "window_seconds": 60}));
-    assert_eq!(body["limits"]["register"], json!({"limit": 3, "window_seconds": 60}));
+    let login = &body["limits"]["login"];
+    assert_eq!(
+        (login["limit"].clone(), login["used"].clone(), login["remaining"].clone()),
+        (json!(5), json!(2), json!(3))
+    );
+    assert_eq!(body["limits"]["register"]["used"], 0);
+    assert_eq!(body["limits"]["register"]["limit"], 3);
 }
 
 #[tokio::test]
@@ -153,7 +164,14 @@ async fn openapi_document_describes_every_route() {
     assert_eq!(response.status, StatusCode::OK);
     let document = response.json();
     assert!(document["openapi"].as_str().expect("version").starts_with("3.1"));
+    assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/verify-email",
+        "/api/v1/auth/resend-verification",
+        "/api/v1/users/me",
+        "/.well-known/jwks.json",
         "/",
         "/features",
         "/api/v1/health",
@@ -173,6 +191,36 @@ async fn swagger_ui_is_served_at_docs() {
     assert_eq!(response.status, StatusCode::OK);
     assert!(response.text.contains("swagger"), "not the Swagger UI page");
 }
+
+#[tokio::test]
+async fn jwks_is_not_published_for_a_shared_secret() {
+    let app = system_api::router(shared::AppState::new(test_config(&[("JWT_SECRET", SECRET)])));
+
+    assert_eq!(send(app.clone(), get("/.well-known/jwks.json")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(send(app, get("/.well-known/openid-configuration")).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn jwks_and_discovery_are_published_for_an_asymmetric_key() {
+    let pem = include_str!("../../../../shared/tests/keys/test-rsa-private.pem");
+    let config = test_config(&[("JWT_PRIVATE_KEY", pem), ("JWT_ISSUER", "https://auth.example.com")]);
+    let app = system_api::router(shared::AppState::new(config));
+
+    let jwks = send(app.clone(), get("/.well-known/jwks.json")).await;
+    let discovery = send(app, get("/.well-known/openid-configuration")).await.json();
+
+    assert_eq!(jwks.status, StatusCode::OK);
+    let key = &jwks.json()["keys"][0];
+    assert_eq!(
+        (key["kty"].clone(), key["alg"].clone(), key["use"].clone()),
+        (json!("RSA"), json!("RS256"), json!("sig"))
+    );
+    assert!(key.get("d").is_none(), "no private material");
+    assert_eq!(discovery["issuer"], "https://auth.example.com");
+    assert_eq!(discovery["jwks_uri"], "https://auth.example.com/.well-known/jwks.json");
+}
+
+const SECRET: &str = "system-api-test-secret-0123456789abcdef";
 
 /// The real Lambda path: an API Gateway HTTP API v2 event, deserialised as the runtime does,
 /// through lambda_http's adapter (the same one `lambda_http::run` uses) to the serialised response.
@@ -211,9 +259,9 @@ mod lambda_events {
         assert_eq!(response["headers"]["x-request-id"], "Bq1Zbh3SjoEEMjw=", "API Gateway's request id is reused");
     }
 
-    #[tokio::test]
-    async fn client_ip_comes_from_the_request_context_not_from_headers() {
-        let response = invoke(app_without_database(), "system-health-rate-limit.json").await;
+    #[sqlx::test(migrator = "shared::MIGRATOR")]
+    async fn client_ip_comes_from_the_request_context_not_from_headers(pool: PgPool) {
+        let response = invoke(app(pool), "system-health-rate-limit.json").await;
 
         assert_eq!(body_of(&response)["client_ip"], "203.0.113.10");
     }
