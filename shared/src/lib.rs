@@ -17,6 +17,7 @@ pub mod ports;
 pub mod repo;
 pub mod security;
 pub mod services;
+pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod time;

@@ -1,13 +1,7 @@
-//! Lambda entry point: load configuration (a signing key is required), build state once, serve.
+//! Lambda entry point: configuration (a signing key is required) and state once, then serve.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    let config = shared::Config::from_env_or_exit();
-    if let Err(error) = config.require_jwt() {
-        eprintln!("{error}");
-        std::process::exit(2);
-    }
-    shared::telemetry::init(&config);
-    let state = shared::AppState::new(config);
+    let state = shared::startup::state_or_exit(shared::startup::Needs::SigningKey);
     lambda_http::run(auth_api::router(state)).await
 }

@@ -12,9 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         );
         return Ok(());
     }
-    let config = shared::Config::from_env_or_exit();
-    shared::telemetry::init(&config);
-    let state = shared::AppState::new(config);
+    let state = shared::startup::state_or_exit(shared::startup::Needs::Nothing);
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         let handler = service_fn(|_event: LambdaEvent<Value>| {

@@ -1,9 +1,7 @@
-//! Lambda entry point: load configuration, build state once, serve API Gateway events.
+//! Lambda entry point: configuration and state once, then serve API Gateway events.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    let config = shared::Config::from_env_or_exit();
-    shared::telemetry::init(&config);
-    let state = shared::AppState::new(config);
+    let state = shared::startup::state_or_exit(shared::startup::Needs::Nothing);
     lambda_http::run(system_api::router(state)).await
 }

@@ -4,20 +4,12 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use shared::AppState;
-
 #[tokio::main]
 async fn main() {
-    let config = shared::Config::from_env_or_exit();
-    if let Err(error) = config.require_jwt() {
-        eprintln!("{error}");
-        std::process::exit(2);
-    }
+    let state = shared::startup::state_or_exit(shared::startup::Needs::SigningKey);
     let port = port_or_exit();
-    shared::telemetry::init(&config);
-
-    let state = AppState::new(config);
-    let app = shared::http::finish(devserver::routes(&state), state.clone());
+    let routes = devserver::routes(&state);
+    let app = shared::http::finish(routes, state);
 
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = match tokio::net::TcpListener::bind(address).await {

@@ -43,16 +43,7 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
             return Err(ApiError::BadRequest { code: "username_exists", detail: "Username already taken".into() });
         }
     };
-    let outbox_id = outbox_mail::queue_token_mail(
-        state,
-        &mut tx,
-        (user.id, &user.email, &user.username),
-        Purpose::VerifyEmail,
-        Template::VerifyEmail,
-        "verify-email",
-        VERIFY_EMAIL_VALID_FOR,
-    )
-    .await?;
+    let outbox_id = queue_verification_mail(state, &mut tx, &user).await?;
     audit::record(
         &mut *tx,
         &AuditEvent {
@@ -69,6 +60,25 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
 
     outbox_mail::deliver_now(state, outbox_id).await;
     Ok(user)
+}
+
+/// Issues a verification token for `user` (voiding older ones) and queues the mail with its
+/// link, inside the caller's transaction.
+pub(crate) async fn queue_verification_mail(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    user: &User,
+) -> Result<uuid::Uuid, ApiError> {
+    outbox_mail::queue_token_mail(
+        state,
+        tx,
+        (user.id, &user.email, &user.username),
+        Purpose::VerifyEmail,
+        Template::VerifyEmail,
+        "verify-email",
+        VERIFY_EMAIL_VALID_FOR,
+    )
+    .await
 }
 
 fn validate(state: &AppState, input: &Registration) -> Result<(Email, Username), ApiError> {

@@ -5,14 +5,13 @@ use serde_json::json;
 use super::{Caller, outbox_mail};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::mail::templates::Template;
 use crate::repo::audit::{self, AuditEvent};
 use crate::repo::one_time_tokens::{self, Purpose};
 use crate::repo::users;
 use crate::security::tokens;
 use crate::security::validation::Email;
 
-use super::registration::VERIFY_EMAIL_VALID_FOR;
+use super::registration::queue_verification_mail;
 
 /// The one answer `resend-verification` gives, whether or not the account exists.
 pub const RESEND_REPLY: &str =
@@ -56,16 +55,7 @@ pub async fn resend(state: &AppState, email: &Email) -> Result<(), ApiError> {
         return Ok(());
     }
     let mut tx = state.db.begin().await?;
-    let outbox_id = outbox_mail::queue_token_mail(
-        state,
-        &mut tx,
-        (user.id, &user.email, &user.username),
-        Purpose::VerifyEmail,
-        Template::VerifyEmail,
-        "verify-email",
-        VERIFY_EMAIL_VALID_FOR,
-    )
-    .await?;
+    let outbox_id = queue_verification_mail(state, &mut tx, &user).await?;
     tx.commit().await?;
     outbox_mail::deliver_now(state, outbox_id).await;
     Ok(())
