@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::adapters::file_mailer::FileMailer;
+#[cfg(not(feature = "aws"))]
 use crate::adapters::unavailable_mailer::UnavailableMailer;
 use crate::config::{Config, MailBackend};
 use crate::ports::Mailer;
@@ -31,6 +32,9 @@ impl AppState {
     pub fn with_pool(config: Config, db: PgPool) -> Self {
         let mailer: Arc<dyn Mailer> = match config.mail_backend {
             MailBackend::File => Arc::new(FileMailer::new(config.mail_dir.clone(), config.mail_from.clone())),
+            #[cfg(feature = "aws")]
+            MailBackend::Ses => Arc::new(crate::adapters::ses::SesMailer::new(config.mail_from.clone())),
+            #[cfg(not(feature = "aws"))]
             MailBackend::Ses => Arc::new(UnavailableMailer),
         };
         Self { config: Arc::new(config), db, mailer }

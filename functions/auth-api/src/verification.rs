@@ -68,8 +68,8 @@ pub(crate) async fn resend_verification(
     State(state): State<AppState>,
     AppJson(body): AppJson<EmailBody>,
 ) -> ApiResult<Json<Detail>> {
-    let email =
-        Email::parse(&body.email).map_err(|rule| ApiError::Validation(vec![rule.at("email", json!(body.email))]))?;
+    let email = Email::parse_address(&body.email)
+        .map_err(|rule| ApiError::Validation(vec![rule.at("email", json!(body.email))]))?;
     verification::resend(&state, &email).await?;
     Ok(Json(Detail { detail: RESEND_REPLY.into() }))
 }

@@ -178,11 +178,10 @@ pub(crate) async fn rate_limit(
     ClientIp(ip): ClientIp,
 ) -> Result<Json<RateLimitStatus>, ApiError> {
     let now = Utc::now();
-    let client = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let mut limits = BTreeMap::new();
     for window in Limit::ALL.iter().map(|limit| limit.window_start(now)).collect::<BTreeSet<_>>() {
         let same_window: Vec<&Limit> = Limit::ALL.iter().filter(|limit| limit.window_start(now) == window).collect();
-        let keys: Vec<String> = same_window.iter().map(|limit| limit.key(&client)).collect();
+        let keys: Vec<String> = same_window.iter().map(|limit| limit.key(ip)).collect();
         let counts = rate_limits::peek_many(&state.db, &keys, window).await?;
         for (limit, key) in same_window.into_iter().zip(&keys) {
             let used = counts.iter().find(|(k, _)| k == key).map_or(0, |(_, count)| *count);

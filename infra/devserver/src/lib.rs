@@ -5,5 +5,5 @@ use shared::AppState;
 
 /// All routes the deployed functions serve, merged under one base URL.
 pub fn routes(state: &AppState) -> Router<AppState> {
-    Router::new().merge(system_api::routes()).merge(auth_api::routes(state)).merge(users_api::routes())
+    Router::new().merge(system_api::routes()).merge(auth_api::routes(state)).merge(users_api::routes(state))
 }

@@ -2,4 +2,6 @@
 
 pub mod file_mailer;
 pub mod mime;
+#[cfg(feature = "aws")]
+pub mod ses;
 pub mod unavailable_mailer;

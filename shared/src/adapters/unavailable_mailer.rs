@@ -1,5 +1,6 @@
-//! Stand-in for `MAIL_BACKEND=ses` until the SES adapter lands: every send fails, so mail stays
-//! queued in the outbox (nothing is lost) and the failure is visible in the logs and the row.
+//! Stand-in for `MAIL_BACKEND=ses` in binaries built without the `aws` feature: every send
+//! fails, so mail stays queued in the outbox (nothing is lost) and the failure is visible in the
+//! logs and on the row.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +14,10 @@ pub struct UnavailableMailer;
 
 impl Mailer for UnavailableMailer {
     fn send<'a>(&'a self, _: &'a Mail, _: &'a str) -> Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>> {
-        Box::pin(async { Err(MailError::Transport("the SES mail backend is not available in this build".into())) })
+        Box::pin(async {
+            Err(MailError::Transport(
+                "the SES mail backend needs the `aws` feature, which this binary was built without".into(),
+            ))
+        })
     }
 }

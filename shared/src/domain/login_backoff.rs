@@ -2,23 +2,15 @@
 //! each further failure opens a window of 2^(n−5) seconds (n = failures so far), capped at
 //! 15 minutes, during which attempts get 429 without checking the password. A success resets it.
 //! Independent of `RATE_LIMIT_ENABLED`, and keyed by account, so rotating IPs does not help.
+//! The window itself is computed atomically in SQL (`repo::users::claim_login_attempt`) so that
+//! concurrent attempts cannot race past it.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 /// Failures allowed before back-off starts.
 pub const FREE_FAILURES: i32 = 5;
 /// Longest back-off window.
 pub const MAX_WINDOW_SECONDS: i64 = 15 * 60;
-
-/// The end of the back-off window after a failure that brings the count to `failures`.
-pub fn locked_until_after_failure(failures: i32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    if failures < FREE_FAILURES {
-        return None;
-    }
-    let exponent = u32::try_from(failures - FREE_FAILURES).unwrap_or(u32::MAX).min(20);
-    let seconds = 2_i64.saturating_pow(exponent).min(MAX_WINDOW_SECONDS);
-    Some(now + Duration::seconds(seconds))
-}
 
 /// Seconds until a login may be attempted again, if the account is inside a back-off window.
 pub fn retry_after_seconds(locked_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<u64> {
@@ -33,25 +25,7 @@ pub fn retry_after_seconds(locked_until: Option<DateTime<Utc>>, now: DateTime<Ut
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_first_failures_are_free() {
-        let now = Utc::now();
-        for failures in 1..FREE_FAILURES {
-            assert_eq!(locked_until_after_failure(failures, now), None);
-        }
-    }
-
-    #[test]
-    fn windows_double_from_one_second_and_stop_at_fifteen_minutes() {
-        let now = Utc::now();
-        let window = |failures| (locked_until_after_failure(failures, now).expect("locked") - now).num_seconds();
-        assert_eq!(window(5), 1);
-        assert_eq!(window(6), 2);
-        assert_eq!(window(10), 32);
-        assert_eq!(window(15), 900);
-        assert_eq!(window(1000), 900);
-    }
+    use chrono::Duration;
 
     #[test]
     fn retry_after_rounds_up_and_ends_with_the_window() {

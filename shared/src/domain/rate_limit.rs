@@ -1,5 +1,7 @@
 //! Fixed-window rate limits: the seed's per-route limits and the arithmetic of a decision.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, TimeZone, Utc};
 
 /// A limit of `max` requests per `window_seconds`, named for its counter key.
@@ -38,9 +40,17 @@ impl Limit {
         Utc.timestamp_opt(start, 0).single().unwrap_or(now)
     }
 
-    /// The counter key for a client.
-    pub fn key(&self, client: &str) -> String {
-        format!("{}:{client}", self.name)
+    /// The counter key for a client address. IPv6 clients are counted per /64, the block one
+    /// subscriber usually holds, so rotating addresses inside it does not reset the limit.
+    pub fn key(&self, client: Option<IpAddr>) -> String {
+        match client {
+            Some(IpAddr::V6(ip)) => {
+                let [a, b, c, d, ..] = ip.segments();
+                format!("{}:{a:x}:{b:x}:{c:x}:{d:x}::/64", self.name)
+            }
+            Some(IpAddr::V4(ip)) => format!("{}:{ip}", self.name),
+            None => format!("{}:unknown", self.name),
+        }
     }
 
     /// The decision for a request that brought the window's count to `count`.
@@ -78,6 +88,17 @@ mod tests {
     fn windows_are_aligned_to_their_length() {
         let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 42).single().expect("time");
         assert_eq!(Limit::LOGIN.window_start(now), Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).single().expect("t"));
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_counter_per_64_block() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(Limit::LOGIN.key(Some(a)), Limit::LOGIN.key(Some(b)));
+        assert_ne!(Limit::LOGIN.key(Some(a)), Limit::LOGIN.key(Some(other)));
+        assert_eq!(Limit::LOGIN.key(Some("203.0.113.7".parse().expect("ip"))), "login:203.0.113.7");
+        assert_eq!(Limit::LOGIN.key(None), "login:unknown");
     }
 
     #[test]

@@ -94,7 +94,8 @@ fn describe(error: &serde_path_to_error::Error<serde_json::Error>, body: &Value)
             Segment::Unknown => {}
         }
     }
-    let input = redact(at.cloned().unwrap_or(Value::Null));
+    let field_is_secret = loc.last().and_then(Value::as_str).is_some_and(is_secret_key);
+    let input = if field_is_secret { json!("**********") } else { redact(at.cloned().unwrap_or(Value::Null)) };
     let message = error.inner().to_string();
 
     if let Some(field) = between(&message, "missing field `", "`") {
@@ -122,13 +123,17 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     Some(&rest[..rest.find(end)?])
 }
 
+fn is_secret_key(key: &str) -> bool {
+    key.contains("password") || key.contains("token") || key.contains("secret")
+}
+
 /// Error bodies echo the input back; never echo a secret.
 fn redact(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(key, value)| {
-                    let secret = key.contains("password") || key.contains("token") || key.contains("secret");
+                    let secret = is_secret_key(&key);
                     (key, if secret { json!("**********") } else { redact(value) })
                 })
                 .collect(),
@@ -173,6 +178,13 @@ mod tests {
         assert_eq!(error.loc, vec![json!("body"), json!("email")]);
         assert_eq!(error.msg, "Field required");
         assert_eq!(error.input, json!({"password": "**********"}));
+    }
+
+    #[test]
+    fn a_secret_field_of_the_wrong_type_is_not_echoed() {
+        let error = first_error(r#"{"email": "a@b.c", "password": 12345678}"#);
+        assert_eq!(error.loc, vec![json!("body"), json!("password")]);
+        assert_eq!(error.input, json!("**********"));
     }
 
     #[test]

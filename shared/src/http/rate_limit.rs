@@ -42,11 +42,10 @@ async fn enforce(State(limited): State<Limited>, request: Request, next: Next) -
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let client = client_ip::resolve(&parts, state.config.trusted_proxy_hops)
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let client = client_ip::resolve(&parts, state.config.trusted_proxy_hops);
     let request = Request::from_parts(parts, body);
     let now = Utc::now();
-    let decision = match rate_limits::hit(&state.db, &limit.key(&client), limit.window_start(now)).await {
+    let decision = match rate_limits::hit(&state.db, &limit.key(client), limit.window_start(now)).await {
         Ok(count) => limit.decide(count, now),
         Err(error) => {
             // Fail open: the route itself will answer 503 if the database is really gone.

@@ -7,6 +7,10 @@ use uuid::Uuid;
 use crate::ports::{MailError, Mailer};
 use crate::repo::outbox;
 
+/// Longest wait for the mail service; past it the attempt counts as failed and the row stays
+/// queued, so a stalled provider cannot hold a request (and its pooled connection) for long.
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What a delivery attempt did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -33,7 +37,11 @@ pub async fn deliver(db: &PgPool, mailer: &dyn Mailer, id: Uuid) -> Result<Deliv
     let Some(mail) = outbox::lock_unsent_mail(&mut tx, id).await? else {
         return Ok(Delivery::Skipped);
     };
-    if let Err(error) = mailer.send(&mail, &id.to_string()).await {
+    let sent = match tokio::time::timeout(SEND_TIMEOUT, mailer.send(&mail, &id.to_string())).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(MailError::Transport(format!("no answer from the mail service within {SEND_TIMEOUT:?}"))),
+    };
+    if let Err(error) = sent {
         outbox::record_failure(&mut *tx, id, &error.to_string()).await?;
         tx.commit().await?;
         return Err(error.into());

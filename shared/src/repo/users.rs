@@ -152,21 +152,47 @@ pub async fn set_username(
     }
 }
 
-/// Records a failed login and starts the back-off window the rule computed.
-pub async fn record_failed_login(
+/// Counts a login attempt against the account before its password is checked, unless the
+/// account is inside a back-off window. Counting first (and resetting on success) means a burst of
+/// concurrent guesses cannot all slip through before the counter catches up. The window rule of
+/// [`crate::domain::login_backoff`] is applied here, atomically: after `free` failures each one
+/// opens a window of 2^(n − free) seconds, at most `max_seconds`, and a window is never shortened.
+/// Returns `false` when the account is backing off (nothing is counted then).
+pub async fn claim_login_attempt(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    locked_until: Option<DateTime<Utc>>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("update users set failed_login_count = failed_login_count + 1, locked_until = $2 where id = $1")
-        .bind(id)
-        .bind(locked_until)
-        .execute(db)
-        .await
-        .map(drop)
+    free: i32,
+    max_seconds: i64,
+) -> Result<bool, sqlx::Error> {
+    let claimed: Option<Uuid> = sqlx::query_scalar(
+        "update users
+            set failed_login_count = failed_login_count + 1,
+                locked_until = greatest(
+                    locked_until,
+                    case when failed_login_count + 1 >= $2
+                         then now() + make_interval(secs => least($3::float8, power(2, least(failed_login_count + 1 - $2, 30))))
+                    end)
+          where id = $1 and (locked_until is null or locked_until <= now())
+          returning id",
+    )
+    .bind(id)
+    .bind(free)
+    .bind(max_seconds as f64)
+    .fetch_optional(db)
+    .await?;
+    Ok(claimed.is_some())
 }
 
-/// Clears the failure counter after a successful login, optionally storing a stronger hash.
+/// When an account's back-off window ends (`None` when it is not backing off).
+pub async fn locked_until(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("select locked_until from users where id = $1 and locked_until > now()")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .map(Option::flatten)
+}
+
+/// Clears the failure counter once the password was right, optionally storing a stronger hash.
 pub async fn record_successful_login(
     db: impl PgExecutor<'_>,
     id: Uuid,

@@ -53,14 +53,23 @@ fn incorrect() -> ApiError {
 pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) -> Result<LoginSuccess, ApiError> {
     let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
     let email = credentials.email.trim().to_lowercase();
-    let now = Utc::now();
     // Text Postgres cannot store (NUL) or no address could contain is simply an unknown user.
     let plausible = email.len() <= 254 && !email.chars().any(char::is_control);
     let user = if plausible { users::find_by_email(&state.db, &email).await? } else { None };
 
-    if let Some(retry_after_secs) = user.as_ref().and_then(|u| login_backoff::retry_after_seconds(u.locked_until, now))
-    {
-        return Err(ApiError::TooManyRequests { code: "login_backoff", retry_after_secs });
+    if let Some(user) = &user {
+        let claimed = users::claim_login_attempt(
+            &state.db,
+            user.id,
+            login_backoff::FREE_FAILURES,
+            login_backoff::MAX_WINDOW_SECONDS,
+        )
+        .await?;
+        if !claimed {
+            let until = users::locked_until(&state.db, user.id).await?;
+            let retry_after_secs = login_backoff::retry_after_seconds(until, Utc::now()).unwrap_or(1);
+            return Err(ApiError::TooManyRequests { code: "login_backoff", retry_after_secs });
+        }
     }
 
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -69,8 +78,19 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
         .map_err(|error| ApiError::Internal(error.into()))?;
     let (user, stored) = match (user, stored, matches) {
         (Some(user), Some(stored), true) => (user, stored),
-        (user, _, _) => return Err(failed(state, user.as_ref(), caller).await),
+        (user, _, _) => {
+            audit_login(state, user.map(|u| u.id), caller, false, "bad_credentials").await?;
+            return Err(incorrect());
+        }
     };
+
+    // The password was right: the attempt no longer counts, and a weaker stored hash is upgraded.
+    let upgraded = if password::needs_rehash(&stored) {
+        Some(password::hash(credentials.password).await.map_err(|error| ApiError::Internal(error.into()))?)
+    } else {
+        None
+    };
+    users::record_successful_login(&state.db, user.id, upgraded.as_deref()).await?;
 
     if !user.is_verified {
         audit_login(state, Some(user.id), caller, false, "unverified").await?;
@@ -83,36 +103,12 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
         audit_login(state, Some(user.id), caller, false, "inactive").await?;
         return Err(ApiError::BadRequest { code: "inactive_user", detail: "Inactive user".into() });
     }
-
-    let upgraded = if password::needs_rehash(&stored) {
-        Some(password::hash(credentials.password).await.map_err(|error| ApiError::Internal(error.into()))?)
-    } else {
-        None
-    };
-    open_session(state, &user, upgraded.as_deref(), caller, keys).await
-}
-
-/// Counts a failure against a known account (starting its back-off) and audits it.
-async fn failed(state: &AppState, user: Option<&User>, caller: &Caller) -> ApiError {
-    let now = Utc::now();
-    let outcome = async {
-        if let Some(user) = user {
-            let locked_until = login_backoff::locked_until_after_failure(user.failed_login_count + 1, now);
-            users::record_failed_login(&state.db, user.id, locked_until).await?;
-        }
-        audit_login(state, user.map(|u| u.id), caller, false, "bad_credentials").await
-    }
-    .await;
-    match outcome {
-        Ok(()) => incorrect(),
-        Err(error) => error,
-    }
+    open_session(state, &user, caller, keys).await
 }
 
 async fn open_session(
     state: &AppState,
     user: &User,
-    upgraded_hash: Option<&str>,
     caller: &Caller,
     keys: &crate::security::jwt::JwtKeys,
 ) -> Result<LoginSuccess, ApiError> {
@@ -126,7 +122,6 @@ async fn open_session(
     let expires_at = now + Duration::days(i64::from(state.config.refresh_token_days));
 
     let mut tx = state.db.begin().await?;
-    users::record_successful_login(&mut *tx, user.id, upgraded_hash).await?;
     let session_id = sessions::create(&mut *tx, user.id, expires_at, &origin).await?;
     sessions::insert_refresh_token(&mut *tx, session_id, &refresh.hash).await?;
     sessions::evict_oldest(&mut *tx, user.id, i64::from(state.config.max_sessions_per_user)).await?;

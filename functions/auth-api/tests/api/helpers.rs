@@ -42,7 +42,7 @@ impl TestApp {
         let config = Config::from_lookup(|name| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .expect("test config");
         let state = AppState::with_pool(config, db);
-        let routes = auth_api::routes(&state).merge(users_api::routes());
+        let routes = auth_api::routes(&state).merge(users_api::routes(&state));
         Self { router: shared::http::finish(routes, state), mail_dir }
     }
 

@@ -80,7 +80,7 @@ async fn rate_limit_status_shows_the_callers_real_counters(pool: PgPool) {
     let limit = shared::domain::rate_limit::Limit::LOGIN;
     let window = limit.window_start(chrono::Utc::now());
     for _ in 0..2 {
-        shared::repo::rate_limits::hit(&pool, &limit.key("unknown"), window).await.expect("hit");
+        shared::repo::rate_limits::hit(&pool, &limit.key(None), window).await.expect("hit");
     }
 
     let body = send(app(pool), get("/api/v1/health/rate-limit")).await.json();
