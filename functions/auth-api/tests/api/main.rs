@@ -475,3 +475,53 @@ async fn the_bootstrapped_superuser_can_log_in(db: PgPool) {
     assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
     assert_eq!(me.body["is_superuser"], true);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_weaker_stored_hash_is_upgraded_at_login(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    app.signed_in_user("jane@example.com", "jane").await;
+    let weak = {
+        use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+        let params = Params::new(4096, 1, 1, None).expect("params");
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(PASSWORD.as_bytes())
+            .expect("hash")
+            .to_string()
+    };
+    sqlx::query("update users set password_hash = $1").bind(&weak).execute(&db).await.expect("downgrade");
+
+    assert_eq!(app.login("jane@example.com", PASSWORD).await.status, StatusCode::OK);
+
+    let stored: String = sqlx::query_scalar("select password_hash from users").fetch_one(&db).await.expect("hash");
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    assert_eq!(app.login("jane@example.com", PASSWORD).await.status, StatusCode::OK, "the new hash verifies");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_nist_policy_drops_composition_rules_but_keeps_the_blocklist(db: PgPool) {
+    let app = TestApp::with(db, &[("RATE_LIMIT_ENABLED", "false"), ("PASSWORD_POLICY", "nist")]);
+    let register = |email: &str, username: &str, password: &str| json!({"email": email, "username": username, "password": password});
+
+    let passphrase = app
+        .post_json("/api/v1/auth/register", &register("a@example.com", "alice", "correct horse battery staple"))
+        .await;
+    let common = app.post_json("/api/v1/auth/register", &register("b@example.com", "bob", "iloveyou123")).await;
+
+    assert_eq!(passphrase.status, StatusCode::CREATED, "{:?}", passphrase.body);
+    assert_eq!(common.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(common.body["detail"][0]["msg"], "Password is too common. Please choose a stronger password");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_burst_of_concurrent_wrong_guesses_is_cut_off_by_the_backoff(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    app.signed_in_user("jane@example.com", "jane").await;
+
+    let guesses = (0..12).map(|_| app.login("jane@example.com", "Wrong-Passw0rd!"));
+    let statuses: Vec<StatusCode> =
+        futures_util::future::join_all(guesses).await.into_iter().map(|r| r.status).collect();
+
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert!(checked <= 5, "{checked} guesses were checked against the password: {statuses:?}");
+    assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS));
+}
