@@ -3,6 +3,7 @@
 
 mod login;
 mod register;
+mod sessions;
 mod verification;
 
 use axum::Router;
@@ -14,7 +15,17 @@ use utoipa::OpenApi;
 /// OpenAPI description of this function's routes.
 #[derive(OpenApi)]
 #[openapi(
-    paths(register::register, login::login, verification::verify_email, verification::resend_verification),
+    paths(
+        register::register,
+        login::login,
+        verification::verify_email,
+        verification::resend_verification,
+        sessions::refresh,
+        sessions::logout,
+        sessions::list_sessions,
+        sessions::revoke_session,
+        sessions::revoke_other_sessions,
+    ),
     tags((name = "auth", description = "Registration, verification and login"))
 )]
 pub struct ApiDoc;
@@ -26,6 +37,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(register::routes(state))
         .merge(login::routes(state))
         .merge(verification::routes(state))
+        .merge(sessions::routes(state))
         // Responses carry tokens and account data: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }

@@ -37,7 +37,7 @@ struct LoginForm {
     password: SecretString,
 }
 
-/// Successful login.
+/// Successful login or refresh.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TokenResponse {
     access_token: String,
@@ -45,6 +45,12 @@ pub(crate) struct TokenResponse {
     token_type: &'static str,
     /// Seconds until the access token expires.
     expires_in: i64,
+}
+
+impl TokenResponse {
+    pub(crate) fn bearer(access_token: String, expires_in: i64) -> Self {
+        Self { access_token, token_type: "bearer", expires_in }
+    }
 }
 
 /// Either body format, decided by `Content-Type`.
@@ -88,8 +94,7 @@ pub(crate) async fn login(
     LoginInput(credentials): LoginInput,
 ) -> ApiResult<Response> {
     let success = login::login(&state, credentials, &caller).await?;
-    let body =
-        TokenResponse { access_token: success.access_token, token_type: "bearer", expires_in: success.expires_in };
+    let body = TokenResponse::bearer(success.access_token, success.expires_in);
     let cookie = cookies::set_refresh(&state.config, &success.refresh_token);
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }

@@ -29,3 +29,31 @@ fn build(config: &Config, value: &str, max_age: u64) -> HeaderValue {
     // Tokens are URL-safe base64, so the value is always a valid header.
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("refresh_token=; Max-Age=0"))
 }
+
+/// The refresh token from a request's `Cookie` headers, if any.
+pub fn read_refresh(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == REFRESH_COOKIE && !value.is_empty())
+        .map(|(_, value)| value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_refresh_cookie_among_others() {
+        let mut headers = http::HeaderMap::new();
+        headers.append(http::header::COOKIE, HeaderValue::from_static("theme=dark; refresh_token=abc_-1; x=y"));
+        assert_eq!(read_refresh(&headers), Some("abc_-1"));
+        headers.clear();
+        headers.append(http::header::COOKIE, HeaderValue::from_static("refresh_token=; other=1"));
+        assert_eq!(read_refresh(&headers), None);
+        assert_eq!(read_refresh(&http::HeaderMap::new()), None);
+    }
+}

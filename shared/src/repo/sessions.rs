@@ -98,3 +98,108 @@ pub async fn revoke(db: impl PgExecutor<'_>, session_id: Uuid, reason: &str) -> 
         .await
         .map(|done| done.rows_affected() == 1)
 }
+
+/// A refresh token with the state of its session and user, read in one indexed lookup.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshToken {
+    /// The session the token belongs to.
+    pub session_id: Uuid,
+    /// The session's user.
+    pub user_id: Uuid,
+    /// The user's email (for the access token's claims).
+    pub email: String,
+    /// Set once the token was exchanged for its successor.
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// The session is usable: not revoked, not expired, and its account active.
+    pub session_live: bool,
+}
+
+/// The refresh lookup: primary-key probes only, so its cost does not depend on how many
+/// sessions or tokens exist (public so a test can check the plan).
+pub const FIND_REFRESH_TOKEN_SQL: &str = "select s.id as session_id, s.user_id, u.email, r.rotated_at,
+        (s.revoked_at is null and s.expires_at > now() and u.is_active) as session_live
+   from refresh_tokens r
+   join sessions s on s.id = r.session_id
+   join users u on u.id = s.user_id
+  where r.token_hash = $1";
+
+/// Looks a presented refresh token up by digest (primary key: O(1) whatever the table size).
+pub async fn find_refresh_token(
+    db: impl PgExecutor<'_>,
+    hash: &TokenHash,
+) -> Result<Option<RefreshToken>, sqlx::Error> {
+    sqlx::query_as::<_, RefreshToken>(FIND_REFRESH_TOKEN_SQL).bind(&hash[..]).fetch_optional(db).await
+}
+
+/// Marks a token rotated. `false` when it already was: a concurrent refresh won the race.
+pub async fn mark_rotated(db: impl PgExecutor<'_>, hash: &TokenHash) -> Result<bool, sqlx::Error> {
+    sqlx::query("update refresh_tokens set rotated_at = now() where token_hash = $1 and rotated_at is null")
+        .bind(&hash[..])
+        .execute(db)
+        .await
+        .map(|done| done.rows_affected() == 1)
+}
+
+/// Records that a session was just used.
+pub async fn touch(db: impl PgExecutor<'_>, session_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update sessions set last_used_at = now() where id = $1").bind(session_id).execute(db).await.map(drop)
+}
+
+/// A live session as the session list shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionView {
+    /// Session id.
+    pub id: Uuid,
+    /// Opened at.
+    pub created_at: DateTime<Utc>,
+    /// Last refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// Absolute end.
+    pub expires_at: DateTime<Utc>,
+    /// "Firefox on Linux".
+    pub device_info: Option<String>,
+    /// Address it was opened from.
+    pub ip_address: Option<String>,
+    /// Raw user agent.
+    pub user_agent: Option<String>,
+}
+
+/// The user's live sessions, newest first (uses the partial index on live sessions).
+pub async fn list_live(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<SessionView>, sqlx::Error> {
+    sqlx::query_as::<_, SessionView>(
+        "select id, created_at, last_used_at, expires_at, device_info, host(ip_address) as ip_address, user_agent
+           from sessions
+          where user_id = $1 and revoked_at is null and expires_at > now()
+          order by created_at desc, id",
+    )
+    .bind(user_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Revokes one of the user's own sessions; `false` when there is no such live session of theirs
+/// (another user's id included, so ownership is never revealed).
+pub async fn revoke_own(db: impl PgExecutor<'_>, user_id: Uuid, session_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "update sessions set revoked_at = now(), revoke_reason = 'revoked_by_user'
+          where id = $1 and user_id = $2 and revoked_at is null",
+    )
+    .bind(session_id)
+    .bind(user_id)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected() == 1)
+}
+
+/// Revokes every live session of the user except `keep`; returns how many.
+pub async fn revoke_all_except(db: impl PgExecutor<'_>, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "update sessions set revoked_at = now(), revoke_reason = 'revoked_by_user'
+          where user_id = $1 and revoked_at is null and ($2::uuid is null or id <> $2)",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}

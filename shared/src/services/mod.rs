@@ -3,6 +3,7 @@
 
 pub mod login;
 pub mod registration;
+pub mod sessions;
 pub mod verification;
 
 mod outbox_mail;

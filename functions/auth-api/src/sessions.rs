@@ -1,0 +1,161 @@
+//! `POST /auth/refresh`, `POST /auth/logout`, and the caller's sessions:
+//! `GET /auth/sessions`, `DELETE /auth/sessions/{id}`, `DELETE /auth/sessions`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use shared::AppState;
+use shared::domain::rate_limit::Limit;
+use shared::error::{ApiError, ApiResult};
+use shared::http::{CurrentUser, cookies, rate_limit};
+use shared::services::Caller;
+use shared::services::sessions;
+use shared::time::rfc3339;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::login::TokenResponse;
+
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/sessions", get(list_sessions).delete(revoke_other_sessions))
+        .route("/api/v1/auth/sessions/{session_id}", delete(revoke_session))
+        .route_layer(rate_limit::layer(state, Limit::DEFAULT))
+}
+
+/// A live session of the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionResponse {
+    id: Uuid,
+    created_at: String,
+    last_used_at: String,
+    expires_at: String,
+    device_info: Option<String>,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    /// The session this request belongs to.
+    is_current: bool,
+}
+
+/// `{"detail": ...}` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Detail {
+    detail: &'static str,
+}
+
+/// Answer of `DELETE /auth/sessions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RevokedSessions {
+    detail: &'static str,
+    revoked_count: u64,
+}
+
+/// Exchanges the `refresh_token` cookie for a new access token and a new cookie (rotation).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    responses(
+        (status = 200, body = TokenResponse, description = "New access token; a new cookie unless this was a replay inside the grace window"),
+        (status = 401, description = "Refresh token not found / Invalid refresh token")
+    )
+)]
+pub(crate) async fn refresh(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
+    let presented = cookies::read_refresh(&headers).ok_or_else(sessions::missing_refresh_token)?;
+    let refreshed = sessions::refresh(&state, presented, &caller).await?;
+    let body = TokenResponse::bearer(refreshed.access_token, refreshed.expires_in);
+    Ok(match refreshed.refresh_token {
+        Some(successor) => {
+            ([(header::SET_COOKIE, cookies::set_refresh(&state.config, &successor))], Json(body)).into_response()
+        }
+        None => Json(body).into_response(),
+    })
+}
+
+/// Ends the cookie's session and clears the cookie. Always 200.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 200, body = Detail)))]
+pub(crate) async fn logout(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
+    sessions::logout(&state, cookies::read_refresh(&headers), &caller).await?;
+    let cleared = cookies::clear_refresh(&state.config);
+    Ok(([(header::SET_COOKIE, cleared)], Json(Detail { detail: "Successfully logged out" })).into_response())
+}
+
+/// The caller's live sessions, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/sessions",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, body = [SessionResponse]), (status = 401, description = "Not authenticated"))
+)]
+pub(crate) async fn list_sessions(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<SessionResponse>>> {
+    let current_id =
+        sessions::current_session(&state, current.user.id, cookies::read_refresh(&headers), current.claims.sid).await?;
+    let list = sessions::list(&state, current.user.id).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|session| SessionResponse {
+                is_current: session.id == current_id,
+                id: session.id,
+                created_at: rfc3339(session.created_at),
+                last_used_at: rfc3339(session.last_used_at),
+                expires_at: rfc3339(session.expires_at),
+                device_info: session.device_info,
+                ip_address: session.ip_address,
+                user_agent: session.user_agent,
+            })
+            .collect(),
+    ))
+}
+
+/// Revokes one of the caller's own sessions.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/auth/sessions/{session_id}",
+    tag = "auth",
+    security(("bearer" = [])),
+    params(("session_id" = String, Path, description = "Session id (UUID)")),
+    responses(
+        (status = 200, body = Detail),
+        (status = 400, description = "Invalid session ID format"),
+        (status = 404, description = "Session not found (or not the caller's)")
+    )
+)]
+pub(crate) async fn revoke_session(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(session_id): Path<String>,
+) -> ApiResult<Json<Detail>> {
+    let session_id = Uuid::parse_str(&session_id)
+        .map_err(|_| ApiError::BadRequest { code: "invalid_session_id", detail: "Invalid session ID format".into() })?;
+    sessions::revoke_one(&state, current.user.id, session_id).await?;
+    Ok(Json(Detail { detail: "Session revoked successfully" }))
+}
+
+/// Revokes every session of the caller except the current one.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/auth/sessions",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, body = RevokedSessions), (status = 401, description = "Not authenticated"))
+)]
+pub(crate) async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+) -> ApiResult<Json<RevokedSessions>> {
+    let current_id =
+        sessions::current_session(&state, current.user.id, cookies::read_refresh(&headers), current.claims.sid).await?;
+    let revoked_count = sessions::revoke_others(&state, current.user.id, current_id).await?;
+    Ok(Json(RevokedSessions { detail: "All other sessions revoked", revoked_count }))
+}

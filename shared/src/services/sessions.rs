@@ -1,0 +1,164 @@
+//! Refresh with rotation and reuse detection, logout, and the caller's session list.
+//!
+//! Every refresh exchanges the presented token for a new one. A token that was already exchanged
+//! still works for `REFRESH_REUSE_GRACE_SECONDS` (two tabs refreshing at once) and then only
+//! yields a new access token, no new refresh token. Presented later, it is treated as stolen: the
+//! whole session is revoked, which also kills every access token bound to it.
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Caller;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::repo::audit::{self, AuditEvent};
+use crate::repo::sessions::{self, RefreshToken, SessionView};
+use crate::security::tokens;
+
+/// What a successful refresh hands back.
+#[derive(Debug)]
+pub struct Refreshed {
+    /// New access token for the same session.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: i64,
+    /// The successor refresh token; `None` for a replay inside the grace window.
+    pub refresh_token: Option<String>,
+}
+
+fn invalid_refresh_token() -> ApiError {
+    ApiError::Unauthorized { code: "invalid_refresh_token", detail: "Invalid refresh token".into() }
+}
+
+/// 401 when a refresh request carries no cookie.
+pub fn missing_refresh_token() -> ApiError {
+    ApiError::Unauthorized { code: "missing_refresh_token", detail: "Refresh token not found".into() }
+}
+
+/// Exchanges a refresh token for a new access token (and, normally, a new refresh token).
+pub async fn refresh(state: &AppState, presented: &str, caller: &Caller) -> Result<Refreshed, ApiError> {
+    let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
+    if !tokens::is_well_formed(presented) {
+        return Err(invalid_refresh_token());
+    }
+    let hash = tokens::hash(presented);
+    let token = sessions::find_refresh_token(&state.db, &hash).await?.ok_or_else(invalid_refresh_token)?;
+    if !token.session_live {
+        return Err(invalid_refresh_token());
+    }
+
+    let successor = match token.rotated_at {
+        None => rotate(state, &hash, &token).await?,
+        Some(rotated_at) => {
+            let grace = Duration::seconds(i64::from(state.config.refresh_reuse_grace_seconds));
+            if Utc::now() - rotated_at > grace {
+                return Err(reuse_detected(state, &token, caller).await);
+            }
+            None
+        }
+    };
+
+    let (access_token, _) = keys
+        .issue(token.user_id, &token.email, token.session_id, Utc::now())
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(Refreshed { access_token, expires_in: keys.ttl_seconds(), refresh_token: successor })
+}
+
+/// Marks `hash` rotated and stores its successor in one transaction. If a concurrent refresh
+/// rotated it first, this one is a replay inside the grace window: no successor.
+async fn rotate(state: &AppState, hash: &tokens::TokenHash, token: &RefreshToken) -> Result<Option<String>, ApiError> {
+    let successor = tokens::issue().map_err(|error| ApiError::Internal(error.into()))?;
+    let mut tx = state.db.begin().await?;
+    if !sessions::mark_rotated(&mut *tx, hash).await? {
+        return Ok(None);
+    }
+    sessions::insert_refresh_token(&mut *tx, token.session_id, &successor.hash).await?;
+    sessions::touch(&mut *tx, token.session_id).await?;
+    tx.commit().await?;
+    Ok(Some(successor.secret))
+}
+
+async fn reuse_detected(state: &AppState, token: &RefreshToken, caller: &Caller) -> ApiError {
+    let revoked = async {
+        sessions::revoke(&state.db, token.session_id, "refresh_token_reuse").await?;
+        audit::record(
+            &state.db,
+            &AuditEvent {
+                event: "refresh_token_reuse",
+                user_id: Some(token.user_id),
+                ip: caller.ip,
+                user_agent: caller.user_agent.as_deref(),
+                success: false,
+                details: json!({"session_id": token.session_id}),
+            },
+        )
+        .await
+    }
+    .await;
+    match revoked {
+        Ok(()) => {
+            tracing::warn!(session_id = %token.session_id, "refresh token reused after rotation; session revoked");
+            invalid_refresh_token()
+        }
+        Err(error) => error.into(),
+    }
+}
+
+/// Ends the session of a refresh token, whatever state it is in. Unknown tokens are ignored:
+/// logging out always succeeds.
+pub async fn logout(state: &AppState, presented: Option<&str>, caller: &Caller) -> Result<(), ApiError> {
+    let Some(presented) = presented.filter(|token| tokens::is_well_formed(token)) else { return Ok(()) };
+    let Some(token) = sessions::find_refresh_token(&state.db, &tokens::hash(presented)).await? else { return Ok(()) };
+    if sessions::revoke(&state.db, token.session_id, "logout").await? {
+        audit::record(
+            &state.db,
+            &AuditEvent {
+                event: "logout",
+                user_id: Some(token.user_id),
+                ip: caller.ip,
+                user_agent: caller.user_agent.as_deref(),
+                success: true,
+                details: json!({"session_id": token.session_id}),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The session a request belongs to: the refresh cookie's if present (and the caller's), else
+/// the access token's `sid`.
+pub async fn current_session(
+    state: &AppState,
+    user_id: Uuid,
+    refresh_cookie: Option<&str>,
+    access_sid: Uuid,
+) -> Result<Uuid, ApiError> {
+    if let Some(presented) = refresh_cookie.filter(|token| tokens::is_well_formed(token))
+        && let Some(token) = sessions::find_refresh_token(&state.db, &tokens::hash(presented)).await?
+        && token.user_id == user_id
+    {
+        return Ok(token.session_id);
+    }
+    Ok(access_sid)
+}
+
+/// The caller's live sessions, newest first.
+pub async fn list(state: &AppState, user_id: Uuid) -> Result<Vec<SessionView>, ApiError> {
+    Ok(sessions::list_live(&state.db, user_id).await?)
+}
+
+/// Revokes one of the caller's sessions; another user's (or an unknown) id is a 404.
+pub async fn revoke_one(state: &AppState, user_id: Uuid, session_id: Uuid) -> Result<(), ApiError> {
+    if sessions::revoke_own(&state.db, user_id, session_id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound { code: "session_not_found", detail: "Session not found".into() })
+    }
+}
+
+/// Revokes every session of the caller but `current`; returns how many.
+pub async fn revoke_others(state: &AppState, user_id: Uuid, current: Uuid) -> Result<u64, ApiError> {
+    Ok(sessions::revoke_all_except(&state.db, user_id, Some(current)).await?)
+}
