@@ -2,6 +2,7 @@
 //! password reset/change and account deletion join this function in later changes.
 
 mod login;
+mod passwords;
 mod register;
 mod sessions;
 mod verification;
@@ -25,6 +26,9 @@ use utoipa::OpenApi;
         sessions::list_sessions,
         sessions::revoke_session,
         sessions::revoke_other_sessions,
+        passwords::forgot_password,
+        passwords::reset_password,
+        passwords::change_password,
     ),
     tags((name = "auth", description = "Registration, verification and login"))
 )]
@@ -38,6 +42,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(login::routes(state))
         .merge(verification::routes(state))
         .merge(sessions::routes(state))
+        .merge(passwords::routes(state))
         // Responses carry tokens and account data: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }

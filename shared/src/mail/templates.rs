@@ -10,6 +10,10 @@ use super::Mail;
 pub enum Template {
     /// Link to confirm a new account's email address.
     VerifyEmail,
+    /// Link to choose a new password.
+    ResetPassword,
+    /// Notice that the password changed (no link).
+    PasswordChanged,
 }
 
 struct Files {
@@ -25,6 +29,16 @@ impl Template {
                 subject: include_str!("../../templates/mail/verify_email.subject"),
                 text: include_str!("../../templates/mail/verify_email.txt"),
                 html: include_str!("../../templates/mail/verify_email.html"),
+            },
+            Self::ResetPassword => Files {
+                subject: include_str!("../../templates/mail/reset_password.subject"),
+                text: include_str!("../../templates/mail/reset_password.txt"),
+                html: include_str!("../../templates/mail/reset_password.html"),
+            },
+            Self::PasswordChanged => Files {
+                subject: include_str!("../../templates/mail/password_changed.subject"),
+                text: include_str!("../../templates/mail/password_changed.txt"),
+                html: include_str!("../../templates/mail/password_changed.html"),
             },
         }
     }

@@ -54,6 +54,19 @@ pub async fn replace(
         .map(drop)
 }
 
+/// The user of a token that could be used now, without using it (so a request that fails
+/// validation afterwards does not burn the link).
+pub async fn peek(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select user_id from one_time_tokens
+          where token_hash = $1 and purpose = $2 and used_at is null and expires_at > now()",
+    )
+    .bind(&hash[..])
+    .bind(purpose.as_str())
+    .fetch_optional(db)
+    .await
+}
+
 /// Uses a token: marks it used and returns its user, atomically, so two concurrent uses of
 /// the same token cannot both succeed. `None` for unknown, used, expired or other-purpose tokens.
 pub async fn consume(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose) -> Result<Option<Uuid>, sqlx::Error> {

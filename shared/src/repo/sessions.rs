@@ -191,14 +191,20 @@ pub async fn revoke_own(db: impl PgExecutor<'_>, user_id: Uuid, session_id: Uuid
     .map(|done| done.rows_affected() == 1)
 }
 
-/// Revokes every live session of the user except `keep`; returns how many.
-pub async fn revoke_all_except(db: impl PgExecutor<'_>, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, sqlx::Error> {
+/// Revokes every live session of the user except `keep` (all when `None`); returns how many.
+pub async fn revoke_all_except(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
     sqlx::query(
-        "update sessions set revoked_at = now(), revoke_reason = 'revoked_by_user'
+        "update sessions set revoked_at = now(), revoke_reason = $3
           where user_id = $1 and revoked_at is null and ($2::uuid is null or id <> $2)",
     )
     .bind(user_id)
     .bind(keep)
+    .bind(reason)
     .execute(db)
     .await
     .map(|done| done.rows_affected())

@@ -126,6 +126,19 @@ pub async fn insert_superuser(
     .await
 }
 
+/// Stores a new password hash; clears the login back-off (the owner proved control).
+pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, password_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update users set password_hash = $2, password_changed_at = now(), failed_login_count = 0, locked_until = null
+          where id = $1",
+    )
+    .bind(id)
+    .bind(password_hash)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
 /// Marks the email address confirmed.
 pub async fn mark_verified(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("update users set is_verified = true where id = $1").bind(id).execute(db).await.map(drop)

@@ -41,6 +41,19 @@ pub(crate) async fn queue_token_mail(
     Ok(outbox::insert_mail(&mut *tx, &mail).await?)
 }
 
+/// Queues a notice without a link (e.g. "your password was changed") inside `tx`.
+pub(crate) async fn queue_notice(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    to: (&str, &str),
+    template: Template,
+) -> Result<Uuid, ApiError> {
+    let (email, username) = to;
+    let mail = render(template, email, &[("username", username), ("project_name", &state.config.project_name)])
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(outbox::insert_mail(&mut *tx, &mail).await?)
+}
+
 /// Delivers a committed outbox mail now. A failure is logged and left for the outbox sweep:
 /// the request that caused the mail has already succeeded.
 pub(crate) async fn deliver_now(state: &AppState, outbox_id: Uuid) {

@@ -160,5 +160,5 @@ pub async fn revoke_one(state: &AppState, user_id: Uuid, session_id: Uuid) -> Re
 
 /// Revokes every session of the caller but `current`; returns how many.
 pub async fn revoke_others(state: &AppState, user_id: Uuid, current: Uuid) -> Result<u64, ApiError> {
-    Ok(sessions::revoke_all_except(&state.db, user_id, Some(current)).await?)
+    Ok(sessions::revoke_all_except(&state.db, user_id, Some(current), "revoked_by_user").await?)
 }

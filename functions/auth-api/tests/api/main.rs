@@ -2,6 +2,7 @@
 //! verification, login, the users API, back-off and rate limits.
 
 mod helpers;
+mod passwords;
 mod sessions;
 
 use axum::body::Body;

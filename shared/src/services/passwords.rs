@@ -1,0 +1,130 @@
+//! Forgot / reset password and change password.
+//!
+//! A reset proves control of the mailbox, so it ends every session (a thief signed in elsewhere
+//! is thrown out); a change proves knowledge of the current password from a live session, so it
+//! ends every *other* session and keeps the caller signed in. Both send a notice mail.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Caller, outbox_mail};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::mail::templates::Template;
+use crate::repo::audit::{self, AuditEvent};
+use crate::repo::one_time_tokens::{self, Purpose};
+use crate::repo::sessions;
+use crate::repo::users::{self, User};
+use crate::security::validation::{Email, check_password};
+use crate::security::{password, tokens};
+
+/// How long a reset link works.
+pub const RESET_VALID_FOR: chrono::Duration = chrono::Duration::hours(1);
+
+/// The one answer `forgot-password` gives, whether or not the account exists.
+pub const FORGOT_REPLY: &str = "If an account with that email exists, a password reset link has been sent.";
+
+fn invalid_reset_token() -> ApiError {
+    ApiError::BadRequest { code: "invalid_token", detail: "Invalid or expired reset token".into() }
+}
+
+/// Mails a reset link to an active account that has a password. Accounts that only sign in
+/// through Google/Apple, unknown and disabled addresses get nothing; the caller answers
+/// [`FORGOT_REPLY`] in every case.
+pub async fn forgot(state: &AppState, email: &Email) -> Result<(), ApiError> {
+    let Some(user) = users::find_by_email(&state.db, email.as_str()).await? else { return Ok(()) };
+    if !user.is_active || user.password_hash.is_none() {
+        return Ok(());
+    }
+    let mut tx = state.db.begin().await?;
+    let outbox_id = outbox_mail::queue_token_mail(
+        state,
+        &mut tx,
+        (user.id, &user.email, &user.username),
+        Purpose::ResetPassword,
+        Template::ResetPassword,
+        "reset-password",
+        RESET_VALID_FOR,
+    )
+    .await?;
+    tx.commit().await?;
+    outbox_mail::deliver_now(state, outbox_id).await;
+    Ok(())
+}
+
+/// Sets a new password with a reset token (single use) and ends every session of the user.
+pub async fn reset(state: &AppState, token: &str, new_password: SecretString, caller: &Caller) -> Result<(), ApiError> {
+    if !tokens::is_well_formed(token) {
+        return Err(invalid_reset_token());
+    }
+    let hash = tokens::hash(token);
+    let user_id =
+        one_time_tokens::peek(&state.db, &hash, Purpose::ResetPassword).await?.ok_or_else(invalid_reset_token)?;
+    let user = users::find_by_id(&state.db, user_id).await?.ok_or_else(invalid_reset_token)?;
+    check_new_password(state, &user, &new_password, "new_password")?;
+    let new_hash = password::hash(new_password).await.map_err(|error| ApiError::Internal(error.into()))?;
+
+    let mut tx = state.db.begin().await?;
+    // Consuming inside the transaction makes the token single use even under concurrent resets.
+    if one_time_tokens::consume(&mut *tx, &hash, Purpose::ResetPassword).await?.is_none() {
+        return Err(invalid_reset_token());
+    }
+    users::set_password(&mut *tx, user.id, &new_hash).await?;
+    sessions::revoke_all_except(&mut *tx, user.id, None, "password_reset").await?;
+    let outbox_id =
+        outbox_mail::queue_notice(state, &mut tx, (&user.email, &user.username), Template::PasswordChanged).await?;
+    record(&mut tx, "password_reset", user.id, caller).await?;
+    tx.commit().await?;
+    outbox_mail::deliver_now(state, outbox_id).await;
+    Ok(())
+}
+
+/// Changes the password of the signed-in user and ends their other sessions.
+pub async fn change(
+    state: &AppState,
+    user: &User,
+    current_session: Uuid,
+    current_password: SecretString,
+    new_password: SecretString,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    let Some(stored) = user.password_hash.clone() else {
+        return Err(ApiError::BadRequest { code: "oauth_user", detail: "OAuth users cannot change password".into() });
+    };
+    let matches = password::verify(current_password, stored).await.map_err(|error| ApiError::Internal(error.into()))?;
+    if !matches {
+        return Err(ApiError::BadRequest { code: "incorrect_password", detail: "Incorrect current password".into() });
+    }
+    check_new_password(state, user, &new_password, "new_password")?;
+    let new_hash = password::hash(new_password).await.map_err(|error| ApiError::Internal(error.into()))?;
+
+    let mut tx = state.db.begin().await?;
+    users::set_password(&mut *tx, user.id, &new_hash).await?;
+    sessions::revoke_all_except(&mut *tx, user.id, Some(current_session), "password_changed").await?;
+    let outbox_id =
+        outbox_mail::queue_notice(state, &mut tx, (&user.email, &user.username), Template::PasswordChanged).await?;
+    record(&mut tx, "password_change", user.id, caller).await?;
+    tx.commit().await?;
+    outbox_mail::deliver_now(state, outbox_id).await;
+    Ok(())
+}
+
+fn check_new_password(state: &AppState, user: &User, new_password: &SecretString, field: &str) -> Result<(), ApiError> {
+    let local_part = user.email.split('@').next().unwrap_or_default();
+    let context = [user.username.as_str(), local_part, user.email.as_str()];
+    check_password(new_password.expose_secret(), state.config.password_policy, &context)
+        .map_err(|rule| ApiError::Validation(vec![rule.at(field, Value::String("**********".into()))]))
+}
+
+async fn record(tx: &mut sqlx::PgConnection, event: &str, user_id: Uuid, caller: &Caller) -> Result<(), ApiError> {
+    let entry = AuditEvent {
+        event,
+        user_id: Some(user_id),
+        ip: caller.ip,
+        user_agent: caller.user_agent.as_deref(),
+        success: true,
+        details: json!({}),
+    };
+    Ok(audit::record(&mut *tx, &entry).await?)
+}
