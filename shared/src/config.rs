@@ -8,6 +8,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::security::jwt::JwtKeys;
+use crate::security::oidc::ProviderConfig;
 use crate::security::validation::PasswordPolicy;
 
 /// Where logs go and how they look.
@@ -90,6 +91,10 @@ pub struct Config {
     pub mail_from: String,
     /// Where the file mailer writes (`MAIL_DIR`, default `.local/mail`).
     pub mail_dir: std::path::PathBuf,
+    /// Google Sign-In (`GOOGLE_CLIENT_ID`, `GOOGLE_JWKS_URL`); `None` when not configured.
+    pub google: Option<ProviderConfig>,
+    /// Sign in with Apple (`APPLE_CLIENT_ID`, `APPLE_JWKS_URL`); `None` when not configured.
+    pub apple: Option<ProviderConfig>,
     /// True inside a Lambda execution environment (`AWS_LAMBDA_FUNCTION_NAME` is set).
     pub on_lambda: bool,
 }
@@ -195,7 +200,19 @@ impl Config {
             }
         };
 
+        let provider =
+            |id_var: &str, url_var: &'static str, default_url: &str| -> Result<Option<ProviderConfig>, ConfigError> {
+                let Some(client_id) = vars.get(id_var) else { return Ok(None) };
+                let jwks_url = vars.get(url_var).unwrap_or_else(|| default_url.into());
+                if !(jwks_url.starts_with("https://") || jwks_url.starts_with("http://")) {
+                    return Err(ConfigError::new(url_var, "must be an http(s) URL"));
+                }
+                Ok(Some(ProviderConfig { client_id, jwks_url }))
+            };
+
         Ok(Self {
+            google: provider("GOOGLE_CLIENT_ID", "GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs")?,
+            apple: provider("APPLE_CLIENT_ID", "APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys")?,
             jwt: parse_jwt(&vars)?,
             refresh_token_days: vars.number("REFRESH_TOKEN_EXPIRE_DAYS", 30, 1..=365)?,
             refresh_reuse_grace_seconds: vars.number("REFRESH_REUSE_GRACE_SECONDS", 10, 0..=300)?,

@@ -90,9 +90,9 @@ pub enum ApiError {
         /// Seconds until the caller may try again (`Retry-After`).
         retry_after_secs: u64,
     },
-    /// 503: a dependency is down or overloaded; worth retrying.
+    /// 503: a dependency (database, identity provider) is down or overloaded; worth retrying.
     #[error("service unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// 500 from the database layer.
     #[error("database error")]
     Database(#[source] sqlx::Error),
@@ -106,7 +106,7 @@ impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         match error {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                Self::Unavailable(error)
+                Self::Unavailable(Box::new(error))
             }
             other => Self::Database(other),
         }

@@ -9,6 +9,7 @@ use crate::adapters::file_mailer::FileMailer;
 use crate::adapters::unavailable_mailer::UnavailableMailer;
 use crate::config::{Config, MailBackend};
 use crate::ports::Mailer;
+use crate::security::oidc::IdTokenVerifier;
 
 /// Shared application state. Later features add their ports (mailer, queue, ...) here.
 #[derive(Clone, Debug)]
@@ -19,6 +20,8 @@ pub struct AppState {
     pub db: PgPool,
     /// Delivers mail from the outbox.
     pub mailer: Arc<dyn Mailer>,
+    /// Verifies Google/Apple ID tokens (caches the providers' keys).
+    pub id_tokens: Arc<IdTokenVerifier>,
 }
 
 impl AppState {
@@ -37,6 +40,7 @@ impl AppState {
             #[cfg(not(feature = "aws"))]
             MailBackend::Ses => Arc::new(UnavailableMailer),
         };
-        Self { config: Arc::new(config), db, mailer }
+        let id_tokens = Arc::new(IdTokenVerifier::new(config.google.clone(), config.apple.clone()));
+        Self { config: Arc::new(config), db, mailer, id_tokens }
     }
 }

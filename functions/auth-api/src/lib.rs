@@ -2,6 +2,7 @@
 //! password reset/change and account deletion join this function in later changes.
 
 mod login;
+mod oauth;
 mod passwords;
 mod register;
 mod sessions;
@@ -29,6 +30,8 @@ use utoipa::OpenApi;
         passwords::forgot_password,
         passwords::reset_password,
         passwords::change_password,
+        oauth::oauth_login,
+        oauth::providers,
     ),
     tags((name = "auth", description = "Registration, verification and login"))
 )]
@@ -43,6 +46,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(verification::routes(state))
         .merge(sessions::routes(state))
         .merge(passwords::routes(state))
+        .merge(oauth::routes(state))
         // Responses carry tokens and account data: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }

@@ -2,6 +2,7 @@
 //! decides whether a call runs in a transaction.
 
 pub mod audit;
+pub mod identities;
 pub mod one_time_tokens;
 pub mod outbox;
 pub mod rate_limits;

@@ -105,6 +105,30 @@ pub async fn insert(
     }
 }
 
+/// Inserts a verified account without a password, for a first Google/Apple sign-in.
+pub async fn insert_oauth_user(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    username: &str,
+) -> Result<Result<User, Taken>, sqlx::Error> {
+    let inserted = sqlx::query_as::<_, User>(concat!(
+        "insert into users (email, username, is_verified) values ($1, $2, true) returning ",
+        user_columns!()
+    ))
+    .bind(email)
+    .bind(username)
+    .fetch_one(db)
+    .await;
+    match inserted {
+        Ok(user) => Ok(Ok(user)),
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_email_key") => Ok(Err(Taken::Email)),
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_username_key") => {
+            Ok(Err(Taken::Username))
+        }
+        Err(other) => Err(other),
+    }
+}
+
 /// Inserts a verified, active superuser. Returns `None` when the email or username is already
 /// taken (a concurrent bootstrap won the race), so the caller can re-read instead of failing.
 pub async fn insert_superuser(

@@ -2,6 +2,7 @@
 //! emails, usernames and passwords.
 
 pub mod jwt;
+pub mod oidc;
 pub mod password;
 pub mod tokens;
 pub mod validation;

@@ -106,7 +106,9 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     open_session(state, &user, caller, keys).await
 }
 
-async fn open_session(
+/// Opens a session for `user` (already authenticated): session row, refresh token, eviction
+/// beyond the session limit, audit entry, access token.
+pub(crate) async fn open_session(
     state: &AppState,
     user: &User,
     caller: &Caller,

@@ -2,6 +2,7 @@
 //! HTTP handlers stay thin and every entry point (Lambda, devserver, tests) shares them.
 
 pub mod login;
+pub mod oauth;
 pub mod passwords;
 pub mod registration;
 pub mod sessions;

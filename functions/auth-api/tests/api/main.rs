@@ -2,6 +2,7 @@
 //! verification, login, the users API, back-off and rate limits.
 
 mod helpers;
+mod oauth;
 mod passwords;
 mod sessions;
 

@@ -1,0 +1,68 @@
+//! `POST /api/v1/auth/oauth/login` and `GET /api/v1/auth/oauth/providers`.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use shared::AppState;
+use shared::domain::rate_limit::Limit;
+use shared::error::ApiResult;
+use shared::http::{AppJson, cookies, rate_limit};
+use shared::security::oidc::Provider;
+use shared::services::Caller;
+use shared::services::oauth;
+use utoipa::ToSchema;
+
+use crate::login::TokenResponse;
+
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/oauth/login", post(oauth_login))
+        .route_layer(rate_limit::layer(state, Limit::OAUTH))
+        .route("/api/v1/auth/oauth/providers", get(providers))
+}
+
+/// Sign-in request: the provider and its **ID token** (kept under the seed's field name).
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct OAuthLoginBody {
+    provider: Provider,
+    /// The provider's ID token (a JWT), not an OAuth access token.
+    access_token: String,
+}
+
+/// The providers this deployment accepts.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Providers {
+    providers: Vec<Provider>,
+}
+
+/// Signs in with a Google or Apple ID token; creates the account on first use.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/oauth/login",
+    tag = "auth",
+    request_body = OAuthLoginBody,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, description = "Invalid token, provider not configured, or email owned by a password account"),
+        (status = 422, description = "Unknown provider")
+    )
+)]
+pub(crate) async fn oauth_login(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<OAuthLoginBody>,
+) -> ApiResult<Response> {
+    let success = oauth::login(&state, body.provider, &body.access_token, &caller).await?;
+    let cookie = cookies::set_refresh(&state.config, &success.refresh_token);
+    let token = TokenResponse::bearer(success.access_token, success.expires_in);
+    Ok(([(header::SET_COOKIE, cookie)], Json(token)).into_response())
+}
+
+/// Lists the configured sign-in providers.
+#[utoipa::path(get, path = "/api/v1/auth/oauth/providers", tag = "auth", responses((status = 200, body = Providers)))]
+pub(crate) async fn providers(State(state): State<AppState>) -> Json<Providers> {
+    Json(Providers { providers: state.id_tokens.configured() })
+}

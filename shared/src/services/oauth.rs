@@ -1,0 +1,99 @@
+//! `POST /auth/oauth/login`: sign in with a verified Google or Apple ID token.
+//!
+//! Accounts are keyed by (provider, subject). A first sign-in creates a verified account without
+//! a password; if the email already belongs to another account, sign-in is refused instead of
+//! silently linking (linking would let whoever controls the provider account take over).
+
+use serde_json::json;
+
+use super::Caller;
+use super::login::{LoginSuccess, open_session};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::repo::audit::{self, AuditEvent};
+use crate::repo::identities;
+use crate::repo::users::{self, Taken, User};
+use crate::security::oidc::{OidcError, Provider, VerifiedIdentity};
+
+/// Attempts at a free `<provider>_<8 hex>` username before giving up.
+const USERNAME_ATTEMPTS: usize = 5;
+
+/// Verifies the provider's ID token and opens a session for its account.
+pub async fn login(
+    state: &AppState,
+    provider: Provider,
+    id_token: &str,
+    caller: &Caller,
+) -> Result<LoginSuccess, ApiError> {
+    let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
+    let identity = state.id_tokens.verify(provider, id_token).await.map_err(|error| match error {
+        OidcError::NotConfigured => ApiError::BadRequest {
+            code: "provider_not_configured",
+            detail: format!("{} OAuth not configured", provider.display_name()),
+        },
+        OidcError::Invalid(reason) => {
+            tracing::info!(provider = provider.as_str(), reason, "ID token refused");
+            ApiError::BadRequest {
+                code: "invalid_oauth_token",
+                detail: format!("Invalid {} token", provider.display_name()),
+            }
+        }
+        OidcError::KeysUnavailable(reason) => ApiError::Unavailable(reason.into()),
+    })?;
+
+    let user = match identities::find_user(&state.db, provider.as_str(), &identity.subject).await? {
+        Some(user_id) => users::find_by_id(&state.db, user_id)
+            .await?
+            .ok_or_else(|| ApiError::Internal("identity points at a missing user".into()))?,
+        None => create_account(state, provider, &identity).await?,
+    };
+    if !user.is_active {
+        return Err(ApiError::BadRequest { code: "inactive_user", detail: "Inactive user".into() });
+    }
+    audit::record(
+        &state.db,
+        &AuditEvent {
+            event: "oauth_login",
+            user_id: Some(user.id),
+            ip: caller.ip,
+            user_agent: caller.user_agent.as_deref(),
+            success: true,
+            details: json!({"provider": provider.as_str()}),
+        },
+    )
+    .await?;
+    open_session(state, &user, caller, keys).await
+}
+
+fn email_taken() -> ApiError {
+    ApiError::BadRequest {
+        code: "email_exists",
+        detail: "Email already registered. Please sign in with your password".into(),
+    }
+}
+
+async fn create_account(state: &AppState, provider: Provider, identity: &VerifiedIdentity) -> Result<User, ApiError> {
+    if users::find_by_email(&state.db, &identity.email).await?.is_some() {
+        return Err(email_taken());
+    }
+    for _ in 0..USERNAME_ATTEMPTS {
+        let username = format!("{}_{}", provider.as_str(), random_suffix()?);
+        let mut tx = state.db.begin().await?;
+        match users::insert_oauth_user(&mut *tx, &identity.email, &username).await? {
+            Ok(user) => {
+                identities::link(&mut *tx, provider.as_str(), &identity.subject, user.id, &identity.email).await?;
+                tx.commit().await?;
+                return Ok(user);
+            }
+            Err(Taken::Email) => return Err(email_taken()),
+            Err(Taken::Username) => continue,
+        }
+    }
+    Err(ApiError::Internal("no free username for a new OAuth account".into()))
+}
+
+fn random_suffix() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).map_err(|_| ApiError::Internal("random number generator failed".into()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
