@@ -133,11 +133,12 @@ pub(crate) async fn list_sessions(
 pub(crate) async fn revoke_session(
     State(state): State<AppState>,
     current: CurrentUser,
+    caller: Caller,
     Path(session_id): Path<String>,
 ) -> ApiResult<Json<Detail>> {
     let session_id = Uuid::parse_str(&session_id)
         .map_err(|_| ApiError::BadRequest { code: "invalid_session_id", detail: "Invalid session ID format".into() })?;
-    sessions::revoke_one(&state, current.user.id, session_id).await?;
+    sessions::revoke_one(&state, current.user.id, session_id, &caller).await?;
     Ok(Json(Detail { detail: "Session revoked successfully" }))
 }
 
@@ -152,10 +153,11 @@ pub(crate) async fn revoke_session(
 pub(crate) async fn revoke_other_sessions(
     State(state): State<AppState>,
     current: CurrentUser,
+    caller: Caller,
     headers: HeaderMap,
 ) -> ApiResult<Json<RevokedSessions>> {
     let current_id =
         sessions::current_session(&state, current.user.id, cookies::read_refresh(&headers), current.claims.sid).await?;
-    let revoked_count = sessions::revoke_others(&state, current.user.id, current_id).await?;
+    let revoked_count = sessions::revoke_others(&state, current.user.id, current_id, &caller).await?;
     Ok(Json(RevokedSessions { detail: "All other sessions revoked", revoked_count }))
 }

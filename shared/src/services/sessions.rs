@@ -49,7 +49,7 @@ pub async fn refresh(state: &AppState, presented: &str, caller: &Caller) -> Resu
     }
 
     let successor = match token.rotated_at {
-        None => rotate(state, &hash, &token).await?,
+        None => rotate(state, &hash, &token, caller).await?,
         Some(rotated_at) => {
             let grace = Duration::seconds(i64::from(state.config.refresh_reuse_grace_seconds));
             if Utc::now() - rotated_at > grace {
@@ -67,7 +67,12 @@ pub async fn refresh(state: &AppState, presented: &str, caller: &Caller) -> Resu
 
 /// Marks `hash` rotated and stores its successor in one transaction. If a concurrent refresh
 /// rotated it first, this one is a replay inside the grace window: no successor.
-async fn rotate(state: &AppState, hash: &tokens::TokenHash, token: &RefreshToken) -> Result<Option<String>, ApiError> {
+async fn rotate(
+    state: &AppState,
+    hash: &tokens::TokenHash,
+    token: &RefreshToken,
+    caller: &Caller,
+) -> Result<Option<String>, ApiError> {
     let successor = tokens::issue().map_err(|error| ApiError::Internal(error.into()))?;
     let mut tx = state.db.begin().await?;
     if !sessions::mark_rotated(&mut *tx, hash).await? {
@@ -75,6 +80,7 @@ async fn rotate(state: &AppState, hash: &tokens::TokenHash, token: &RefreshToken
     }
     sessions::insert_refresh_token(&mut *tx, token.session_id, &successor.hash).await?;
     sessions::touch(&mut *tx, token.session_id).await?;
+    record(&mut *tx, "refresh", token.user_id, caller, json!({"session_id": token.session_id})).await?;
     tx.commit().await?;
     Ok(Some(successor.secret))
 }
@@ -111,18 +117,7 @@ pub async fn logout(state: &AppState, presented: Option<&str>, caller: &Caller) 
     let Some(presented) = presented.filter(|token| tokens::is_well_formed(token)) else { return Ok(()) };
     let Some(token) = sessions::find_refresh_token(&state.db, &tokens::hash(presented)).await? else { return Ok(()) };
     if sessions::revoke(&state.db, token.session_id, "logout").await? {
-        audit::record(
-            &state.db,
-            &AuditEvent {
-                event: "logout",
-                user_id: Some(token.user_id),
-                ip: caller.ip,
-                user_agent: caller.user_agent.as_deref(),
-                success: true,
-                details: json!({"session_id": token.session_id}),
-            },
-        )
-        .await?;
+        record(&state.db, "logout", token.user_id, caller, json!({"session_id": token.session_id})).await?;
     }
     Ok(())
 }
@@ -150,15 +145,34 @@ pub async fn list(state: &AppState, user_id: Uuid) -> Result<Vec<SessionView>, A
 }
 
 /// Revokes one of the caller's sessions; another user's (or an unknown) id is a 404.
-pub async fn revoke_one(state: &AppState, user_id: Uuid, session_id: Uuid) -> Result<(), ApiError> {
-    if sessions::revoke_own(&state.db, user_id, session_id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound { code: "session_not_found", detail: "Session not found".into() })
+pub async fn revoke_one(state: &AppState, user_id: Uuid, session_id: Uuid, caller: &Caller) -> Result<(), ApiError> {
+    if !sessions::revoke_own(&state.db, user_id, session_id).await? {
+        return Err(ApiError::NotFound { code: "session_not_found", detail: "Session not found".into() });
     }
+    record(&state.db, "session_revoked", user_id, caller, json!({"session_id": session_id})).await
 }
 
 /// Revokes every session of the caller but `current`; returns how many.
-pub async fn revoke_others(state: &AppState, user_id: Uuid, current: Uuid) -> Result<u64, ApiError> {
-    Ok(sessions::revoke_all_except(&state.db, user_id, Some(current), "revoked_by_user").await?)
+pub async fn revoke_others(state: &AppState, user_id: Uuid, current: Uuid, caller: &Caller) -> Result<u64, ApiError> {
+    let revoked = sessions::revoke_all_except(&state.db, user_id, Some(current), "revoked_by_user").await?;
+    record(&state.db, "sessions_revoked", user_id, caller, json!({"kept": current, "revoked_count": revoked})).await?;
+    Ok(revoked)
+}
+
+async fn record(
+    db: impl sqlx::PgExecutor<'_>,
+    event: &str,
+    user_id: Uuid,
+    caller: &Caller,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    let entry = AuditEvent {
+        event,
+        user_id: Some(user_id),
+        ip: caller.ip,
+        user_agent: caller.user_agent.as_deref(),
+        success: true,
+        details,
+    };
+    Ok(audit::record(db, &entry).await?)
 }
