@@ -78,6 +78,22 @@ pub enum Taken {
     Username,
 }
 
+/// Turns a unique violation on email or username into [`Taken`]; other errors pass through.
+fn taken_or(result: Result<User, sqlx::Error>) -> Result<Result<User, Taken>, sqlx::Error> {
+    let constraint = |error: &sqlx::Error| match error {
+        sqlx::Error::Database(error) => error.constraint().map(str::to_owned),
+        _ => None,
+    };
+    match result {
+        Ok(user) => Ok(Ok(user)),
+        Err(error) => match constraint(&error).as_deref() {
+            Some("users_email_key") => Ok(Err(Taken::Email)),
+            Some("users_username_key") => Ok(Err(Taken::Username)),
+            _ => Err(error),
+        },
+    }
+}
+
 /// Inserts an unverified, ordinary account. A unique violation comes back as [`Taken`], so two
 /// concurrent registrations of the same email yield exactly one account.
 pub async fn insert(
@@ -95,14 +111,7 @@ pub async fn insert(
     .bind(password_hash)
     .fetch_one(db)
     .await;
-    match inserted {
-        Ok(user) => Ok(Ok(user)),
-        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_email_key") => Ok(Err(Taken::Email)),
-        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_username_key") => {
-            Ok(Err(Taken::Username))
-        }
-        Err(other) => Err(other),
-    }
+    taken_or(inserted)
 }
 
 /// Inserts a verified account without a password, for a first Google/Apple sign-in.
@@ -119,14 +128,7 @@ pub async fn insert_oauth_user(
     .bind(username)
     .fetch_one(db)
     .await;
-    match inserted {
-        Ok(user) => Ok(Ok(user)),
-        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_email_key") => Ok(Err(Taken::Email)),
-        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_username_key") => {
-            Ok(Err(Taken::Username))
-        }
-        Err(other) => Err(other),
-    }
+    taken_or(inserted)
 }
 
 /// Inserts a verified, active superuser. Returns `None` when the email or username is already
@@ -180,13 +182,7 @@ pub async fn set_username(
             .bind(username)
             .fetch_one(db)
             .await;
-    match updated {
-        Ok(user) => Ok(Ok(user)),
-        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_username_key") => {
-            Ok(Err(Taken::Username))
-        }
-        Err(other) => Err(other),
-    }
+    taken_or(updated)
 }
 
 /// Counts a login attempt against the account before its password is checked, unless the

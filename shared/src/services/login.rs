@@ -13,7 +13,6 @@ use super::Caller;
 use crate::AppState;
 use crate::domain::{device, login_backoff};
 use crate::error::ApiError;
-use crate::repo::audit::{self, AuditEvent};
 use crate::repo::sessions::{self, Origin};
 use crate::repo::users::{self, User};
 use crate::security::{password, tokens};
@@ -79,7 +78,7 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     let (user, stored) = match (user, stored, matches) {
         (Some(user), Some(stored), true) => (user, stored),
         (user, _, _) => {
-            audit_login(state, user.map(|u| u.id), caller, false, "bad_credentials").await?;
+            caller.audit(&state.db, "login", user.map(|u| u.id), false, json!({"reason": "bad_credentials"})).await?;
             return Err(incorrect());
         }
     };
@@ -93,14 +92,14 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     users::record_successful_login(&state.db, user.id, upgraded.as_deref()).await?;
 
     if !user.is_verified {
-        audit_login(state, Some(user.id), caller, false, "unverified").await?;
+        caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "unverified"})).await?;
         return Err(ApiError::Unauthorized {
             code: "email_not_verified",
             detail: "Please verify your email address before logging in".into(),
         });
     }
     if !user.is_active {
-        audit_login(state, Some(user.id), caller, false, "inactive").await?;
+        caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "inactive"})).await?;
         return Err(ApiError::BadRequest { code: "inactive_user", detail: "Inactive user".into() });
     }
     open_session(state, &user, caller, keys).await
@@ -127,39 +126,10 @@ pub(crate) async fn open_session(
     let session_id = sessions::create(&mut *tx, user.id, expires_at, &origin).await?;
     sessions::insert_refresh_token(&mut *tx, session_id, &refresh.hash).await?;
     sessions::evict_oldest(&mut *tx, user.id, i64::from(state.config.max_sessions_per_user)).await?;
-    audit::record(
-        &mut *tx,
-        &AuditEvent {
-            event: "login",
-            user_id: Some(user.id),
-            ip: caller.ip,
-            user_agent: caller.user_agent.as_deref(),
-            success: true,
-            details: json!({"session_id": session_id}),
-        },
-    )
-    .await?;
+    caller.audit(&mut *tx, "login", Some(user.id), true, json!({"session_id": session_id})).await?;
     tx.commit().await?;
 
     let (access_token, _) =
         keys.issue(user.id, &user.email, session_id, now).map_err(|error| ApiError::Internal(error.into()))?;
     Ok(LoginSuccess { access_token, expires_in: keys.ttl_seconds(), refresh_token: refresh.secret, session_id })
-}
-
-async fn audit_login(
-    state: &AppState,
-    user_id: Option<Uuid>,
-    caller: &Caller,
-    success: bool,
-    reason: &str,
-) -> Result<(), ApiError> {
-    let event = AuditEvent {
-        event: "login",
-        user_id,
-        ip: caller.ip,
-        user_agent: caller.user_agent.as_deref(),
-        success,
-        details: json!({"reason": reason}),
-    };
-    Ok(audit::record(&state.db, &event).await?)
 }

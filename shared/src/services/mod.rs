@@ -12,6 +12,13 @@ mod outbox_mail;
 
 use std::net::IpAddr;
 
+use serde_json::Value;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::repo::audit::{self, AuditEvent};
+
 /// Who is asking, for sessions and the audit log.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
@@ -19,4 +26,20 @@ pub struct Caller {
     pub ip: Option<IpAddr>,
     /// `User-Agent`, truncated.
     pub user_agent: Option<String>,
+}
+
+impl Caller {
+    /// Appends a security event about this caller to the audit log (never secrets in `details`).
+    pub(crate) async fn audit(
+        &self,
+        db: impl PgExecutor<'_>,
+        event: &str,
+        user_id: Option<Uuid>,
+        success: bool,
+        details: Value,
+    ) -> Result<(), ApiError> {
+        let entry =
+            AuditEvent { event, user_id, ip: self.ip, user_agent: self.user_agent.as_deref(), success, details };
+        Ok(audit::record(db, &entry).await?)
+    }
 }

@@ -10,7 +10,6 @@ use super::Caller;
 use super::login::{LoginSuccess, open_session};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::repo::audit::{self, AuditEvent};
 use crate::repo::identities;
 use crate::repo::users::{self, Taken, User};
 use crate::security::oidc::{OidcError, Provider, VerifiedIdentity};
@@ -50,18 +49,7 @@ pub async fn login(
     if !user.is_active {
         return Err(ApiError::BadRequest { code: "inactive_user", detail: "Inactive user".into() });
     }
-    audit::record(
-        &state.db,
-        &AuditEvent {
-            event: "oauth_login",
-            user_id: Some(user.id),
-            ip: caller.ip,
-            user_agent: caller.user_agent.as_deref(),
-            success: true,
-            details: json!({"provider": provider.as_str()}),
-        },
-    )
-    .await?;
+    caller.audit(&state.db, "oauth_login", Some(user.id), true, json!({"provider": provider.as_str()})).await?;
     open_session(state, &user, caller, keys).await
 }
 

@@ -12,7 +12,6 @@ use super::{Caller, outbox_mail};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::mail::templates::Template;
-use crate::repo::audit::{self, AuditEvent};
 use crate::repo::one_time_tokens::{self, Purpose};
 use crate::repo::sessions;
 use crate::repo::users::{self, User};
@@ -74,7 +73,7 @@ pub async fn reset(state: &AppState, token: &str, new_password: SecretString, ca
     sessions::revoke_all_except(&mut *tx, user.id, None, "password_reset").await?;
     let outbox_id =
         outbox_mail::queue_notice(state, &mut tx, (&user.email, &user.username), Template::PasswordChanged).await?;
-    record(&mut tx, "password_reset", user.id, caller).await?;
+    caller.audit(&mut *tx, "password_reset", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
     outbox_mail::deliver_now(state, outbox_id).await;
     Ok(())
@@ -104,7 +103,7 @@ pub async fn change(
     sessions::revoke_all_except(&mut *tx, user.id, Some(current_session), "password_changed").await?;
     let outbox_id =
         outbox_mail::queue_notice(state, &mut tx, (&user.email, &user.username), Template::PasswordChanged).await?;
-    record(&mut tx, "password_change", user.id, caller).await?;
+    caller.audit(&mut *tx, "password_change", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
     outbox_mail::deliver_now(state, outbox_id).await;
     Ok(())
@@ -115,16 +114,4 @@ fn check_new_password(state: &AppState, user: &User, new_password: &SecretString
     let context = [user.username.as_str(), local_part, user.email.as_str()];
     check_password(new_password.expose_secret(), state.config.password_policy, &context)
         .map_err(|rule| ApiError::Validation(vec![rule.at(field, Value::String("**********".into()))]))
-}
-
-async fn record(tx: &mut sqlx::PgConnection, event: &str, user_id: Uuid, caller: &Caller) -> Result<(), ApiError> {
-    let entry = AuditEvent {
-        event,
-        user_id: Some(user_id),
-        ip: caller.ip,
-        user_agent: caller.user_agent.as_deref(),
-        success: true,
-        details: json!({}),
-    };
-    Ok(audit::record(&mut *tx, &entry).await?)
 }

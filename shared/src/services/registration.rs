@@ -7,7 +7,6 @@ use super::{Caller, outbox_mail};
 use crate::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::mail::templates::Template;
-use crate::repo::audit::{self, AuditEvent};
 use crate::repo::one_time_tokens::Purpose;
 use crate::repo::users::{self, Taken, User};
 use crate::security::password;
@@ -44,18 +43,7 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
         }
     };
     let outbox_id = queue_verification_mail(state, &mut tx, &user).await?;
-    audit::record(
-        &mut *tx,
-        &AuditEvent {
-            event: "register",
-            user_id: Some(user.id),
-            ip: caller.ip,
-            user_agent: caller.user_agent.as_deref(),
-            success: true,
-            details: json!({}),
-        },
-    )
-    .await?;
+    caller.audit(&mut *tx, "register", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
 
     outbox_mail::deliver_now(state, outbox_id).await;

@@ -12,7 +12,6 @@ use uuid::Uuid;
 use super::Caller;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::repo::audit::{self, AuditEvent};
 use crate::repo::sessions::{self, RefreshToken, SessionView};
 use crate::security::tokens;
 
@@ -80,7 +79,7 @@ async fn rotate(
     }
     sessions::insert_refresh_token(&mut *tx, token.session_id, &successor.hash).await?;
     sessions::touch(&mut *tx, token.session_id).await?;
-    record(&mut *tx, "refresh", token.user_id, caller, json!({"session_id": token.session_id})).await?;
+    caller.audit(&mut *tx, "refresh", Some(token.user_id), true, json!({"session_id": token.session_id})).await?;
     tx.commit().await?;
     Ok(Some(successor.secret))
 }
@@ -88,18 +87,15 @@ async fn rotate(
 async fn reuse_detected(state: &AppState, token: &RefreshToken, caller: &Caller) -> ApiError {
     let revoked = async {
         sessions::revoke(&state.db, token.session_id, "refresh_token_reuse").await?;
-        audit::record(
-            &state.db,
-            &AuditEvent {
-                event: "refresh_token_reuse",
-                user_id: Some(token.user_id),
-                ip: caller.ip,
-                user_agent: caller.user_agent.as_deref(),
-                success: false,
-                details: json!({"session_id": token.session_id}),
-            },
-        )
-        .await
+        caller
+            .audit(
+                &state.db,
+                "refresh_token_reuse",
+                Some(token.user_id),
+                false,
+                json!({"session_id": token.session_id}),
+            )
+            .await
     }
     .await;
     match revoked {
@@ -107,7 +103,7 @@ async fn reuse_detected(state: &AppState, token: &RefreshToken, caller: &Caller)
             tracing::warn!(session_id = %token.session_id, "refresh token reused after rotation; session revoked");
             invalid_refresh_token()
         }
-        Err(error) => error.into(),
+        Err(error) => error,
     }
 }
 
@@ -117,7 +113,7 @@ pub async fn logout(state: &AppState, presented: Option<&str>, caller: &Caller) 
     let Some(presented) = presented.filter(|token| tokens::is_well_formed(token)) else { return Ok(()) };
     let Some(token) = sessions::find_refresh_token(&state.db, &tokens::hash(presented)).await? else { return Ok(()) };
     if sessions::revoke(&state.db, token.session_id, "logout").await? {
-        record(&state.db, "logout", token.user_id, caller, json!({"session_id": token.session_id})).await?;
+        caller.audit(&state.db, "logout", Some(token.user_id), true, json!({"session_id": token.session_id})).await?;
     }
     Ok(())
 }
@@ -149,30 +145,14 @@ pub async fn revoke_one(state: &AppState, user_id: Uuid, session_id: Uuid, calle
     if !sessions::revoke_own(&state.db, user_id, session_id).await? {
         return Err(ApiError::NotFound { code: "session_not_found", detail: "Session not found".into() });
     }
-    record(&state.db, "session_revoked", user_id, caller, json!({"session_id": session_id})).await
+    caller.audit(&state.db, "session_revoked", Some(user_id), true, json!({"session_id": session_id})).await
 }
 
 /// Revokes every session of the caller but `current`; returns how many.
 pub async fn revoke_others(state: &AppState, user_id: Uuid, current: Uuid, caller: &Caller) -> Result<u64, ApiError> {
     let revoked = sessions::revoke_all_except(&state.db, user_id, Some(current), "revoked_by_user").await?;
-    record(&state.db, "sessions_revoked", user_id, caller, json!({"kept": current, "revoked_count": revoked})).await?;
+    caller
+        .audit(&state.db, "sessions_revoked", Some(user_id), true, json!({"kept": current, "revoked_count": revoked}))
+        .await?;
     Ok(revoked)
-}
-
-async fn record(
-    db: impl sqlx::PgExecutor<'_>,
-    event: &str,
-    user_id: Uuid,
-    caller: &Caller,
-    details: serde_json::Value,
-) -> Result<(), ApiError> {
-    let entry = AuditEvent {
-        event,
-        user_id: Some(user_id),
-        ip: caller.ip,
-        user_agent: caller.user_agent.as_deref(),
-        success: true,
-        details,
-    };
-    Ok(audit::record(db, &entry).await?)
 }

@@ -5,7 +5,6 @@ use serde_json::json;
 use super::{Caller, outbox_mail};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::repo::audit::{self, AuditEvent};
 use crate::repo::one_time_tokens::{self, Purpose};
 use crate::repo::users;
 use crate::security::tokens;
@@ -31,18 +30,7 @@ pub async fn verify_email(state: &AppState, token: &str, caller: &Caller) -> Res
         return Err(invalid_token());
     };
     users::mark_verified(&mut *tx, user_id).await?;
-    audit::record(
-        &mut *tx,
-        &AuditEvent {
-            event: "verify_email",
-            user_id: Some(user_id),
-            ip: caller.ip,
-            user_agent: caller.user_agent.as_deref(),
-            success: true,
-            details: json!({}),
-        },
-    )
-    .await?;
+    caller.audit(&mut *tx, "verify_email", Some(user_id), true, json!({})).await?;
     tx.commit().await?;
     Ok(())
 }
