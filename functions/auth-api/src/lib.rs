@@ -5,6 +5,7 @@ mod login;
 mod oauth;
 mod passwords;
 mod register;
+mod responses;
 mod sessions;
 mod verification;
 

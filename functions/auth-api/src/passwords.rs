@@ -4,16 +4,16 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 use shared::AppState;
 use shared::domain::rate_limit::Limit;
-use shared::error::{ApiError, ApiResult};
+use shared::error::ApiResult;
 use shared::http::{AppJson, CurrentUser, rate_limit};
-use shared::security::validation::Email;
 use shared::services::Caller;
 use shared::services::passwords::{self, FORGOT_REPLY};
 use utoipa::ToSchema;
+
+use crate::responses::{Detail, lookup_email};
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let reset = Router::new()
@@ -49,12 +49,6 @@ pub(crate) struct ChangeBody {
     new_password: SecretString,
 }
 
-/// `{"detail": ...}` answers.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Detail {
-    detail: &'static str,
-}
-
 /// Mails a reset link; the answer is the same whether or not the account exists.
 #[utoipa::path(
     post,
@@ -67,10 +61,9 @@ pub(crate) async fn forgot_password(
     State(state): State<AppState>,
     AppJson(body): AppJson<ForgotBody>,
 ) -> ApiResult<Json<Detail>> {
-    let email = Email::parse_address(&body.email)
-        .map_err(|rule| ApiError::Validation(vec![rule.at("email", json!(body.email))]))?;
+    let email = lookup_email(&body.email)?;
     passwords::forgot(&state, &email).await?;
-    Ok(Json(Detail { detail: FORGOT_REPLY }))
+    Ok(Json(Detail::new(FORGOT_REPLY)))
 }
 
 /// Sets a new password with the mailed token (single use); every session of the account ends.
@@ -91,7 +84,7 @@ pub(crate) async fn reset_password(
     AppJson(body): AppJson<ResetBody>,
 ) -> ApiResult<Json<Detail>> {
     passwords::reset(&state, &body.token, body.new_password, &caller).await?;
-    Ok(Json(Detail { detail: "Password has been reset successfully" }))
+    Ok(Json(Detail::new("Password has been reset successfully")))
 }
 
 /// Changes the caller's password; their other sessions end, this one keeps working.
@@ -115,5 +108,5 @@ pub(crate) async fn change_password(
 ) -> ApiResult<Json<Detail>> {
     passwords::change(&state, &current.user, current.claims.sid, body.current_password, body.new_password, &caller)
         .await?;
-    Ok(Json(Detail { detail: "Password updated successfully" }))
+    Ok(Json(Detail::new("Password updated successfully")))
 }

@@ -15,6 +15,8 @@ use shared::services::Caller;
 use shared::services::sessions;
 use shared::time::rfc3339;
 use utoipa::ToSchema;
+
+use crate::responses::Detail;
 use uuid::Uuid;
 
 use crate::login::TokenResponse;
@@ -40,12 +42,6 @@ pub(crate) struct SessionResponse {
     user_agent: Option<String>,
     /// The session this request belongs to.
     is_current: bool,
-}
-
-/// `{"detail": ...}` answers.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Detail {
-    detail: &'static str,
 }
 
 /// Answer of `DELETE /auth/sessions`.
@@ -82,7 +78,7 @@ pub(crate) async fn refresh(State(state): State<AppState>, caller: Caller, heade
 pub(crate) async fn logout(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
     sessions::logout(&state, cookies::read_refresh(&headers), &caller).await?;
     let cleared = cookies::clear_refresh(&state.config);
-    Ok(([(header::SET_COOKIE, cleared)], Json(Detail { detail: "Successfully logged out" })).into_response())
+    Ok(([(header::SET_COOKIE, cleared)], Json(Detail::new("Successfully logged out"))).into_response())
 }
 
 /// The caller's live sessions, newest first.
@@ -139,7 +135,7 @@ pub(crate) async fn revoke_session(
     let session_id = Uuid::parse_str(&session_id)
         .map_err(|_| ApiError::BadRequest { code: "invalid_session_id", detail: "Invalid session ID format".into() })?;
     sessions::revoke_one(&state, current.user.id, session_id, &caller).await?;
-    Ok(Json(Detail { detail: "Session revoked successfully" }))
+    Ok(Json(Detail::new("Session revoked successfully")))
 }
 
 /// Revokes every session of the caller except the current one.

@@ -3,16 +3,16 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 use shared::AppState;
 use shared::domain::rate_limit::Limit;
-use shared::error::{ApiError, ApiResult};
+use shared::error::ApiResult;
 use shared::http::{AppJson, rate_limit};
-use shared::security::validation::Email;
 use shared::services::Caller;
 use shared::services::verification::{self, RESEND_REPLY};
 use utoipa::ToSchema;
+
+use crate::responses::{Detail, lookup_email};
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -33,12 +33,6 @@ pub(crate) struct EmailBody {
     email: String,
 }
 
-/// `{"detail": "..."}` success answers.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Detail {
-    detail: String,
-}
-
 /// Confirms an email address with the token from the verification mail (single use).
 #[utoipa::path(
     post,
@@ -53,7 +47,7 @@ pub(crate) async fn verify_email(
     AppJson(body): AppJson<TokenBody>,
 ) -> ApiResult<Json<Detail>> {
     verification::verify_email(&state, &body.token, &caller).await?;
-    Ok(Json(Detail { detail: "Email verified successfully".into() }))
+    Ok(Json(Detail::new("Email verified successfully")))
 }
 
 /// Sends a new verification link; the answer is the same whether or not the account exists.
@@ -68,8 +62,7 @@ pub(crate) async fn resend_verification(
     State(state): State<AppState>,
     AppJson(body): AppJson<EmailBody>,
 ) -> ApiResult<Json<Detail>> {
-    let email = Email::parse_address(&body.email)
-        .map_err(|rule| ApiError::Validation(vec![rule.at("email", json!(body.email))]))?;
+    let email = lookup_email(&body.email)?;
     verification::resend(&state, &email).await?;
-    Ok(Json(Detail { detail: RESEND_REPLY.into() }))
+    Ok(Json(Detail::new(RESEND_REPLY)))
 }
