@@ -38,7 +38,7 @@ pub async fn replace(
 ) -> Result<(), sqlx::Error> {
     // Lock the user row first: two concurrent replacements then run one after the other, and the
     // second voids the first one's token instead of both surviving.
-    sqlx::query("select 1 from users where id = $1 for update").bind(user_id).execute(&mut *tx).await?;
+    super::users::lock_for_update(&mut *tx, user_id).await?;
     sqlx::query("update one_time_tokens set used_at = now() where user_id = $1 and purpose = $2 and used_at is null")
         .bind(user_id)
         .bind(purpose.as_str())

@@ -165,6 +165,12 @@ pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, password_hash: &str
     .map(drop)
 }
 
+/// Locks a user row until the transaction ends, serialising changes that must see each other
+/// (session eviction, one-time token replacement).
+pub async fn lock_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1 from users where id = $1 for update").bind(id).execute(db).await.map(drop)
+}
+
 /// Marks the email address confirmed.
 pub async fn mark_verified(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("update users set is_verified = true where id = $1").bind(id).execute(db).await.map(drop)

@@ -57,18 +57,7 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     let user = if plausible { users::find_by_email(&state.db, &email).await? } else { None };
 
     if let Some(user) = &user {
-        let claimed = users::claim_login_attempt(
-            &state.db,
-            user.id,
-            login_backoff::FREE_FAILURES,
-            login_backoff::MAX_WINDOW_SECONDS,
-        )
-        .await?;
-        if !claimed {
-            let until = users::locked_until(&state.db, user.id).await?;
-            let retry_after_secs = login_backoff::retry_after_seconds(until, Utc::now()).unwrap_or(1);
-            return Err(ApiError::TooManyRequests { code: "login_backoff", retry_after_secs });
-        }
+        claim_password_attempt(state, user.id).await?;
     }
 
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -105,6 +94,20 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     open_session(state, &user, caller, keys).await
 }
 
+/// Counts a password check against the account's back-off before it runs (login and
+/// change-password share it); 429 `login_backoff` inside a back-off window.
+pub(crate) async fn claim_password_attempt(state: &AppState, user_id: Uuid) -> Result<(), ApiError> {
+    let claimed =
+        users::claim_login_attempt(&state.db, user_id, login_backoff::FREE_FAILURES, login_backoff::MAX_WINDOW_SECONDS)
+            .await?;
+    if claimed {
+        return Ok(());
+    }
+    let until = users::locked_until(&state.db, user_id).await?;
+    let retry_after_secs = login_backoff::retry_after_seconds(until, Utc::now()).unwrap_or(1);
+    Err(ApiError::TooManyRequests { code: "login_backoff", retry_after_secs })
+}
+
 /// Opens a session for `user` (already authenticated): session row, refresh token, eviction
 /// beyond the session limit, audit entry, access token.
 pub(crate) async fn open_session(
@@ -123,6 +126,8 @@ pub(crate) async fn open_session(
     let expires_at = now + Duration::days(i64::from(state.config.refresh_token_days));
 
     let mut tx = state.db.begin().await?;
+    // Concurrent logins of one user queue here, so each eviction sees the other's new session.
+    users::lock_for_update(&mut *tx, user.id).await?;
     let session_id = sessions::create(&mut *tx, user.id, expires_at, &origin).await?;
     sessions::insert_refresh_token(&mut *tx, session_id, &refresh.hash).await?;
     sessions::evict_oldest(&mut *tx, user.id, i64::from(state.config.max_sessions_per_user)).await?;

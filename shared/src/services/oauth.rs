@@ -62,7 +62,7 @@ fn email_taken() -> ApiError {
 
 async fn create_account(state: &AppState, provider: Provider, identity: &VerifiedIdentity) -> Result<User, ApiError> {
     if users::find_by_email(&state.db, &identity.email).await?.is_some() {
-        return Err(email_taken());
+        return linked_by_now(state, provider, identity).await;
     }
     for _ in 0..USERNAME_ATTEMPTS {
         let username = format!("{}_{}", provider.as_str(), random_suffix()?);
@@ -73,11 +73,25 @@ async fn create_account(state: &AppState, provider: Provider, identity: &Verifie
                 tx.commit().await?;
                 return Ok(user);
             }
-            Err(Taken::Email) => return Err(email_taken()),
+            Err(Taken::Email) => {
+                drop(tx);
+                return linked_by_now(state, provider, identity).await;
+            }
             Err(Taken::Username) => continue,
         }
     }
     Err(ApiError::Internal("no free username for a new OAuth account".into()))
+}
+
+/// The email is taken: either a concurrent first sign-in with this same identity just created
+/// the account (use it), or the address belongs to someone else (refuse, never link).
+async fn linked_by_now(state: &AppState, provider: Provider, identity: &VerifiedIdentity) -> Result<User, ApiError> {
+    match identities::find_user(&state.db, provider.as_str(), &identity.subject).await? {
+        Some(user_id) => users::find_by_id(&state.db, user_id)
+            .await?
+            .ok_or_else(|| ApiError::Internal("identity points at a missing user".into())),
+        None => Err(email_taken()),
+    }
 }
 
 fn random_suffix() -> Result<String, ApiError> {

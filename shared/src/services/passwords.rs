@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::login::claim_password_attempt;
 use super::{Caller, outbox_mail};
 use crate::AppState;
 use crate::error::ApiError;
@@ -91,10 +92,13 @@ pub async fn change(
     let Some(stored) = user.password_hash.clone() else {
         return Err(ApiError::BadRequest { code: "oauth_user", detail: "OAuth users cannot change password".into() });
     };
+    // A stolen access token must not become a password oracle: same back-off as login.
+    claim_password_attempt(state, user.id).await?;
     let matches = password::verify(current_password, stored).await.map_err(|error| ApiError::Internal(error.into()))?;
     if !matches {
         return Err(ApiError::BadRequest { code: "incorrect_password", detail: "Incorrect current password".into() });
     }
+    users::record_successful_login(&state.db, user.id, None).await?;
     check_new_password(state, user, &new_password, "new_password")?;
     let new_hash = password::hash(new_password).await.map_err(|error| ApiError::Internal(error.into()))?;
 

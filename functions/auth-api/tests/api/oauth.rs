@@ -140,3 +140,15 @@ async fn an_email_owned_by_a_password_account_is_not_linked_silently(db: PgPool)
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
     assert_eq!(response.body["code"], "email_exists");
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_double_submitted_first_sign_in_yields_one_account_and_two_sessions(db: PgPool) {
+    let (app, kid) = app_with_google(db.clone()).await;
+    let token = sign(&kid, RSA_PEM, &claims(&[]));
+
+    let (first, second) = tokio::join!(oauth_login(&app, "google", &token), oauth_login(&app, "google", &token));
+
+    assert_eq!((first.status, second.status), (StatusCode::OK, StatusCode::OK), "{:?} {:?}", first.body, second.body);
+    let users: i64 = sqlx::query_scalar("select count(*) from users").fetch_one(&db).await.expect("count");
+    assert_eq!(users, 1);
+}

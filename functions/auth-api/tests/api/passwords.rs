@@ -117,3 +117,19 @@ async fn change_password_needs_a_token(db: PgPool) {
 
     assert_eq!(app.send(request).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn guessing_the_current_password_hits_the_login_backoff(db: PgPool) {
+    let app = TestApp::new(db);
+    let access = app.signed_in_user("jane@example.com", "jane").await;
+    let guess = json!({"current_password": "Wrong-Passw0rd!", "new_password": NEW_PASSWORD});
+
+    for _ in 0..5 {
+        assert_eq!(app.send(change_request(&access, &guess)).await.status, StatusCode::BAD_REQUEST);
+    }
+    let blocked =
+        app.send(change_request(&access, &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}))).await;
+
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(blocked.body["code"], "login_backoff");
+}

@@ -209,3 +209,19 @@ async fn the_refresh_lookup_uses_primary_keys_only(db: PgPool) {
     assert!(!text.contains("Seq Scan"), "refresh must not scan: {text}");
     assert!(text.contains("refresh_tokens_pkey"), "{text}");
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_logins_still_respect_the_session_limit(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    app.signed_in_user("jane@example.com", "jane").await;
+    for _ in 0..3 {
+        login_pair(&app).await;
+    }
+
+    let (a, b, c) = tokio::join!(login_pair(&app), login_pair(&app), login_pair(&app));
+    drop((a, b, c));
+
+    let live: i64 =
+        sqlx::query_scalar("select count(*) from sessions where revoked_at is null").fetch_one(&db).await.expect("n");
+    assert_eq!(live, 5);
+}
