@@ -95,6 +95,14 @@ pub struct Config {
     pub google: Option<ProviderConfig>,
     /// Sign in with Apple (`APPLE_CLIENT_ID`, `APPLE_JWKS_URL`); `None` when not configured.
     pub apple: Option<ProviderConfig>,
+    /// Days between a confirmed deletion request and the purge (`DELETION_GRACE_DAYS`, 7; 0 purges
+    /// on the next run, for tests and demos).
+    pub deletion_grace_days: u32,
+    /// Reminder mails before the purge, in days (`DELETION_REMINDER_DAYS`, `3,1`), largest first.
+    pub deletion_reminder_days: Vec<u32>,
+    /// How often the devserver runs the scheduled jobs (`SCHEDULER_INTERVAL_SECONDS`, 60; 0 turns
+    /// the local ticker off). On AWS, EventBridge Scheduler runs them instead.
+    pub scheduler_interval_seconds: u32,
     /// True inside a Lambda execution environment (`AWS_LAMBDA_FUNCTION_NAME` is set).
     pub on_lambda: bool,
 }
@@ -236,6 +244,9 @@ impl Config {
             log_format,
             log_level: parse_log_level(vars.get("LOG_LEVEL"))?,
             first_superuser: parse_superuser(&vars)?,
+            deletion_grace_days: vars.number("DELETION_GRACE_DAYS", 7, 0..=365)?,
+            deletion_reminder_days: parse_reminder_days(vars.get("DELETION_REMINDER_DAYS"))?,
+            scheduler_interval_seconds: vars.number("SCHEDULER_INTERVAL_SECONDS", 60, 0..=86_400)?,
             on_lambda,
         })
     }
@@ -320,6 +331,22 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
         origins.push(origin.to_owned());
     }
     Ok(origins)
+}
+
+/// Parses `DELETION_REMINDER_DAYS` (`3,1`): distinct whole days from 1 to 365, largest first.
+fn parse_reminder_days(raw: Option<String>) -> Result<Vec<u32>, ConfigError> {
+    const VAR: &str = "DELETION_REMINDER_DAYS";
+    let Some(raw) = raw else { return Ok(vec![3, 1]) };
+    let mut days = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<u32>() {
+            Ok(day @ 1..=365) => days.push(day),
+            _ => return Err(ConfigError::new(VAR, format!("must list whole days from 1 to 365, not {part:?}"))),
+        }
+    }
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    days.dedup();
+    Ok(days)
 }
 
 /// Accepts the seed's level names (`INFO`, `WARNING`, `CRITICAL`) as well as tracing directives.

@@ -3,7 +3,7 @@
 //! Every authenticated request checks the session row, so logout, revocation, password change
 //! and account deletion take effect on the next request rather than at token expiry.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 
@@ -41,6 +41,37 @@ impl FromRequestParts<AppState> for CurrentUser {
         let user =
             sessions::live_session_user(&state.db, claims.sid, claims.sub).await?.ok_or_else(invalid_credentials)?;
         Ok(Self { user, claims })
+    }
+}
+
+/// An optional caller: `None` without an `Authorization` header, the user with a valid one, and a
+/// 401 for a header that is present but invalid (a bad token is never silently ignored).
+impl OptionalFromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)
+    }
+}
+
+/// A signed-in superuser; anyone else signed in gets 403 (the seed's message).
+#[derive(Debug, Clone)]
+pub struct Superuser(pub CurrentUser);
+
+/// 403 for a signed-in caller without administrator rights.
+pub fn not_enough_permissions() -> ApiError {
+    ApiError::Forbidden { code: "not_superuser", detail: "Not enough permissions".into() }
+}
+
+impl FromRequestParts<AppState> for Superuser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let current = <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        if current.user.is_superuser { Ok(Self(current)) } else { Err(not_enough_permissions()) }
     }
 }
 

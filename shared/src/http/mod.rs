@@ -21,7 +21,7 @@ use serde_json::json;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub use auth::CurrentUser;
+pub use auth::{CurrentUser, Superuser};
 pub use client_ip::ClientIp;
 pub use json::AppJson;
 pub use user_response::UserResponse;
