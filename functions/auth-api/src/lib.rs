@@ -1,6 +1,7 @@
-//! `auth-api`: `/api/v1/auth/*` — registration, email verification and login. Sessions,
-//! password reset/change and account deletion join this function in later changes.
+//! `auth-api`: `/api/v1/auth/*` — registration, email verification, login (password and
+//! Google/Apple), sessions, password reset and change, and the GDPR deletion flow.
 
+mod deletion;
 mod login;
 mod oauth;
 mod passwords;
@@ -33,6 +34,10 @@ use utoipa::OpenApi;
         passwords::change_password,
         oauth::oauth_login,
         oauth::providers,
+        deletion::request_deletion,
+        deletion::confirm_deletion,
+        deletion::cancel_deletion,
+        deletion::deletion_status,
     ),
     tags((name = "auth", description = "Registration, verification and login"))
 )]
@@ -48,6 +53,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(sessions::routes(state))
         .merge(passwords::routes(state))
         .merge(oauth::routes(state))
+        .merge(deletion::routes(state))
         // Responses carry tokens and account data: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }

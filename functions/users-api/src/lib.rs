@@ -1,5 +1,8 @@
-//! `users-api`: `/api/v1/users/*` — the signed-in user's own account. Admin routes join later.
+//! `users-api`: `/api/v1/users/*` — the signed-in user's own account and data export — and the
+//! superuser API under `/api/v1/admin/*`.
 
+mod admin;
+mod export;
 mod me;
 
 use axum::Router;
@@ -12,13 +15,30 @@ use utoipa::OpenApi;
 
 /// OpenAPI description of this function's routes.
 #[derive(OpenApi)]
-#[openapi(paths(me::read_me, me::update_me), tags((name = "users", description = "The caller's account")))]
+#[openapi(
+    paths(
+        me::read_me,
+        me::update_me,
+        export::export_me,
+        admin::users::list_users,
+        admin::users::read_user,
+        admin::users::update_user,
+        admin::users::revoke_sessions,
+        admin::audit::audit_log,
+    ),
+    tags(
+        (name = "users", description = "The caller's account"),
+        (name = "admin", description = "Superuser administration of accounts and the audit log")
+    )
+)]
 pub struct ApiDoc;
 
 /// The routes of this function, without fallback or shared middleware; the seed's default
 /// limit (100/min per client) is attached here, so it needs the state.
 pub fn routes(state: &AppState) -> Router<AppState> {
     me::routes()
+        .merge(export::routes())
+        .merge(admin::routes())
         .route_layer(rate_limit::layer(state, Limit::DEFAULT))
         // Account data is personal: never cache it.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

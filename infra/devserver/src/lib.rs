@@ -1,9 +1,36 @@
-//! The devserver's composition of every function's routes, shared by its binary and its tests.
+//! The devserver's composition of every function's routes, shared by its binary and its tests,
+//! and the ticker that stands in for EventBridge Scheduler locally.
+
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use shared::AppState;
+use shared::jobs::ScheduledJob;
 
 /// All routes the deployed functions serve, merged under one base URL.
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new().merge(system_api::routes()).merge(auth_api::routes(state)).merge(users_api::routes(state))
+}
+
+/// Runs every scheduled job every `SCHEDULER_INTERVAL_SECONDS` (0: never), the way the
+/// schedules in `template.yaml` do on AWS, so reminders, purges and mail retries happen locally.
+/// A failing job is logged and retried on the next tick.
+pub async fn run_scheduler(state: AppState) {
+    let seconds = state.config.scheduler_interval_seconds;
+    if seconds == 0 {
+        return;
+    }
+    let period = Duration::from_secs(u64::from(seconds));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        for job in ScheduledJob::ALL {
+            // Like a Lambda invocation, each run gets a time budget: one interval, at least a minute.
+            let deadline = Instant::now() + period.max(Duration::from_secs(60));
+            if let Err(error) = job.run(&state, deadline).await {
+                tracing::warn!(job = job.name(), %error, "scheduled job failed; it runs again on the next tick");
+            }
+        }
+    }
 }

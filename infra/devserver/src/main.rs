@@ -1,6 +1,6 @@
 //! Local all-in-one server: every function's routes under one base URL, so the whole API runs on a
-//! laptop without Lambda or API Gateway. Later features add the local queue and worker, scheduler
-//! ticks and the WebSocket hub here.
+//! laptop without Lambda or API Gateway. The scheduled jobs run on a local ticker; later features
+//! add the local queue and worker and the WebSocket hub here.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -9,6 +9,7 @@ async fn main() {
     let state = shared::startup::state_or_exit(shared::startup::Needs::SigningKey);
     let port = port_or_exit();
     let routes = devserver::routes(&state);
+    let scheduler = tokio::spawn(devserver::run_scheduler(state.clone()));
     let app = shared::http::finish(routes, state);
 
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -23,6 +24,7 @@ async fn main() {
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await;
+    scheduler.abort();
     if let Err(error) = served {
         eprintln!("devserver: {error}");
         std::process::exit(1);

@@ -128,3 +128,46 @@ fn serves_health_on_loopback_and_stops_gracefully_on_sigterm() {
     let exit = server.0.wait().expect("wait");
     assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
 }
+
+#[test]
+fn the_local_scheduler_purges_an_account_whose_grace_period_ended() {
+    let database_url = migrated_database();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let db = runtime.block_on(sqlx::PgPool::connect(&database_url)).expect("connect");
+    runtime
+        .block_on(
+            sqlx::query(
+                "insert into users (email, username, deletion_requested_at, deletion_scheduled_for)
+                 values ('gone@example.com', 'gone', now() - interval '8 days', now() - interval '1 minute')",
+            )
+            .execute(&db),
+        )
+        .expect("due account");
+    let port = free_port();
+    let child = devserver()
+        .env("DATABASE_URL", &database_url)
+        .env("JWT_SECRET", TEST_SECRET)
+        .env("PORT", port.to_string())
+        .env("SCHEDULER_INTERVAL_SECONDS", "1")
+        .env("MAIL_DIR", std::env::temp_dir().join(format!("devserver-mail-{port}")))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start devserver");
+    let _server = Server(child);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: i64 = runtime
+            .block_on(sqlx::query_scalar("select count(*) from users where email = 'gone@example.com'").fetch_one(&db))
+            .expect("count");
+        if left == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the ticker never purged the account");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let purged: i64 = runtime
+        .block_on(sqlx::query_scalar("select count(*) from audit_log where event = 'account_purged'").fetch_one(&db))
+        .expect("audit");
+    assert_eq!(purged, 1);
+}

@@ -29,9 +29,19 @@ impl Limit {
     /// 10/minute on OAuth login.
     pub const OAUTH: Self = Self { name: "oauth", max: 10, window_seconds: 60 };
 
+    /// 3/minute on the account-deletion routes (request, confirm, cancel).
+    pub const ACCOUNT_DELETION: Self = Self { name: "account_deletion", max: 3, window_seconds: 60 };
+
     /// Every limit, for the status endpoint.
-    pub const ALL: [Self; 6] =
-        [Self::DEFAULT, Self::LOGIN, Self::REGISTER, Self::EMAIL_VERIFICATION, Self::PASSWORD_RESET, Self::OAUTH];
+    pub const ALL: [Self; 7] = [
+        Self::DEFAULT,
+        Self::LOGIN,
+        Self::REGISTER,
+        Self::EMAIL_VERIFICATION,
+        Self::PASSWORD_RESET,
+        Self::OAUTH,
+        Self::ACCOUNT_DELETION,
+    ];
 
     /// Start of the window containing `now`.
     pub fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {

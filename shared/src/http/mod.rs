@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod cookies;
 pub mod cors;
 pub mod json;
+pub mod query;
 pub mod rate_limit;
 pub mod request_log;
 pub mod user_response;
@@ -24,6 +25,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use auth::{CurrentUser, Superuser};
 pub use client_ip::ClientIp;
 pub use json::AppJson;
+pub use query::{AppQuery, Pagination};
 pub use user_response::UserResponse;
 
 use crate::AppState;

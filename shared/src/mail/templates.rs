@@ -14,6 +14,25 @@ pub enum Template {
     ResetPassword,
     /// Notice that the password changed (no link).
     PasswordChanged,
+    /// Link to confirm an account-deletion request.
+    ConfirmDeletion,
+    /// Notice that the account will be purged on `deletion_date`.
+    DeletionScheduled,
+    /// Reminder `days_left` days before the purge.
+    DeletionReminder,
+    /// Notice that a pending deletion was cancelled.
+    DeletionCancelled,
+}
+
+/// The files of one template, by its file stem.
+macro_rules! files {
+    ($stem:literal) => {
+        Files {
+            subject: include_str!(concat!("../../templates/mail/", $stem, ".subject")),
+            text: include_str!(concat!("../../templates/mail/", $stem, ".txt")),
+            html: include_str!(concat!("../../templates/mail/", $stem, ".html")),
+        }
+    };
 }
 
 struct Files {
@@ -25,21 +44,13 @@ struct Files {
 impl Template {
     fn files(self) -> Files {
         match self {
-            Self::VerifyEmail => Files {
-                subject: include_str!("../../templates/mail/verify_email.subject"),
-                text: include_str!("../../templates/mail/verify_email.txt"),
-                html: include_str!("../../templates/mail/verify_email.html"),
-            },
-            Self::ResetPassword => Files {
-                subject: include_str!("../../templates/mail/reset_password.subject"),
-                text: include_str!("../../templates/mail/reset_password.txt"),
-                html: include_str!("../../templates/mail/reset_password.html"),
-            },
-            Self::PasswordChanged => Files {
-                subject: include_str!("../../templates/mail/password_changed.subject"),
-                text: include_str!("../../templates/mail/password_changed.txt"),
-                html: include_str!("../../templates/mail/password_changed.html"),
-            },
+            Self::VerifyEmail => files!("verify_email"),
+            Self::ResetPassword => files!("reset_password"),
+            Self::PasswordChanged => files!("password_changed"),
+            Self::ConfirmDeletion => files!("confirm_deletion"),
+            Self::DeletionScheduled => files!("deletion_scheduled"),
+            Self::DeletionReminder => files!("deletion_reminder"),
+            Self::DeletionCancelled => files!("deletion_cancelled"),
         }
     }
 }
@@ -127,6 +138,23 @@ mod tests {
         let mail = render(Template::VerifyEmail, "x@example.com", &values("<b>jane</b>")).expect("renders");
         assert!(mail.html.contains("&lt;b&gt;jane&lt;/b&gt;"));
         assert!(mail.text.contains("<b>jane</b>"));
+    }
+
+    #[test]
+    fn deletion_mails_render_their_date_and_days() {
+        let values = [
+            ("username", "jane"),
+            ("project_name", "Serverless Auth"),
+            ("deletion_date", "2026-12-03 14:00 UTC"),
+            ("days_left", "3"),
+        ];
+        for template in [Template::DeletionScheduled, Template::DeletionReminder, Template::DeletionCancelled] {
+            let mail = render(template, "jane@example.com", &values).expect("renders");
+            assert!(!mail.text.contains("{{") && !mail.html.contains("{{") && !mail.subject.contains("{{"));
+        }
+        let reminder = render(Template::DeletionReminder, "jane@example.com", &values).expect("renders");
+        assert_eq!(reminder.subject, "Reminder: your account will be deleted in 3 day(s)");
+        assert!(reminder.text.contains("2026-12-03 14:00 UTC"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -38,4 +39,81 @@ pub async fn record(db: impl PgExecutor<'_>, event: &AuditEvent<'_>) -> Result<(
     .execute(db)
     .await
     .map(drop)
+}
+
+/// A stored event, as the admin audit-log view lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditEntry {
+    /// Sequence number.
+    pub id: i64,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Event name.
+    pub event: String,
+    /// The user concerned (the acting administrator for `admin_*` events).
+    pub user_id: Option<Uuid>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Whether the attempt succeeded.
+    pub success: bool,
+    /// Non-secret facts.
+    pub details: Value,
+}
+
+/// What the audit-log view is narrowed to; `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only events of this user.
+    pub user_id: Option<Uuid>,
+    /// Only this event name (exact).
+    pub event: Option<String>,
+    /// Only events at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events strictly before this instant.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The `where` clause of the audit-log view and its count (unset filters match everything).
+macro_rules! audit_filter_clause {
+    () => {
+        " where ($1::uuid is null or user_id = $1)
+            and ($2::text is null or event = $2)
+            and ($3::timestamptz is null or at >= $3)
+            and ($4::timestamptz is null or at < $4)"
+    };
+}
+
+/// One page of the events matching `filter`, newest first.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    filter: &AuditFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    sqlx::query_as::<_, AuditEntry>(concat!(
+        "select id, at, event, user_id, host(ip) as ip, user_agent, success, details from audit_log",
+        audit_filter_clause!(),
+        " order by at desc, id desc limit $5 offset $6"
+    ))
+    .bind(filter.user_id)
+    .bind(filter.event.as_deref())
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await
+}
+
+/// How many events match `filter`.
+pub async fn count(db: impl PgExecutor<'_>, filter: &AuditFilter) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(concat!("select count(*) from audit_log", audit_filter_clause!()))
+        .bind(filter.user_id)
+        .bind(filter.event.as_deref())
+        .bind(filter.since)
+        .bind(filter.until)
+        .fetch_one(db)
+        .await
 }

@@ -2,9 +2,13 @@
 //! decides whether a call runs in a transaction.
 
 pub mod audit;
+pub mod deletion;
+pub mod export;
 pub mod identities;
+pub mod maintenance;
 pub mod one_time_tokens;
 pub mod outbox;
 pub mod rate_limits;
 pub mod sessions;
+pub mod user_details;
 pub mod users;

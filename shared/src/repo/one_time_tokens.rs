@@ -80,3 +80,14 @@ pub async fn consume(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose
     .fetch_optional(db)
     .await
 }
+
+/// Voids a user's unused tokens of one purpose, so an old link stops working (e.g. a pending
+/// "confirm deletion" link after the user cancelled).
+pub async fn void_unused(db: impl PgExecutor<'_>, user_id: Uuid, purpose: Purpose) -> Result<u64, sqlx::Error> {
+    sqlx::query("update one_time_tokens set used_at = now() where user_id = $1 and purpose = $2 and used_at is null")
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .execute(db)
+        .await
+        .map(|done| done.rows_affected())
+}

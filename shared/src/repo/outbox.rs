@@ -56,3 +56,27 @@ pub async fn record_failure(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> R
         .await
         .map(drop)
 }
+
+/// Unsent mail queued more than `older_than_seconds` ago and tried fewer than `max_attempts`
+/// times, oldest first: what the outbox sweep re-delivers. Fresh rows are left to the request
+/// that queued them.
+pub async fn due_for_retry(
+    db: impl PgExecutor<'_>,
+    older_than_seconds: i32,
+    max_attempts: i32,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select id from outbox
+          where sent_at is null and kind = $1 and attempts < $3
+            and created_at < now() - make_interval(secs => $2)
+          order by created_at
+          limit $4",
+    )
+    .bind(KIND_EMAIL)
+    .bind(f64::from(older_than_seconds))
+    .bind(max_attempts)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

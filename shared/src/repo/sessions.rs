@@ -200,7 +200,7 @@ pub async fn revoke_all_except(
 ) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "update sessions set revoked_at = now(), revoke_reason = $3
-          where user_id = $1 and revoked_at is null and ($2::uuid is null or id <> $2)",
+          where user_id = $1 and revoked_at is null and expires_at > now() and ($2::uuid is null or id <> $2)",
     )
     .bind(user_id)
     .bind(keep)

@@ -1,6 +1,9 @@
 //! Use cases: each function runs one request's rules against the repositories and ports, so the
 //! HTTP handlers stay thin and every entry point (Lambda, devserver, tests) shares them.
 
+pub mod admin;
+pub mod deletion;
+pub mod export;
 pub mod login;
 pub mod oauth;
 pub mod passwords;

@@ -48,9 +48,21 @@ pub(crate) async fn queue_notice(
     to: (&str, &str),
     template: Template,
 ) -> Result<Uuid, ApiError> {
+    queue_notice_with(state, tx, to, template, &[]).await
+}
+
+/// Queues a notice with template values beyond the username and project name inside `tx`.
+pub(crate) async fn queue_notice_with(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    to: (&str, &str),
+    template: Template,
+    extra: &[(&str, &str)],
+) -> Result<Uuid, ApiError> {
     let (email, username) = to;
-    let mail = render(template, email, &[("username", username), ("project_name", &state.config.project_name)])
-        .map_err(|error| ApiError::Internal(error.into()))?;
+    let mut values = vec![("username", username), ("project_name", state.config.project_name.as_str())];
+    values.extend_from_slice(extra);
+    let mail = render(template, email, &values).map_err(|error| ApiError::Internal(error.into()))?;
     Ok(outbox::insert_mail(&mut *tx, &mail).await?)
 }
 

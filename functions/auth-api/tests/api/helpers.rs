@@ -17,6 +17,9 @@ pub(crate) const PASSWORD: &str = "Str0ng-Passw0rd!";
 pub(crate) struct TestApp {
     pub(crate) router: Router,
     pub(crate) mail_dir: PathBuf,
+    /// The state behind the router: its `db` is the test's database, for arranging and checking
+    /// rows directly, and scheduled jobs run against it.
+    pub(crate) state: AppState,
 }
 
 pub(crate) struct TestResponse {
@@ -43,7 +46,7 @@ impl TestApp {
             .expect("test config");
         let state = AppState::with_pool(config, db);
         let routes = auth_api::routes(&state).merge(users_api::routes(&state));
-        Self { router: shared::http::finish(routes, state), mail_dir }
+        Self { router: shared::http::finish(routes, state.clone()), mail_dir, state }
     }
 
     pub(crate) async fn send(&self, request: Request<Body>) -> TestResponse {

@@ -1,6 +1,9 @@
 //! Accounts and login against a real Postgres: registration rules and messages, email
 //! verification, login, the users API, back-off and rate limits.
 
+mod admin;
+mod deletion;
+mod export;
 mod helpers;
 mod oauth;
 mod passwords;

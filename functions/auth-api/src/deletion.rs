@@ -1,0 +1,176 @@
+//! `POST /auth/request-deletion`, `POST /auth/confirm-deletion`, `POST /auth/cancel-deletion`,
+//! `GET /auth/deletion-status` — the seed's GDPR deletion flow, with cancel and status bound to
+//! the signed-in caller.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::AppState;
+use shared::domain::deletion::confirmation_message;
+use shared::domain::rate_limit::Limit;
+use shared::error::{ApiError, ApiResult};
+use shared::http::{AppJson, CurrentUser, rate_limit};
+use shared::services::Caller;
+use shared::services::deletion::{self, REQUEST_REPLY};
+use shared::time::rfc3339;
+use utoipa::ToSchema;
+
+use crate::responses::lookup_email;
+
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    let changes = Router::new()
+        .route("/api/v1/auth/request-deletion", post(request_deletion))
+        .route("/api/v1/auth/confirm-deletion", post(confirm_deletion))
+        .route("/api/v1/auth/cancel-deletion", post(cancel_deletion))
+        .route_layer(rate_limit::layer(state, Limit::ACCOUNT_DELETION));
+    let status = Router::new()
+        .route("/api/v1/auth/deletion-status", get(deletion_status))
+        .route_layer(rate_limit::layer(state, Limit::DEFAULT));
+    changes.merge(status)
+}
+
+/// Body of `request-deletion`. With a Bearer token the email may be left out: the link then goes
+/// to the signed-in account.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub(crate) struct RequestBody {
+    email: Option<String>,
+}
+
+/// Seed answer of `request-deletion`; `email_sent` is always true so it reveals nothing.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RequestReply {
+    message: &'static str,
+    email_sent: bool,
+}
+
+/// Body of `confirm-deletion`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct ConfirmBody {
+    token: String,
+}
+
+/// Seed answer of `confirm-deletion`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ConfirmReply {
+    message: String,
+    deletion_confirmed: bool,
+    /// When the account will be purged, RFC 3339 UTC.
+    deletion_scheduled_for: String,
+}
+
+/// Seed answer of `cancel-deletion`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CancelReply {
+    message: &'static str,
+    deletion_cancelled: bool,
+}
+
+/// Seed answer of `deletion-status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StatusReply {
+    deletion_requested: bool,
+    deletion_confirmed: bool,
+    /// RFC 3339 UTC, or null when nothing is scheduled.
+    deletion_scheduled_for: Option<String>,
+    can_cancel: bool,
+    grace_period_days: u32,
+}
+
+/// Mails a link that confirms the deletion of the account. The answer is the same whether or
+/// not an account has that address.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/request-deletion",
+    tag = "auth",
+    request_body = RequestBody,
+    responses(
+        (status = 200, body = RequestReply),
+        (status = 401, description = "A Bearer token was sent and is invalid"),
+        (status = 422, description = "Malformed email, or no email and no Bearer token")
+    )
+)]
+pub(crate) async fn request_deletion(
+    State(state): State<AppState>,
+    current: Option<CurrentUser>,
+    caller: Caller,
+    AppJson(body): AppJson<RequestBody>,
+) -> ApiResult<Json<RequestReply>> {
+    match (current, body.email) {
+        (Some(current), _) => deletion::request_for(&state, &current.user, &caller).await?,
+        (None, Some(email)) => deletion::request_by_email(&state, &lookup_email(&email)?, &caller).await?,
+        (None, None) => return Err(missing_email()),
+    }
+    Ok(Json(RequestReply { message: REQUEST_REPLY, email_sent: true }))
+}
+
+/// FastAPI's answer for a missing field: without a Bearer token the email is required.
+fn missing_email() -> ApiError {
+    ApiError::field("missing", vec![json!("body"), json!("email")], "Field required", json!({}))
+}
+
+/// Confirms the deletion with the mailed token; the account is purged after the grace period
+/// unless the user signs in and cancels.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/confirm-deletion",
+    tag = "auth",
+    request_body = ConfirmBody,
+    responses((status = 200, body = ConfirmReply), (status = 400, description = "Invalid or expired deletion token"))
+)]
+pub(crate) async fn confirm_deletion(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<ConfirmBody>,
+) -> ApiResult<Json<ConfirmReply>> {
+    let at = deletion::confirm(&state, &body.token, &caller).await?;
+    Ok(Json(ConfirmReply {
+        message: confirmation_message(at),
+        deletion_confirmed: true,
+        deletion_scheduled_for: rfc3339(at),
+    }))
+}
+
+/// Cancels the caller's pending deletion. No body is needed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/cancel-deletion",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, body = CancelReply), (status = 401, description = "Not authenticated"))
+)]
+pub(crate) async fn cancel_deletion(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    caller: Caller,
+) -> ApiResult<Json<CancelReply>> {
+    let reply = if deletion::cancel(&state, &current.user, &caller).await? {
+        CancelReply { message: "Account deletion has been cancelled. Your account is safe.", deletion_cancelled: true }
+    } else {
+        CancelReply { message: "There is no pending account deletion to cancel.", deletion_cancelled: false }
+    };
+    Ok(Json(reply))
+}
+
+/// The caller's deletion status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/deletion-status",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, body = StatusReply), (status = 401, description = "Not authenticated"))
+)]
+pub(crate) async fn deletion_status(
+    State(state): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<StatusReply>> {
+    let status = deletion::status(&state, &current.user).await?;
+    Ok(Json(StatusReply {
+        deletion_requested: status.requested(),
+        deletion_confirmed: status.confirmed(),
+        deletion_scheduled_for: status.scheduled_for.map(rfc3339),
+        can_cancel: status.can_cancel(),
+        grace_period_days: state.config.deletion_grace_days,
+    }))
+}

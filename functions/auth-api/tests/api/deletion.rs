@@ -1,0 +1,441 @@
+//! GDPR deletion: request → mail → confirm → status → cancel, the reminder and purge jobs, and
+//! what is left of an account after the purge.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use shared::jobs::ScheduledJob;
+use sqlx::PgPool;
+
+use crate::helpers::*;
+
+const JANE: &str = "jane@example.com";
+
+fn bearer(method: &str, path: &str, access: &str, body: Option<&Value>) -> Request<Body> {
+    let builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {access}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    builder.body(body.map_or_else(Body::empty, |body| Body::from(body.to_string()))).expect("request")
+}
+
+async fn status(app: &TestApp, access: &str) -> TestResponse {
+    app.send(bearer("GET", "/api/v1/auth/deletion-status", access, None)).await
+}
+
+async fn run(app: &TestApp, job: ScheduledJob) -> shared::jobs::Report {
+    job.run(&app.state, Instant::now() + Duration::from_secs(60)).await.expect("job runs")
+}
+
+fn subjects(app: &TestApp, to: &str) -> Vec<String> {
+    app.mails_to(to)
+        .iter()
+        .filter_map(|mail| mail.lines().find_map(|line| line.strip_prefix("Subject: ")).map(str::to_owned))
+        .collect()
+}
+
+/// Requests deletion by email and confirms it through the mailed link; returns the confirm answer.
+async fn request_and_confirm(app: &TestApp, email: &str) -> TestResponse {
+    let requested = app.post_json("/api/v1/auth/request-deletion", &json!({"email": email})).await;
+    assert_eq!(requested.status, StatusCode::OK);
+    let token = app.last_mailed_token(email);
+    app.post_json("/api/v1/auth/confirm-deletion", &json!({"token": token})).await
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_whole_flow_request_mail_confirm_status_cancel(db: PgPool) {
+    let app = TestApp::new(db);
+    let access = app.signed_in_user(JANE, "jane").await;
+
+    let requested = app.post_json("/api/v1/auth/request-deletion", &json!({"email": "Jane@Example.com"})).await;
+    assert_eq!(requested.status, StatusCode::OK);
+    assert_eq!(
+        requested.body,
+        json!({"message": "If an account with that email exists, a deletion confirmation link has been sent.", "email_sent": true})
+    );
+    let mail = app.mails_to(JANE).pop().expect("confirm mail");
+    assert!(mail.contains("Subject: Confirm the deletion of your account"));
+    assert!(mail.contains("http://localhost:3000/confirm-deletion?token="));
+    let pending = status(&app, &access).await;
+    assert_eq!(
+        (pending.body["deletion_requested"].clone(), pending.body["deletion_confirmed"].clone()),
+        (json!(true), json!(false))
+    );
+
+    let token = app.last_mailed_token(JANE);
+    let before = chrono::Utc::now();
+    let confirmed = app.post_json("/api/v1/auth/confirm-deletion", &json!({"token": token})).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    assert_eq!(confirmed.body["deletion_confirmed"], true);
+    let at: chrono::DateTime<chrono::Utc> =
+        confirmed.body["deletion_scheduled_for"].as_str().expect("date").parse().expect("rfc3339");
+    let grace = at - before;
+    assert!(grace >= chrono::Duration::days(7) && grace < chrono::Duration::days(7) + chrono::Duration::minutes(1));
+    let message = confirmed.body["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("Account deletion confirmed. Your account will be permanently deleted on "),
+        "{message}"
+    );
+    assert!(message.ends_with("You can still log in and cancel the deletion during this time."));
+    assert_eq!(subjects(&app, JANE).last().map(String::as_str), Some("Your account is scheduled for deletion"));
+
+    let scheduled = status(&app, &access).await;
+    assert_eq!(scheduled.status, StatusCode::OK);
+    assert_eq!(
+        scheduled.body,
+        json!({
+            "deletion_requested": true,
+            "deletion_confirmed": true,
+            "deletion_scheduled_for": confirmed.body["deletion_scheduled_for"],
+            "can_cancel": true,
+            "grace_period_days": 7
+        })
+    );
+    assert_eq!(
+        app.login(JANE, PASSWORD).await.status,
+        StatusCode::OK,
+        "the user can still sign in during the grace period"
+    );
+
+    let cancelled = app.send(bearer("POST", "/api/v1/auth/cancel-deletion", &access, None)).await;
+    assert_eq!(cancelled.status, StatusCode::OK);
+    assert_eq!(
+        cancelled.body,
+        json!({"message": "Account deletion has been cancelled. Your account is safe.", "deletion_cancelled": true})
+    );
+    assert_eq!(subjects(&app, JANE).last().map(String::as_str), Some("Your account deletion was cancelled"));
+    let after = status(&app, &access).await;
+    assert_eq!(
+        after.body,
+        json!({"deletion_requested": false, "deletion_confirmed": false, "deletion_scheduled_for": null, "can_cancel": false, "grace_period_days": 7})
+    );
+    let again = app.send(bearer("POST", "/api/v1/auth/cancel-deletion", &access, None)).await;
+    assert_eq!(again.body["deletion_cancelled"], false);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn request_deletion_gives_one_answer_for_known_and_unknown_addresses(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user(JANE, "jane").await;
+    let mails_before = app.mails_to(JANE).len();
+
+    let known = app.post_json("/api/v1/auth/request-deletion", &json!({"email": JANE})).await;
+    let unknown = app.post_json("/api/v1/auth/request-deletion", &json!({"email": "nobody@example.com"})).await;
+    let malformed = app.post_json("/api/v1/auth/request-deletion", &json!({"email": "not-an-email"})).await;
+    let empty = app.post_json("/api/v1/auth/request-deletion", &json!({})).await;
+
+    assert_eq!((known.status, unknown.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(known.body, unknown.body);
+    assert_eq!(app.mails_to(JANE).len(), mails_before + 1);
+    assert!(app.mails_to("nobody@example.com").is_empty());
+    assert_eq!(malformed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(empty.body["detail"][0]["loc"], json!(["body", "email"]));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_signed_in_user_can_request_deletion_without_an_email(db: PgPool) {
+    let app = TestApp::new(db);
+    let access = app.signed_in_user(JANE, "jane").await;
+    app.signed_in_user("other@example.com", "other").await;
+
+    let response = app.send(bearer("POST", "/api/v1/auth/request-deletion", &access, Some(&json!({})))).await;
+    // With a token, the caller's own account is meant, whatever address the body names.
+    let named_other = app
+        .send(bearer("POST", "/api/v1/auth/request-deletion", &access, Some(&json!({"email": "other@example.com"}))))
+        .await;
+    let bad_token =
+        app.send(bearer("POST", "/api/v1/auth/request-deletion", "not-a-token", Some(&json!({"email": JANE})))).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(named_other.status, StatusCode::OK);
+    assert_eq!(subjects(&app, JANE).iter().filter(|s| s.contains("Confirm the deletion")).count(), 2);
+    assert!(!subjects(&app, "other@example.com").iter().any(|s| s.contains("Confirm the deletion")));
+    assert_eq!(bad_token.status, StatusCode::UNAUTHORIZED);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_confirm_token_works_once_and_not_after_expiry_or_cancel(db: PgPool) {
+    let app = TestApp::new(db);
+    let access = app.signed_in_user(JANE, "jane").await;
+    let invalid =
+        json!({"detail": "Invalid or expired deletion token. Please request a new one.", "code": "invalid_token"});
+
+    let first = request_and_confirm(&app, JANE).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let token = app
+        .mails_to(JANE)
+        .iter()
+        .rev()
+        .find(|m| m.contains("confirm-deletion?token="))
+        .map(|m| token_in(m))
+        .expect("link");
+    let reused = app.post_json("/api/v1/auth/confirm-deletion", &json!({"token": token})).await;
+    assert_eq!((reused.status, reused.body), (StatusCode::BAD_REQUEST, invalid.clone()));
+
+    app.send(bearer("POST", "/api/v1/auth/cancel-deletion", &access, None)).await;
+    app.post_json("/api/v1/auth/request-deletion", &json!({"email": JANE})).await;
+    let expiring = app.last_mailed_token(JANE);
+    sqlx::query("update one_time_tokens set expires_at = now() - interval '1 second' where purpose = 'confirm_deletion' and used_at is null")
+        .execute(&app.state.db)
+        .await
+        .expect("expire");
+    let expired = app.post_json("/api/v1/auth/confirm-deletion", &json!({"token": expiring})).await;
+    assert_eq!((expired.status, expired.body), (StatusCode::BAD_REQUEST, invalid.clone()));
+
+    app.post_json("/api/v1/auth/request-deletion", &json!({"email": JANE})).await;
+    let outstanding = app.last_mailed_token(JANE);
+    app.send(bearer("POST", "/api/v1/auth/cancel-deletion", &access, None)).await;
+    let after_cancel = app.post_json("/api/v1/auth/confirm-deletion", &json!({"token": outstanding})).await;
+    assert_eq!(after_cancel.status, StatusCode::BAD_REQUEST, "cancelling voids the outstanding link");
+
+    let garbage = app.post_json("/api/v1/auth/confirm-deletion", &json!({"token": "x' or '1'='1"})).await;
+    assert_eq!((garbage.status, garbage.body), (StatusCode::BAD_REQUEST, invalid));
+    assert_eq!(status(&app, &access).await.body["deletion_confirmed"], false);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn cancel_and_status_need_a_bearer_token(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user(JANE, "jane").await;
+
+    let cancel = app.post_json("/api/v1/auth/cancel-deletion", &json!({"email": JANE})).await;
+    let status = app
+        .send(Request::get("/api/v1/auth/deletion-status?email=jane@example.com").body(Body::empty()).expect("request"))
+        .await;
+
+    assert_eq!(cancel.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(cancel.headers[header::WWW_AUTHENTICATE], "Bearer");
+}
+
+/// Moves a user's scheduled deletion to `hours` from now.
+async fn schedule_in_hours(app: &TestApp, email: &str, hours: i32) {
+    sqlx::query("update users set deletion_scheduled_for = now() + make_interval(hours => $2) where email = $1")
+        .bind(email)
+        .bind(hours)
+        .execute(&app.state.db)
+        .await
+        .expect("reschedule");
+}
+
+fn reminders(app: &TestApp, to: &str) -> Vec<String> {
+    subjects(app, to).into_iter().filter(|s| s.starts_with("Reminder:")).collect()
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn each_reminder_is_sent_once_across_repeated_runs(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user(JANE, "jane").await;
+    assert_eq!(request_and_confirm(&app, JANE).await.status, StatusCode::OK);
+
+    let early = run(&app, ScheduledJob::DeletionReminders).await;
+    assert_eq!(early.count("reminders_sent"), 0, "seven days out, nothing is due");
+
+    schedule_in_hours(&app, JANE, 71).await;
+    let first = run(&app, ScheduledJob::DeletionReminders).await;
+    let second = run(&app, ScheduledJob::DeletionReminders).await;
+    assert_eq!((first.count("reminders_sent"), second.count("reminders_sent")), (1, 0));
+    assert_eq!(reminders(&app, JANE), vec!["Reminder: your account will be deleted in 3 day(s)"]);
+
+    schedule_in_hours(&app, JANE, 23).await;
+    run(&app, ScheduledJob::DeletionReminders).await;
+    run(&app, ScheduledJob::DeletionReminders).await;
+    assert_eq!(
+        reminders(&app, JANE),
+        vec![
+            "Reminder: your account will be deleted in 3 day(s)",
+            "Reminder: your account will be deleted in 1 day(s)"
+        ]
+    );
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_reminder_runs_send_each_reminder_once(db: PgPool) {
+    let app = TestApp::new(db);
+    let users: Vec<String> = (0..6).map(|i| format!("user{i}@example.com")).collect();
+    for (i, email) in users.iter().enumerate() {
+        app.signed_in_user(email, &format!("user{i}")).await;
+        assert_eq!(request_and_confirm(&app, email).await.status, StatusCode::OK);
+        schedule_in_hours(&app, email, 60).await;
+    }
+
+    let (a, b, c) = tokio::join!(
+        run(&app, ScheduledJob::DeletionReminders),
+        run(&app, ScheduledJob::DeletionReminders),
+        run(&app, ScheduledJob::DeletionReminders)
+    );
+
+    assert_eq!(a.count("reminders_queued") + b.count("reminders_queued") + c.count("reminders_queued"), 6);
+    for email in &users {
+        assert_eq!(reminders(&app, email).len(), 1, "{email}");
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_late_run_sends_only_the_most_urgent_reminder(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user(JANE, "jane").await;
+    request_and_confirm(&app, JANE).await;
+    schedule_in_hours(&app, JANE, 12).await;
+
+    run(&app, ScheduledJob::DeletionReminders).await;
+    run(&app, ScheduledJob::DeletionReminders).await;
+
+    assert_eq!(reminders(&app, JANE), vec!["Reminder: your account will be deleted in 1 day(s)"]);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_purge_removes_the_account_and_everything_that_points_to_it(db: PgPool) {
+    let app = TestApp::with(db, &[("RATE_LIMIT_ENABLED", "false"), ("DELETION_GRACE_DAYS", "0")]);
+    let access = app.signed_in_user(JANE, "jane").await;
+    let login = app.login(JANE, PASSWORD).await;
+    let cookie =
+        login.headers[header::SET_COOKIE].to_str().expect("cookie").split(';').next().expect("pair").to_owned();
+    app.signed_in_user("keep@example.com", "keeper").await;
+    let jane_id: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
+        .bind(JANE)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("id");
+    sqlx::query("insert into oauth_identities (provider, subject, user_id, email) values ('google', 'g-123', $1, $2)")
+        .bind(jane_id)
+        .bind(JANE)
+        .execute(&app.state.db)
+        .await
+        .expect("identity");
+    sqlx::query("insert into ws_connections (connection_id, user_id) values ('conn-1', $1)")
+        .bind(jane_id)
+        .execute(&app.state.db)
+        .await
+        .expect("connection");
+    // A sign-in recorded from a real address and browser: personal data the purge must strip.
+    sqlx::query(
+        "insert into audit_log (event, user_id, ip, user_agent, success, details)
+         values ('login', $1, '198.51.100.23', 'JaneBrowser/1.0', true, '{\"session_id\": \"s-1\"}')",
+    )
+    .bind(jane_id)
+    .execute(&app.state.db)
+    .await
+    .expect("audit row");
+    assert_eq!(request_and_confirm(&app, JANE).await.status, StatusCode::OK);
+
+    let report = run(&app, ScheduledJob::PurgeDeletedAccounts).await;
+    let again = run(&app, ScheduledJob::PurgeDeletedAccounts).await;
+
+    assert_eq!((report.count("accounts_purged"), again.count("accounts_purged")), (1, 0));
+    let db = &app.state.db;
+    for (table, column) in [
+        ("users", "id"),
+        ("sessions", "user_id"),
+        ("one_time_tokens", "user_id"),
+        ("oauth_identities", "user_id"),
+        ("ws_connections", "user_id"),
+    ] {
+        let sql = format!("select count(*) from {table} where {column} = $1");
+        let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(jane_id).fetch_one(db).await.expect("count");
+        assert_eq!(left, 0, "{table}");
+    }
+    let tokens: i64 = sqlx::query_scalar(
+        "select count(*) from refresh_tokens r left join sessions s on s.id = r.session_id where s.id is null",
+    )
+    .fetch_one(db)
+    .await
+    .expect("orphans");
+    assert_eq!(tokens, 0);
+    let mail_rows: i64 = sqlx::query_scalar("select count(*) from outbox where payload->>'to' = $1")
+        .bind(JANE)
+        .fetch_one(db)
+        .await
+        .expect("outbox");
+    assert_eq!(mail_rows, 0);
+    let audit: String =
+        sqlx::query_scalar("select coalesce(string_agg(a::text, ' '), '') from audit_log a where user_id is null")
+            .fetch_one(db)
+            .await
+            .expect("audit");
+    assert!(audit.contains("account_purged"));
+    for personal in [JANE, "jane", &jane_id.to_string(), "198.51.100.23", "JaneBrowser", "s-1"] {
+        assert!(!audit.contains(personal), "audit rows keep no {personal:?}: {audit}");
+    }
+    let keeper: i64 = sqlx::query_scalar("select count(*) from users where email = 'keep@example.com'")
+        .fetch_one(db)
+        .await
+        .expect("keeper");
+    assert_eq!(keeper, 1, "accounts without a due deletion stay");
+
+    assert_eq!(app.get_me(&access).await.status, StatusCode::UNAUTHORIZED);
+    let refresh = app
+        .send(
+            Request::post("/api/v1/auth/refresh").header(header::COOKIE, cookie).body(Body::empty()).expect("request"),
+        )
+        .await;
+    assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login(JANE, PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_purges_delete_each_account_once(db: PgPool) {
+    let app = TestApp::with(db, &[("RATE_LIMIT_ENABLED", "false"), ("DELETION_GRACE_DAYS", "0")]);
+    for i in 0..4 {
+        let email = format!("gone{i}@example.com");
+        app.signed_in_user(&email, &format!("gone{i}")).await;
+        request_and_confirm(&app, &email).await;
+    }
+
+    let (a, b) =
+        tokio::join!(run(&app, ScheduledJob::PurgeDeletedAccounts), run(&app, ScheduledJob::PurgeDeletedAccounts));
+
+    assert_eq!(a.count("accounts_purged") + b.count("accounts_purged"), 4);
+    let entries: i64 = sqlx::query_scalar("select count(*) from audit_log where event = 'account_purged'")
+        .fetch_one(&app.state.db)
+        .await
+        .expect("audit");
+    assert_eq!(entries, 4);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn cleanup_removes_dead_rows_and_the_sweep_delivers_stuck_mail(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user(JANE, "jane").await;
+    let db = &app.state.db;
+    sqlx::query(
+        "update one_time_tokens set expires_at = now() - interval '2 days', created_at = now() - interval '3 days'",
+    )
+    .execute(db)
+    .await
+    .expect("age tokens");
+    sqlx::query(
+        "insert into rate_limits (key, window_start, count) values ('login:1.2.3.4', now() - interval '2 hours', 3)",
+    )
+    .execute(db)
+    .await
+    .expect("old window");
+    sqlx::query("update sessions set revoked_at = now() - interval '8 days', created_at = now() - interval '9 days'")
+        .execute(db)
+        .await
+        .expect("old revocation");
+    // A mail whose delivery never happened (the function stopped after commit).
+    let stuck =
+        shared::mail::Mail { to: JANE.into(), subject: "Stuck".into(), text: "t".into(), html: "<p>t</p>".into() };
+    let id = shared::repo::outbox::insert_mail(db, &stuck).await.expect("queue");
+    sqlx::query("update outbox set created_at = now() - interval '2 minutes' where id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .expect("age");
+
+    let cleanup = run(&app, ScheduledJob::CleanupExpired).await;
+    let sweep = run(&app, ScheduledJob::OutboxSweep).await;
+    let sweep_again = run(&app, ScheduledJob::OutboxSweep).await;
+
+    assert!(cleanup.count("one_time_tokens_deleted") >= 1, "{cleanup:?}");
+    assert_eq!(cleanup.count("rate_limit_windows_deleted"), 1);
+    assert!(cleanup.count("sessions_deleted") >= 1);
+    assert!(cleanup.complete);
+    assert_eq!((sweep.count("mail_sent"), sweep_again.count("mail_sent")), (1, 0));
+    assert_eq!(subjects(&app, JANE).iter().filter(|s| *s == "Stuck").count(), 1);
+}

@@ -1,0 +1,203 @@
+//! `AppQuery<T>`: a query-string extractor whose failures are FastAPI-style 422 bodies, and
+//! [`Pagination`], the `page`/`size` rule every list endpoint shares (DESIGN §12).
+//!
+//! Axum's own `Query` answers a bad value with a plain-text 400; seed clients expect
+//! `{"detail":[{"type","loc":["query",name],"msg","input"}]}`. The string is deserialised through
+//! `serde_path_to_error`, so the failing parameter is known, and its raw value is echoed back.
+
+use std::borrow::Cow;
+
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, FieldError};
+
+/// Query parameters of type `T`, rejected with our 422 envelope. Unknown parameters are ignored,
+/// as FastAPI does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse(parts.uri.query().unwrap_or_default()).map(AppQuery)
+    }
+}
+
+/// Parses a raw query string (without the `?`) as `T`, describing the first problem the way
+/// FastAPI does.
+pub fn parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|error| ApiError::Validation(vec![describe(&error, query)]))
+}
+
+fn describe(error: &serde_path_to_error::Error<serde_urlencoded::de::Error>, query: &str) -> FieldError {
+    let message = error.inner().to_string();
+    if let Some(name) = between(&message, "missing field `", "`") {
+        return FieldError::new("missing", vec![json!("query"), json!(name)], "Field required", Value::Null);
+    }
+    let name = error.path().iter().find_map(|segment| match segment {
+        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+        _ => None,
+    });
+    let Some(name) = name else {
+        // not about one parameter (a repeated one, say): report the query as a whole
+        return FieldError::new("value_error", vec![json!("query")], message, Value::Null);
+    };
+    let input = raw_value(query, &name).map_or(Value::Null, |value| json!(value));
+    let loc = vec![json!("query"), json!(name)];
+    if message.contains("invalid digit") || message.contains("parse integer") || message.contains("number too") {
+        FieldError::new(
+            "int_parsing",
+            loc,
+            "Input should be a valid integer, unable to parse string as an integer",
+            input,
+        )
+    } else if message.contains("`true` or `false`") {
+        FieldError::new("bool_parsing", loc, "Input should be a valid boolean, unable to interpret input", input)
+    } else if let Some(reason) = message.strip_prefix("UUID parsing failed: ") {
+        FieldError::new("uuid_parsing", loc, format!("Input should be a valid UUID, {reason}"), input)
+    } else if message.starts_with("input ") || message.starts_with("premature end") || message.starts_with("trailing") {
+        // chrono's parse errors, from `DateTime` parameters
+        FieldError::new("datetime_parsing", loc, format!("Input should be a valid datetime, {message}"), input)
+    } else {
+        FieldError::new("value_error", loc, message, input)
+    }
+}
+
+/// The first raw (decoded) value of parameter `name`.
+fn raw_value<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value)
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = &text[text.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
+}
+
+/// A validated page request: `page` from 1, `size` from 1 to [`Pagination::MAX_SIZE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pagination {
+    /// 1-based page number.
+    pub page: i64,
+    /// Items per page.
+    pub size: i64,
+}
+
+impl Pagination {
+    /// `size` when the query has none.
+    pub const DEFAULT_SIZE: i64 = 20;
+    /// Largest `size` accepted: bigger pages would let one request read a whole table.
+    pub const MAX_SIZE: i64 = 100;
+
+    /// Checks the optional `page` and `size` query values; both problems are reported together.
+    pub fn new(page: Option<i64>, size: Option<i64>) -> Result<Self, ApiError> {
+        let page = page.unwrap_or(1);
+        let size = size.unwrap_or(Self::DEFAULT_SIZE);
+        let mut errors = Vec::new();
+        if page < 1 {
+            errors.push(FieldError::new(
+                "greater_than_equal",
+                vec![json!("query"), json!("page")],
+                "Input should be greater than or equal to 1",
+                json!(page.to_string()),
+            ));
+        }
+        if size < 1 {
+            errors.push(FieldError::new(
+                "greater_than_equal",
+                vec![json!("query"), json!("size")],
+                "Input should be greater than or equal to 1",
+                json!(size.to_string()),
+            ));
+        } else if size > Self::MAX_SIZE {
+            errors.push(FieldError::new(
+                "less_than_equal",
+                vec![json!("query"), json!("size")],
+                format!("Input should be less than or equal to {}", Self::MAX_SIZE),
+                json!(size.to_string()),
+            ));
+        }
+        if errors.is_empty() { Ok(Self { page, size }) } else { Err(ApiError::Validation(errors)) }
+    }
+
+    /// SQL `limit`.
+    pub fn limit(&self) -> i64 {
+        self.size
+    }
+
+    /// SQL `offset`; saturates, so an absurd page number reads an empty page instead of overflowing.
+    pub fn offset(&self) -> i64 {
+        (self.page - 1).saturating_mul(self.size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+    use serde::Deserialize;
+    use uuid::Uuid;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Filters {
+        page: Option<i64>,
+        active: Option<bool>,
+        user_id: Option<Uuid>,
+        since: Option<DateTime<Utc>>,
+        search: Option<String>,
+    }
+
+    fn first_error(query: &str) -> FieldError {
+        match parse::<Filters>(query) {
+            Err(ApiError::Validation(errors)) => errors.into_iter().next().expect("one error"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_values_parse_and_unknown_parameters_are_ignored() {
+        let filters: Filters =
+            parse("page=2&active=true&since=2025-01-02T03:04:05Z&search=a%25b&other=x").expect("valid");
+        assert_eq!(filters.page, Some(2));
+        assert_eq!(filters.active, Some(true));
+        assert_eq!(filters.search.as_deref(), Some("a%b"));
+        assert!(filters.since.is_some());
+    }
+
+    #[test]
+    fn a_bad_integer_names_the_parameter_and_echoes_it() {
+        let error = first_error("page=abc");
+        assert_eq!(error.kind, "int_parsing");
+        assert_eq!(error.loc, vec![json!("query"), json!("page")]);
+        assert_eq!(error.input, json!("abc"));
+    }
+
+    #[test]
+    fn bad_booleans_uuids_and_datetimes_have_their_own_kinds() {
+        assert_eq!(first_error("active=maybe").kind, "bool_parsing");
+        assert_eq!(first_error("user_id=nope").kind, "uuid_parsing");
+        let error = first_error("since=yesterday");
+        assert_eq!(error.kind, "datetime_parsing");
+        assert_eq!(error.loc, vec![json!("query"), json!("since")]);
+    }
+
+    #[test]
+    fn pagination_defaults_and_bounds() {
+        assert_eq!(Pagination::new(None, None).expect("defaults"), Pagination { page: 1, size: 20 });
+        assert_eq!(Pagination::new(Some(3), Some(100)).expect("valid").offset(), 200);
+        assert_eq!(Pagination::new(Some(i64::MAX), Some(100)).expect("valid").offset(), i64::MAX);
+        let Err(ApiError::Validation(errors)) = Pagination::new(Some(0), Some(101)) else { panic!("invalid") };
+        let kinds: Vec<&str> = errors.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["greater_than_equal", "less_than_equal"]);
+        assert!(Pagination::new(None, Some(0)).is_err());
+    }
+}

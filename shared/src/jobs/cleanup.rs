@@ -1,0 +1,67 @@
+//! `cleanup-expired`: removes rows whose purpose has passed — expired or used one-time tokens,
+//! expired and long-revoked sessions, old rate-limit windows, delivered mail and finished tasks —
+//! so the tables stay small and hold no personal data longer than needed.
+
+use std::future::Future;
+use std::time::Instant;
+
+use super::{BATCH_SIZE, JobError, Report, time_left};
+use crate::AppState;
+use crate::repo::maintenance;
+
+/// Revoked sessions stay listed (and exportable) this long.
+const KEEP_REVOKED_SESSIONS_DAYS: i32 = 7;
+/// Delivered mail rows stay this long for support questions ("did you send it?").
+const KEEP_SENT_MAIL_DAYS: i32 = 7;
+/// Finished tasks stay this long so their results can be read.
+const KEEP_FINISHED_TASKS_DAYS: i32 = 7;
+
+/// Rows one cleanup statement deletes: deletes are cheap, so batches are larger than elsewhere.
+const CLEANUP_BATCH: i64 = BATCH_SIZE * 10;
+
+/// Runs every cleanup in bounded batches.
+pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report) -> Result<(), JobError> {
+    let db = &state.db;
+    let finished = drain(report, "one_time_tokens_deleted", stop_at, || {
+        maintenance::delete_dead_one_time_tokens(db, CLEANUP_BATCH)
+    })
+    .await?
+        && drain(report, "sessions_deleted", stop_at, || {
+            maintenance::delete_dead_sessions(db, KEEP_REVOKED_SESSIONS_DAYS, CLEANUP_BATCH)
+        })
+        .await?
+        && drain(report, "rate_limit_windows_deleted", stop_at, || {
+            maintenance::delete_old_rate_limit_windows(db, CLEANUP_BATCH)
+        })
+        .await?
+        && drain(report, "sent_mail_deleted", stop_at, || {
+            maintenance::delete_sent_mail(db, KEEP_SENT_MAIL_DAYS, CLEANUP_BATCH)
+        })
+        .await?
+        && drain(report, "tasks_deleted", stop_at, || {
+            maintenance::delete_finished_tasks(db, KEEP_FINISHED_TASKS_DAYS, CLEANUP_BATCH)
+        })
+        .await?;
+    report.complete = finished;
+    Ok(())
+}
+
+/// Repeats one batched delete until a batch comes back short. Returns false when the deadline
+/// stopped it first.
+async fn drain<F, Fut>(report: &mut Report, what: &'static str, stop_at: Instant, mut step: F) -> Result<bool, JobError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, sqlx::Error>>,
+{
+    report.add(what, 0);
+    loop {
+        if !time_left(stop_at) {
+            return Ok(false);
+        }
+        let deleted = step().await?;
+        report.add(what, deleted);
+        if deleted < CLEANUP_BATCH as u64 {
+            return Ok(true);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Account-deletion state on `users`, the reminder claims and the purge.
+//!
+//! The scheduled jobs may run twice or at the same time (EventBridge delivers at least once), so
+//! every statement here claims its rows atomically: a reminder is marked sent in the statement
+//! that selects it, and the purge locks its batch with `skip locked`.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::domain::deletion::DeletionState;
+
+/// Records a deletion request (the mail with the confirm link goes out in the same transaction).
+pub async fn mark_requested(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set deletion_requested_at = now() where id = $1")
+        .bind(user_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Schedules the purge of a user at `at`; reminders start afresh. Returns the account's email
+/// and username for the notice, or `None` when the account no longer exists.
+pub async fn schedule(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "update users
+            set deletion_scheduled_for = $2,
+                deletion_requested_at = coalesce(deletion_requested_at, now()),
+                deletion_reminders_sent = '{}'
+          where id = $1
+          returning email, username",
+    )
+    .bind(user_id)
+    .bind(at)
+    .fetch_optional(db)
+    .await
+}
+
+/// The two deletion columns of a user, as stored.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+struct DeletionColumns {
+    deletion_requested_at: Option<DateTime<Utc>>,
+    deletion_scheduled_for: Option<DateTime<Utc>>,
+}
+
+impl From<DeletionColumns> for DeletionState {
+    fn from(row: DeletionColumns) -> Self {
+        Self { requested_at: row.deletion_requested_at, scheduled_for: row.deletion_scheduled_for }
+    }
+}
+
+/// Clears a pending deletion. Returns the state it had, or `None` when nothing was pending.
+pub async fn cancel(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Option<DeletionState>, sqlx::Error> {
+    // The old values come from a self-join on the locked row, so the answer is what was cancelled.
+    let row: Option<DeletionColumns> = sqlx::query_as(
+        "update users u
+            set deletion_requested_at = null, deletion_scheduled_for = null, deletion_reminders_sent = '{}'
+           from users old
+          where u.id = $1 and old.id = u.id
+            and (old.deletion_requested_at is not null or old.deletion_scheduled_for is not null)
+          returning old.deletion_requested_at, old.deletion_scheduled_for",
+    )
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(DeletionState::from))
+}
+
+/// The deletion state of a user.
+pub async fn state(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<DeletionState, sqlx::Error> {
+    let row: Option<DeletionColumns> =
+        sqlx::query_as("select deletion_requested_at, deletion_scheduled_for from users where id = $1")
+            .bind(user_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.unwrap_or_default().into())
+}
+
+/// An account a reminder was just claimed for.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReminderDue {
+    /// The account.
+    pub id: Uuid,
+    /// Where the reminder goes.
+    pub email: String,
+    /// For the greeting.
+    pub username: String,
+    /// When the account will be purged.
+    pub deletion_scheduled_for: DateTime<Utc>,
+}
+
+/// Claims up to `limit` accounts whose purge is at most `day` days away and whose `day` reminder
+/// has not gone out, marking `covered` (the `day` reminder and earlier ones) as sent. A second or
+/// concurrent run finds nothing to claim: the mark is part of the same statement, and rows another
+/// run holds are skipped. Run it inside the transaction that queues the mails.
+pub async fn claim_reminders(
+    tx: &mut PgConnection,
+    day: u32,
+    covered: &[i16],
+    limit: i64,
+) -> Result<Vec<ReminderDue>, sqlx::Error> {
+    sqlx::query_as(
+        "update users u
+            set deletion_reminders_sent =
+                array(select distinct d from unnest(u.deletion_reminders_sent || $2::smallint[]) as d order by d)
+          where u.id in (select id from users
+                          where deletion_scheduled_for > now()
+                            and deletion_scheduled_for <= now() + make_interval(days => $1)
+                            and not ($1::smallint = any(deletion_reminders_sent))
+                          order by deletion_scheduled_for
+                          limit $3
+                            for update skip locked)
+            and not ($1::smallint = any(u.deletion_reminders_sent))
+          returning u.id, u.email, u.username, u.deletion_scheduled_for",
+    )
+    .bind(i32::try_from(day).unwrap_or(i32::MAX))
+    .bind(covered)
+    .bind(limit)
+    .fetch_all(tx)
+    .await
+}
+
+/// An account the purge removed: only what the PII-free audit entry needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Purged {
+    /// When the user first asked.
+    pub deletion_requested_at: Option<DateTime<Utc>>,
+    /// When the purge was due.
+    pub deletion_scheduled_for: DateTime<Utc>,
+}
+
+/// Hard-deletes up to `limit` accounts whose grace period is over, with everything that refers
+/// to them: sessions, refresh and one-time tokens, identities and WebSocket connections go by
+/// cascade, queued mail to the address is deleted, and the account's audit entries lose the
+/// address, agent and details that could identify the person. Accounts another run is purging
+/// are skipped. Run it inside a transaction.
+pub async fn purge_due(tx: &mut PgConnection, limit: i64) -> Result<Vec<Purged>, sqlx::Error> {
+    let due: Vec<(Uuid, String)> = sqlx::query_as(
+        "select id, email from users
+          where deletion_scheduled_for <= now()
+          order by deletion_scheduled_for
+          limit $1
+            for update skip locked",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (ids, emails): (Vec<Uuid>, Vec<String>) = due.into_iter().unzip();
+    sqlx::query("update audit_log set ip = null, user_agent = null, details = '{}' where user_id = any($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("delete from outbox where payload->>'to' = any($1)").bind(&emails).execute(&mut *tx).await?;
+    sqlx::query_as("delete from users where id = any($1) returning deletion_requested_at, deletion_scheduled_for")
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+}

@@ -1,0 +1,78 @@
+//! Batched deletes of rows nobody needs any more, for the `cleanup-expired` job. Each call removes
+//! at most `limit` rows so a backlog never becomes one long transaction; the job loops.
+
+use sqlx::PgExecutor;
+
+/// One-time tokens that expired or were used more than a day ago.
+pub async fn delete_dead_one_time_tokens(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "delete from one_time_tokens where token_hash in (
+            select token_hash from one_time_tokens
+             where expires_at < now() - interval '1 day' or used_at < now() - interval '1 day'
+             limit $1)",
+    )
+    .bind(limit)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
+/// Sessions that expired, or were revoked more than `keep_revoked_days` ago (kept that long so a
+/// user can still see recent sign-outs; their refresh tokens go by cascade).
+pub async fn delete_dead_sessions(
+    db: impl PgExecutor<'_>,
+    keep_revoked_days: i32,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "delete from sessions where id in (
+            select id from sessions
+             where expires_at < now() or revoked_at < now() - make_interval(days => $1)
+             limit $2)",
+    )
+    .bind(keep_revoked_days)
+    .bind(limit)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
+/// Rate-limit windows that ended more than an hour ago (the longest window is a minute).
+pub async fn delete_old_rate_limit_windows(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "delete from rate_limits where (key, window_start) in (
+            select key, window_start from rate_limits where window_start < now() - interval '1 hour' limit $1)",
+    )
+    .bind(limit)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
+/// Delivered mail older than `keep_days` (the scrubbed row still names the recipient).
+pub async fn delete_sent_mail(db: impl PgExecutor<'_>, keep_days: i32, limit: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "delete from outbox where id in (
+            select id from outbox where sent_at < now() - make_interval(days => $1) limit $2)",
+    )
+    .bind(keep_days)
+    .bind(limit)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
+/// Finished background tasks older than `keep_days`.
+pub async fn delete_finished_tasks(db: impl PgExecutor<'_>, keep_days: i32, limit: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "delete from tasks where id in (
+            select id from tasks
+             where status in ('SUCCESS', 'FAILURE', 'REVOKED') and finished_at < now() - make_interval(days => $1)
+             limit $2)",
+    )
+    .bind(keep_days)
+    .bind(limit)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}

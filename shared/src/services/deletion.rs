@@ -1,0 +1,121 @@
+//! GDPR account deletion: request (mail a confirm link), confirm (schedule the purge after the
+//! grace period), cancel and status. The purge itself and the reminders are scheduled jobs
+//! (`crate::jobs`).
+//!
+//! Differences from the seed: cancel and status act only on the signed-in caller (the seed took
+//! any email), a cancel voids an outstanding confirm link, and mails go through the outbox.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{Caller, outbox_mail};
+use crate::AppState;
+use crate::domain::deletion::{self, DeletionState};
+use crate::error::ApiError;
+use crate::mail::templates::Template;
+use crate::repo::deletion as repo;
+use crate::repo::one_time_tokens::{self, Purpose};
+use crate::repo::users::{self, User};
+use crate::security::tokens;
+use crate::security::validation::Email;
+
+/// The one answer `request-deletion` gives, whether or not the account exists (seed text).
+pub const REQUEST_REPLY: &str = "If an account with that email exists, a deletion confirmation link has been sent.";
+
+fn invalid_token() -> ApiError {
+    ApiError::BadRequest {
+        code: "invalid_token",
+        detail: "Invalid or expired deletion token. Please request a new one.".into(),
+    }
+}
+
+/// Mails a confirm link to the account with this address, if there is an active one without a
+/// confirmed deletion. The caller answers [`REQUEST_REPLY`] in every case.
+pub async fn request_by_email(state: &AppState, email: &Email, caller: &Caller) -> Result<(), ApiError> {
+    match users::find_by_email(&state.db, email.as_str()).await? {
+        Some(user) => request_for(state, &user, caller).await,
+        None => Ok(()),
+    }
+}
+
+/// Mails a confirm link to `user` (a signed-in caller, or the owner of the address given).
+/// Nothing is sent to a disabled account or one whose deletion is already confirmed.
+pub async fn request_for(state: &AppState, user: &User, caller: &Caller) -> Result<(), ApiError> {
+    if !user.is_active || repo::state(&state.db, user.id).await?.confirmed() {
+        return Ok(());
+    }
+    let mut tx = state.db.begin().await?;
+    let outbox_id = outbox_mail::queue_token_mail(
+        state,
+        &mut tx,
+        (user.id, &user.email, &user.username),
+        Purpose::ConfirmDeletion,
+        Template::ConfirmDeletion,
+        "confirm-deletion",
+        deletion::CONFIRM_VALID_FOR,
+    )
+    .await?;
+    repo::mark_requested(&mut *tx, user.id).await?;
+    caller.audit(&mut *tx, "deletion_requested", Some(user.id), true, json!({})).await?;
+    tx.commit().await?;
+    outbox_mail::deliver_now(state, outbox_id).await;
+    Ok(())
+}
+
+/// Confirms a deletion with the mailed token (single use) and schedules the purge
+/// `DELETION_GRACE_DAYS` from now. Returns when the account will be deleted.
+pub async fn confirm(state: &AppState, token: &str, caller: &Caller) -> Result<DateTime<Utc>, ApiError> {
+    if !tokens::is_well_formed(token) {
+        return Err(invalid_token());
+    }
+    let at = deletion::scheduled_for(Utc::now(), state.config.deletion_grace_days);
+    let mut tx = state.db.begin().await?;
+    let Some(user_id) = one_time_tokens::consume(&mut *tx, &tokens::hash(token), Purpose::ConfirmDeletion).await?
+    else {
+        return Err(invalid_token());
+    };
+    let (email, username) = repo::schedule(&mut *tx, user_id, at).await?.ok_or_else(invalid_token)?;
+    let date = deletion::mail_date(at);
+    let outbox_id = outbox_mail::queue_notice_with(
+        state,
+        &mut tx,
+        (&email, &username),
+        Template::DeletionScheduled,
+        &[("deletion_date", &date)],
+    )
+    .await?;
+    caller.audit(&mut *tx, "deletion_confirmed", Some(user_id), true, json!({"scheduled_for": at})).await?;
+    tx.commit().await?;
+    outbox_mail::deliver_now(state, outbox_id).await;
+    Ok(at)
+}
+
+/// Cancels the caller's pending deletion and voids any outstanding confirm link. Returns whether
+/// anything was pending; a "cancelled" notice goes out when a confirmed deletion was stopped.
+pub async fn cancel(state: &AppState, user: &User, caller: &Caller) -> Result<bool, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let voided = one_time_tokens::void_unused(&mut *tx, user.id, Purpose::ConfirmDeletion).await?;
+    let Some(previous) = repo::cancel(&mut *tx, user.id).await? else {
+        tx.commit().await?;
+        return Ok(voided > 0);
+    };
+    let outbox_id = if previous.confirmed() {
+        let notice = (user.email.as_str(), user.username.as_str());
+        Some(outbox_mail::queue_notice(state, &mut tx, notice, Template::DeletionCancelled).await?)
+    } else {
+        None
+    };
+    caller
+        .audit(&mut *tx, "deletion_cancelled", Some(user.id), true, json!({"was_confirmed": previous.confirmed()}))
+        .await?;
+    tx.commit().await?;
+    if let Some(outbox_id) = outbox_id {
+        outbox_mail::deliver_now(state, outbox_id).await;
+    }
+    Ok(true)
+}
+
+/// Where the caller's account stands in the deletion flow.
+pub async fn status(state: &AppState, user: &User) -> Result<DeletionState, ApiError> {
+    Ok(repo::state(&state.db, user.id).await?)
+}
