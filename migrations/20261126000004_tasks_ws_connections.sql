@@ -1,5 +1,6 @@
 -- Background tasks (the Celery replacement, DESIGN §6) and WebSocket connections (§8). Both
--- belong to a user and go with the account when it is purged.
+-- belong to a user and go with the account when it is purged: connections by cascade, tasks by
+-- the purge job (the reference is `set null` so deleting a user otherwise never fails on them).
 
 create table tasks (
     id          uuid primary key default gen_random_uuid(),

@@ -20,15 +20,17 @@ use utoipa::ToSchema;
 use crate::responses::lookup_email;
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    let changes = Router::new()
+    let anonymous = Router::new()
         .route("/api/v1/auth/request-deletion", post(request_deletion))
         .route("/api/v1/auth/confirm-deletion", post(confirm_deletion))
-        .route("/api/v1/auth/cancel-deletion", post(cancel_deletion))
         .route_layer(rate_limit::layer(state, Limit::ACCOUNT_DELETION));
-    let status = Router::new()
+    // Signed-in routes get the ordinary limit, so anonymous requests from a shared address
+    // cannot use up the owner's chance to cancel.
+    let signed_in = Router::new()
+        .route("/api/v1/auth/cancel-deletion", post(cancel_deletion))
         .route("/api/v1/auth/deletion-status", get(deletion_status))
         .route_layer(rate_limit::layer(state, Limit::DEFAULT));
-    changes.merge(status)
+    anonymous.merge(signed_in)
 }
 
 /// Body of `request-deletion`. With a Bearer token the email may be left out: the link then goes

@@ -34,6 +34,15 @@ where
 /// Parses a raw query string (without the `?`) as `T`, describing the first problem the way
 /// FastAPI does.
 pub fn parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    // Postgres text cannot hold NUL; refuse it here as bad input rather than fail in the database.
+    if let Some((name, value)) = form_urlencoded::parse(query.as_bytes()).find(|(_, value)| value.contains('\0')) {
+        return Err(ApiError::field(
+            "string_pattern_mismatch",
+            vec![json!("query"), json!(name)],
+            "String should not contain NUL characters",
+            json!(value),
+        ));
+    }
     let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(|error| ApiError::Validation(vec![describe(&error, query)]))
 }

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::Instant;
 
+use super::outbox_sweep::MAX_ATTEMPTS;
 use super::{BATCH_SIZE, JobError, Report, time_left};
 use crate::AppState;
 use crate::repo::maintenance;
@@ -36,6 +37,10 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
         .await?
         && drain(report, "sent_mail_deleted", stop_at, || {
             maintenance::delete_sent_mail(db, KEEP_SENT_MAIL_DAYS, CLEANUP_BATCH)
+        })
+        .await?
+        && drain(report, "undeliverable_mail_deleted", stop_at, || {
+            maintenance::delete_undeliverable_mail(db, MAX_ATTEMPTS, KEEP_SENT_MAIL_DAYS, CLEANUP_BATCH)
         })
         .await?
         && drain(report, "tasks_deleted", stop_at, || {

@@ -19,20 +19,32 @@ pub async fn mark_requested(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<()
         .map(drop)
 }
 
-/// Schedules the purge of a user at `at`; reminders start afresh. Returns the account's email
-/// and username for the notice, or `None` when the account no longer exists.
+/// The account a deletion was scheduled for.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Scheduled {
+    /// Where the notice goes.
+    pub email: String,
+    /// For the greeting.
+    pub username: String,
+    /// When the purge runs.
+    pub deletion_scheduled_for: DateTime<Utc>,
+}
+
+/// Schedules the purge of a user at `at`, unless one is already scheduled: then that date stands
+/// and the reminders already sent stay sent. `None` when the account no longer exists.
 pub async fn schedule(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
     at: DateTime<Utc>,
-) -> Result<Option<(String, String)>, sqlx::Error> {
+) -> Result<Option<Scheduled>, sqlx::Error> {
     sqlx::query_as(
         "update users
-            set deletion_scheduled_for = $2,
+            set deletion_scheduled_for = coalesce(deletion_scheduled_for, $2),
                 deletion_requested_at = coalesce(deletion_requested_at, now()),
-                deletion_reminders_sent = '{}'
+                deletion_reminders_sent = case when deletion_scheduled_for is null then '{}'
+                                               else deletion_reminders_sent end
           where id = $1
-          returning email, username",
+          returning email, username, deletion_scheduled_for",
     )
     .bind(user_id)
     .bind(at)
@@ -133,15 +145,32 @@ pub struct Purged {
     pub deletion_scheduled_for: DateTime<Utc>,
 }
 
+/// Whether this account is the only active administrator: deleting it would leave nobody able to
+/// administer the service.
+pub async fn is_last_superuser(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select coalesce(bool_and(id = $1), false)
+           from users where is_superuser and is_active and is_verified",
+    )
+    .bind(user_id)
+    .fetch_one(db)
+    .await
+}
+
 /// Hard-deletes up to `limit` accounts whose grace period is over, with everything that refers
 /// to them: sessions, refresh and one-time tokens, identities and WebSocket connections go by
-/// cascade, queued mail to the address is deleted, and the account's audit entries lose the
-/// address, agent and details that could identify the person. Accounts another run is purging
-/// are skipped. Run it inside a transaction.
+/// cascade; their tasks and queued mail are deleted; their audit entries lose address and agent,
+/// and other entries lose the reference to them. A superuser is kept (and stays due) while no
+/// other active superuser would remain. Accounts another run is purging are skipped. Run it
+/// inside a transaction.
 pub async fn purge_due(tx: &mut PgConnection, limit: i64) -> Result<Vec<Purged>, sqlx::Error> {
     let due: Vec<(Uuid, String)> = sqlx::query_as(
-        "select id, email from users
+        "select id, email from users u
           where deletion_scheduled_for <= now()
+            and (not (is_superuser and is_active and is_verified)
+                 or exists (select 1 from users other
+                             where other.is_superuser and other.is_active and other.is_verified
+                               and (other.deletion_scheduled_for is null or other.deletion_scheduled_for > now())))
           order by deletion_scheduled_for
           limit $1
             for update skip locked",
@@ -153,10 +182,20 @@ pub async fn purge_due(tx: &mut PgConnection, limit: i64) -> Result<Vec<Purged>,
         return Ok(Vec::new());
     }
     let (ids, emails): (Vec<Uuid>, Vec<String>) = due.into_iter().unzip();
-    sqlx::query("update audit_log set ip = null, user_agent = null, details = '{}' where user_id = any($1)")
-        .bind(&ids)
+    // The account's own entries keep what happened (for security statistics and, for an admin,
+    // what was done to others) but nothing that points to the person.
+    sqlx::query(
+        "update audit_log set ip = null, user_agent = null, details = details - 'session_id' where user_id = any($1)",
+    )
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    let id_texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    sqlx::query("update audit_log set details = details - 'target_user_id' where details->>'target_user_id' = any($1)")
+        .bind(&id_texts)
         .execute(&mut *tx)
         .await?;
+    sqlx::query("delete from tasks where created_by = any($1)").bind(&ids).execute(&mut *tx).await?;
     sqlx::query("delete from outbox where payload->>'to' = any($1)").bind(&emails).execute(&mut *tx).await?;
     sqlx::query_as("delete from users where id = any($1) returning deletion_requested_at, deletion_scheduled_for")
         .bind(&ids)

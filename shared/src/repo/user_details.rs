@@ -145,7 +145,7 @@ pub async fn count(db: impl PgExecutor<'_>, filter: &UserFilter) -> Result<i64, 
 /// result, so together they cannot remove the last administrator. Locked in id order, so two
 /// such transactions never deadlock.
 pub async fn lock_active_superusers(db: impl PgExecutor<'_>) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select id from users where is_superuser and is_active order by id for update")
+    sqlx::query_scalar("select id from users where is_superuser and is_active and is_verified order by id for update")
         .fetch_all(db)
         .await
 }

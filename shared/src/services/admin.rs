@@ -99,7 +99,10 @@ pub async fn update_user(
         return Ok(current);
     }
 
-    let stays = changes.is_active.unwrap_or(current.is_active) && changes.is_superuser.unwrap_or(current.is_superuser);
+    // An unverified account cannot sign in, so it does not count as an administrator either.
+    let stays = changes.is_active.unwrap_or(current.is_active)
+        && changes.is_superuser.unwrap_or(current.is_superuser)
+        && changes.is_verified.unwrap_or(current.is_verified);
     if removes_last_active_superuser(&superusers, target, stays) {
         tx.rollback().await?;
         let details = json!({"target_user_id": target, "changes": changes.to_json(), "reason": "last_superuser"});

@@ -22,6 +22,15 @@ use crate::security::validation::Email;
 /// The one answer `request-deletion` gives, whether or not the account exists (seed text).
 pub const REQUEST_REPLY: &str = "If an account with that email exists, a deletion confirmation link has been sent.";
 
+/// 400 when the only active superuser confirms their own deletion: nobody could administer the
+/// service afterwards. Another superuser has to exist first.
+fn last_superuser() -> ApiError {
+    ApiError::BadRequest {
+        code: "last_superuser",
+        detail: "The only active superuser cannot delete their account; make another superuser first.".into(),
+    }
+}
+
 fn invalid_token() -> ApiError {
     ApiError::BadRequest {
         code: "invalid_token",
@@ -68,13 +77,20 @@ pub async fn confirm(state: &AppState, token: &str, caller: &Caller) -> Result<D
     if !tokens::is_well_formed(token) {
         return Err(invalid_token());
     }
+    let hash = tokens::hash(token);
+    let user_id = one_time_tokens::peek(&state.db, &hash, Purpose::ConfirmDeletion).await?.ok_or_else(invalid_token)?;
     let at = deletion::scheduled_for(Utc::now(), state.config.deletion_grace_days);
     let mut tx = state.db.begin().await?;
-    let Some(user_id) = one_time_tokens::consume(&mut *tx, &tokens::hash(token), Purpose::ConfirmDeletion).await?
-    else {
+    // User row first, then the token: the order every writer of both uses, so none deadlock.
+    users::lock_for_update(&mut *tx, user_id).await?;
+    if one_time_tokens::consume(&mut *tx, &hash, Purpose::ConfirmDeletion).await?.is_none() {
         return Err(invalid_token());
-    };
-    let (email, username) = repo::schedule(&mut *tx, user_id, at).await?.ok_or_else(invalid_token)?;
+    }
+    if repo::is_last_superuser(&mut *tx, user_id).await? {
+        return Err(last_superuser());
+    }
+    let scheduled = repo::schedule(&mut *tx, user_id, at).await?.ok_or_else(invalid_token)?;
+    let (email, username, at) = (scheduled.email, scheduled.username, scheduled.deletion_scheduled_for);
     let date = deletion::mail_date(at);
     let outbox_id = outbox_mail::queue_notice_with(
         state,
@@ -94,6 +110,7 @@ pub async fn confirm(state: &AppState, token: &str, caller: &Caller) -> Result<D
 /// anything was pending; a "cancelled" notice goes out when a confirmed deletion was stopped.
 pub async fn cancel(state: &AppState, user: &User, caller: &Caller) -> Result<bool, ApiError> {
     let mut tx = state.db.begin().await?;
+    users::lock_for_update(&mut *tx, user.id).await?;
     let voided = one_time_tokens::void_unused(&mut *tx, user.id, Purpose::ConfirmDeletion).await?;
     let Some(previous) = repo::cancel(&mut *tx, user.id).await? else {
         tx.commit().await?;

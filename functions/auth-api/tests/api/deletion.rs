@@ -13,17 +13,8 @@ use crate::helpers::*;
 
 const JANE: &str = "jane@example.com";
 
-fn bearer(method: &str, path: &str, access: &str, body: Option<&Value>) -> Request<Body> {
-    let builder = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::AUTHORIZATION, format!("Bearer {access}"))
-        .header(header::CONTENT_TYPE, "application/json");
-    builder.body(body.map_or_else(Body::empty, |body| Body::from(body.to_string()))).expect("request")
-}
-
 async fn status(app: &TestApp, access: &str) -> TestResponse {
-    app.send(bearer("GET", "/api/v1/auth/deletion-status", access, None)).await
+    app.call("GET", "/api/v1/auth/deletion-status", Some(access), None).await
 }
 
 async fn run(app: &TestApp, job: ScheduledJob) -> shared::jobs::Report {
@@ -100,7 +91,7 @@ async fn the_whole_flow_request_mail_confirm_status_cancel(db: PgPool) {
         "the user can still sign in during the grace period"
     );
 
-    let cancelled = app.send(bearer("POST", "/api/v1/auth/cancel-deletion", &access, None)).await;
+    let cancelled = app.call("POST", "/api/v1/auth/cancel-deletion", Some(&access), None).await;
     assert_eq!(cancelled.status, StatusCode::OK);
     assert_eq!(
         cancelled.body,
@@ -112,7 +103,7 @@ async fn the_whole_flow_request_mail_confirm_status_cancel(db: PgPool) {
         after.body,
         json!({"deletion_requested": false, "deletion_confirmed": false, "deletion_scheduled_for": null, "can_cancel": false, "grace_period_days": 7})
     );
-    let again = app.send(bearer("POST", "/api/v1/auth/cancel-deletion", &access, None)).await;
+    let again = app.call("POST", "/api/v1/auth/cancel-deletion", Some(&access), None).await;
     assert_eq!(again.body["deletion_cancelled"], false);
 }
 
@@ -142,13 +133,13 @@ async fn a_signed_in_user_can_request_deletion_without_an_email(db: PgPool) {
     let access = app.signed_in_user(JANE, "jane").await;
     app.signed_in_user("other@example.com", "other").await;
 
-    let response = app.send(bearer("POST", "/api/v1/auth/request-deletion", &access, Some(&json!({})))).await;
+    let response = app.call("POST", "/api/v1/auth/request-deletion", Some(&access), Some(&json!({}))).await;
     // With a token, the caller's own account is meant, whatever address the body names.
     let named_other = app
-        .send(bearer("POST", "/api/v1/auth/request-deletion", &access, Some(&json!({"email": "other@example.com"}))))
+        .call("POST", "/api/v1/auth/request-deletion", Some(&access), Some(&json!({"email": "other@example.com"})))
         .await;
     let bad_token =
-        app.send(bearer("POST", "/api/v1/auth/request-deletion", "not-a-token", Some(&json!({"email": JANE})))).await;
+        app.call("POST", "/api/v1/auth/request-deletion", Some("not-a-token"), Some(&json!({"email": JANE}))).await;
 
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(named_other.status, StatusCode::OK);
@@ -176,7 +167,7 @@ async fn a_confirm_token_works_once_and_not_after_expiry_or_cancel(db: PgPool) {
     let reused = app.post_json("/api/v1/auth/confirm-deletion", &json!({"token": token})).await;
     assert_eq!((reused.status, reused.body), (StatusCode::BAD_REQUEST, invalid.clone()));
 
-    app.send(bearer("POST", "/api/v1/auth/cancel-deletion", &access, None)).await;
+    app.call("POST", "/api/v1/auth/cancel-deletion", Some(&access), None).await;
     app.post_json("/api/v1/auth/request-deletion", &json!({"email": JANE})).await;
     let expiring = app.last_mailed_token(JANE);
     sqlx::query("update one_time_tokens set expires_at = now() - interval '1 second' where purpose = 'confirm_deletion' and used_at is null")
@@ -188,7 +179,7 @@ async fn a_confirm_token_works_once_and_not_after_expiry_or_cancel(db: PgPool) {
 
     app.post_json("/api/v1/auth/request-deletion", &json!({"email": JANE})).await;
     let outstanding = app.last_mailed_token(JANE);
-    app.send(bearer("POST", "/api/v1/auth/cancel-deletion", &access, None)).await;
+    app.call("POST", "/api/v1/auth/cancel-deletion", Some(&access), None).await;
     let after_cancel = app.post_json("/api/v1/auth/confirm-deletion", &json!({"token": outstanding})).await;
     assert_eq!(after_cancel.status, StatusCode::BAD_REQUEST, "cancelling voids the outstanding link");
 
@@ -438,4 +429,80 @@ async fn cleanup_removes_dead_rows_and_the_sweep_delivers_stuck_mail(db: PgPool)
     assert!(cleanup.complete);
     assert_eq!((sweep.count("mail_sent"), sweep_again.count("mail_sent")), (1, 0));
     assert_eq!(subjects(&app, JANE).iter().filter(|s| *s == "Stuck").count(), 1);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_only_superuser_cannot_delete_their_account_until_another_exists(db: PgPool) {
+    let app = TestApp::new(db);
+    let boss = app.signed_in_superuser("boss@example.com", "boss").await;
+
+    let refused = request_and_confirm(&app, "boss@example.com").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.body["code"], "last_superuser");
+    assert_eq!(status(&app, &boss).await.body["deletion_confirmed"], false, "nothing was scheduled");
+
+    app.signed_in_superuser("deputy@example.com", "deputy").await;
+    let allowed = request_and_confirm(&app, "boss@example.com").await;
+    assert_eq!(allowed.status, StatusCode::OK, "{:?}", allowed.body);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_purge_keeps_a_due_superuser_while_no_other_would_remain(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_superuser("boss@example.com", "boss").await;
+    // Scheduled behind the API's back (say, the only other superuser was demoted meanwhile).
+    sqlx::query(
+        "update users set deletion_scheduled_for = now() - interval '1 minute' where email = 'boss@example.com'",
+    )
+    .execute(&app.state.db)
+    .await
+    .expect("schedule");
+
+    let report = run(&app, ScheduledJob::PurgeDeletedAccounts).await;
+
+    assert_eq!(report.count("accounts_purged"), 0);
+    assert_eq!(app.login("boss@example.com", PASSWORD).await.status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_purge_removes_the_users_tasks_and_references_in_other_audit_entries(db: PgPool) {
+    let app = TestApp::with(db, &[("RATE_LIMIT_ENABLED", "false"), ("DELETION_GRACE_DAYS", "0")]);
+    let admin = app.signed_in_superuser("boss@example.com", "boss").await;
+    app.signed_in_user(JANE, "jane").await;
+    let jane_id = app.user_id(JANE).await;
+    assert_eq!(app.patch_user(&admin, jane_id, &json!({"is_verified": false})).await.status, StatusCode::OK);
+    assert_eq!(app.patch_user(&admin, jane_id, &json!({"is_verified": true})).await.status, StatusCode::OK);
+    sqlx::query(
+        "insert into tasks (name, kwargs, created_by) values ('send_email', '{\"to\": \"jane@example.com\"}', $1)",
+    )
+    .bind(jane_id)
+    .execute(&app.state.db)
+    .await
+    .expect("task");
+    assert_eq!(request_and_confirm(&app, JANE).await.status, StatusCode::OK);
+
+    assert_eq!(run(&app, ScheduledJob::PurgeDeletedAccounts).await.count("accounts_purged"), 1);
+
+    let db = &app.state.db;
+    let tasks: i64 = sqlx::query_scalar("select count(*) from tasks").fetch_one(db).await.expect("tasks");
+    assert_eq!(tasks, 0);
+    let everything: String =
+        sqlx::query_scalar("select string_agg(a::text, ' ') from audit_log a").fetch_one(db).await.expect("audit");
+    assert!(everything.contains("admin_user_updated"), "the admin's actions stay on record");
+    assert!(!everything.contains(&jane_id.to_string()), "but no entry points to the purged account");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn cancel_is_not_blocked_by_anonymous_deletion_requests(db: PgPool) {
+    let app = TestApp::with(db, &[("RATE_LIMIT_ENABLED", "true")]);
+    let access = app.signed_in_user(JANE, "jane").await;
+    for _ in 0..3 {
+        app.post_json("/api/v1/auth/request-deletion", &json!({"email": "someone@example.com"})).await;
+    }
+    let limited = app.post_json("/api/v1/auth/request-deletion", &json!({"email": "someone@example.com"})).await;
+
+    let cancel = app.call("POST", "/api/v1/auth/cancel-deletion", Some(&access), None).await;
+
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(cancel.status, StatusCode::OK);
 }

@@ -166,3 +166,24 @@ async fn the_export_needs_a_token_and_is_itself_audited(db: PgPool) {
     assert!(!events(&first.body).contains(&"account_exported".to_owned()));
     assert_eq!(events(&second.body)[0], "account_exported", "the earlier export is on record");
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_export_leaves_out_the_address_of_whoever_failed_to_sign_in(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let token = app.signed_in_user("alice@example.com", "alice_a").await;
+    let alice = app.user_id("alice@example.com").await;
+    sqlx::query(
+        "insert into audit_log (event, user_id, ip, user_agent, success, details)
+         values ('login', $1, '203.0.113.9', 'GuessBot/2', false, '{\"reason\": \"bad_credentials\"}')",
+    )
+    .bind(alice)
+    .execute(&db)
+    .await
+    .expect("failed attempt");
+
+    let export = app.get_as(&token, EXPORT).await;
+
+    let text = export.body.to_string();
+    assert!(text.contains("bad_credentials"), "the attempt itself is listed");
+    assert!(!text.contains("203.0.113.9") && !text.contains("GuessBot"), "{text}");
+}

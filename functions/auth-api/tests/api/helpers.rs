@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use shared::{AppState, Config};
 use sqlx::PgPool;
 use tower::ServiceExt;
+use uuid::Uuid;
 
 pub(crate) const PASSWORD: &str = "Str0ng-Passw0rd!";
 
@@ -111,6 +112,58 @@ impl TestApp {
         let mails = self.mails_to(to);
         let mail = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
         token_in(mail)
+    }
+}
+
+/// Calls with a token, and the superuser and id lookups the admin, export and deletion tests share.
+impl TestApp {
+    /// Sends `method path` with a Bearer token (if any) and a JSON body (if any).
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(body) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+                Body::from(body.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(builder.body(body).expect("request")).await
+    }
+
+    pub(crate) async fn get_as(&self, token: &str, path: &str) -> TestResponse {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub(crate) async fn patch_user(&self, token: &str, id: impl std::fmt::Display, body: &Value) -> TestResponse {
+        self.call("PATCH", &format!("/api/v1/admin/users/{id}"), Some(token), Some(body)).await
+    }
+
+    /// A signed-in superuser (promoted directly in the database); returns the access token.
+    pub(crate) async fn signed_in_superuser(&self, email: &str, username: &str) -> String {
+        let token = self.signed_in_user(email, username).await;
+        sqlx::query("update users set is_superuser = true where email = $1")
+            .bind(email)
+            .execute(&self.state.db)
+            .await
+            .expect("promote");
+        token
+    }
+
+    pub(crate) async fn user_id(&self, email: &str) -> Uuid {
+        sqlx::query_scalar("select id from users where email = $1")
+            .bind(email)
+            .fetch_one(&self.state.db)
+            .await
+            .expect("user id")
     }
 }
 
