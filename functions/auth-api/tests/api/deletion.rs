@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use http::{Request, StatusCode, header};
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::jobs::ScheduledJob;
 use sqlx::PgPool;
 
