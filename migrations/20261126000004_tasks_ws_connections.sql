@@ -37,6 +37,8 @@ create index ws_connections_room_idx on ws_connections (room);
 
 -- the purge job removes a deleted account's queued mail, found by recipient
 create index outbox_recipient_idx on outbox ((payload->>'to'));
+-- admin actions are found by the account they were done to (audit filter, export, purge)
+create index audit_log_target_user_idx on audit_log ((details->>'target_user_id'));
 -- the cleanup job removes old rows by age
 create index one_time_tokens_expires_at_idx on one_time_tokens (expires_at);
 create index sessions_expires_at_idx on sessions (expires_at);

@@ -65,7 +65,7 @@ pub struct AuditEntry {
 /// What the audit-log view is narrowed to; `None` means "any".
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    /// Only events of this user.
+    /// Only events of this user: by them, or by an administrator on their account.
     pub user_id: Option<Uuid>,
     /// Only this event name (exact).
     pub event: Option<String>,
@@ -78,7 +78,7 @@ pub struct AuditFilter {
 /// The `where` clause of the audit-log view and its count (unset filters match everything).
 macro_rules! audit_filter_clause {
     () => {
-        " where ($1::uuid is null or user_id = $1)
+        " where ($1::uuid is null or user_id = $1 or details->>'target_user_id' = $1::text)
             and ($2::text is null or event = $2)
             and ($3::timestamptz is null or at >= $3)
             and ($4::timestamptz is null or at < $4)"

@@ -85,17 +85,19 @@ pub async fn sessions(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<Sess
     .await
 }
 
-/// The user's newest `limit` audit events, newest first (uses the `(user_id, at desc)` index).
-/// Failed attempts and deletion requests can come from someone else (a wrong password, a
-/// request by email), so their address and agent — another person's data — are left out.
+/// The user's newest `limit` audit events, newest first, including what administrators did to
+/// the account. Failed attempts, deletion requests and admin actions can come from someone else
+/// (a wrong password, a request by email, the admin), so their address and agent — another
+/// person's data — are left out.
 pub async fn audit_events(db: impl PgExecutor<'_>, user_id: Uuid, limit: i64) -> Result<Vec<AuditRecord>, sqlx::Error> {
     sqlx::query_as::<_, AuditRecord>(
         "select at, event,
-                case when success and event <> 'deletion_requested' then host(ip) end as ip,
-                case when success and event <> 'deletion_requested' then user_agent end as user_agent,
+                case when own then host(ip) end as ip,
+                case when own then user_agent end as user_agent,
                 success, details
-           from audit_log
-          where user_id = $1
+           from (select *, user_id = $1 and success and event <> 'deletion_requested' as own
+                   from audit_log
+                  where user_id = $1 or details->>'target_user_id' = $1::text) as mine
           order by at desc, id desc
           limit $2",
     )

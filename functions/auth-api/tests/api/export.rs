@@ -187,3 +187,26 @@ async fn the_export_leaves_out_the_address_of_whoever_failed_to_sign_in(db: PgPo
     assert!(text.contains("bad_credentials"), "the attempt itself is listed");
     assert!(!text.contains("203.0.113.9") && !text.contains("GuessBot"), "{text}");
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn admin_actions_on_an_account_appear_in_its_export_and_its_audit_filter(db: PgPool) {
+    let app = TestApp::new(db);
+    let admin = app.signed_in_superuser("boss@example.com", "boss").await;
+    app.signed_in_user("alice@example.com", "alice_a").await;
+    let alice = app.user_id("alice@example.com").await;
+    let revoke = app.call("DELETE", &format!("/api/v1/admin/users/{alice}/sessions"), Some(&admin), None).await;
+    assert_eq!(revoke.status, StatusCode::OK);
+    // the revocation ended Alice's session: she signs in again to export
+    let login = app.login("alice@example.com", PASSWORD).await;
+    let token = login.body["access_token"].as_str().expect("token").to_owned();
+
+    let export = app.get_as(&token, EXPORT).await;
+    let filtered =
+        app.get_as(&admin, &format!("/api/v1/admin/audit-log?user_id={alice}&event=admin_sessions_revoked")).await;
+
+    let events = export.body["audit_events"].as_array().expect("events");
+    let by_admin =
+        events.iter().find(|e| e["event"] == "admin_sessions_revoked").expect("the admin action is exported");
+    assert_eq!((by_admin["ip"].clone(), by_admin["user_agent"].clone()), (Value::Null, Value::Null));
+    assert_eq!(filtered.body["total"], 1);
+}
