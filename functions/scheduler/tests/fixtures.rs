@@ -25,6 +25,17 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
 }
 
+/// An account whose grace period ended an hour ago.
+async fn insert_due_account(db: &PgPool) {
+    sqlx::query(
+        "insert into users (email, username, deletion_scheduled_for)
+         values ('gone@example.com', 'gone', now() - interval '1 hour')",
+    )
+    .execute(db)
+    .await
+    .expect("due account");
+}
+
 fn in_a_minute() -> Instant {
     Instant::now() + Duration::from_secs(60)
 }
@@ -46,12 +57,7 @@ async fn every_schedule_fixture_runs_its_job(db: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn the_purge_fixture_purges_a_due_account_and_reports_it(db: PgPool) {
-    sqlx::query(
-        "insert into users (email, username, deletion_scheduled_for) values ('gone@example.com', 'gone', now() - interval '1 hour')",
-    )
-    .execute(&db)
-    .await
-    .expect("due account");
+    insert_due_account(&db).await;
     let state = state(db.clone());
 
     let report = scheduler::handle(&state, &fixture("schedule-purge.json"), in_a_minute()).await.expect("purge");
@@ -66,12 +72,7 @@ async fn the_purge_fixture_purges_a_due_account_and_reports_it(db: PgPool) {
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_deadline_already_near_stops_before_touching_anything(db: PgPool) {
-    sqlx::query(
-        "insert into users (email, username, deletion_scheduled_for) values ('gone@example.com', 'gone', now() - interval '1 hour')",
-    )
-    .execute(&db)
-    .await
-    .expect("due account");
+    insert_due_account(&db).await;
     let state = state(db.clone());
 
     let report = scheduler::handle(&state, &fixture("schedule-purge.json"), Instant::now()).await.expect("runs");
