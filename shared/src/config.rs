@@ -29,6 +29,22 @@ pub enum MailBackend {
     Ses,
 }
 
+/// Where queued jobs (mail delivery, tasks) run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueBackend {
+    /// Run each job in the process that queues it, right away (tests; like Celery's eager mode).
+    Inline,
+    /// An in-process queue drained by a background worker (the devserver).
+    Local,
+    /// Amazon SQS, drained by the `worker` function.
+    Sqs {
+        /// The main queue (`QUEUE_URL`).
+        queue_url: String,
+        /// Its dead-letter queue (`DLQ_URL`), for the status endpoint's depth.
+        dlq_url: Option<String>,
+    },
+}
+
 /// The account `migrate` creates when none exists yet (seed: `FIRST_SUPERUSER*`).
 #[derive(Debug, Clone)]
 pub struct SuperuserSeed {
@@ -103,6 +119,9 @@ pub struct Config {
     /// How often the devserver runs the scheduled jobs (`SCHEDULER_INTERVAL_SECONDS`, 60; 0 turns
     /// the local ticker off). On AWS, EventBridge Scheduler runs them instead.
     pub scheduler_interval_seconds: u32,
+    /// Where queued jobs run (`QUEUE_BACKEND`: `sqs` on Lambda, `inline` elsewhere; `local` in
+    /// the devserver).
+    pub queue: QueueBackend,
     /// True inside a Lambda execution environment (`AWS_LAMBDA_FUNCTION_NAME` is set).
     pub on_lambda: bool,
 }
@@ -247,6 +266,7 @@ impl Config {
             deletion_grace_days: vars.number("DELETION_GRACE_DAYS", 7, 0..=365)?,
             deletion_reminder_days: parse_reminder_days(vars.get("DELETION_REMINDER_DAYS"))?,
             scheduler_interval_seconds: vars.number("SCHEDULER_INTERVAL_SECONDS", 60, 0..=86_400)?,
+            queue: parse_queue(&vars, on_lambda)?,
             on_lambda,
         })
     }
@@ -331,6 +351,29 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
         origins.push(origin.to_owned());
     }
     Ok(origins)
+}
+
+/// Reads `QUEUE_BACKEND` with `QUEUE_URL` and `DLQ_URL`.
+fn parse_queue(vars: &Vars<'_>, on_lambda: bool) -> Result<QueueBackend, ConfigError> {
+    let backend = vars.get("QUEUE_BACKEND").unwrap_or_else(|| if on_lambda { "sqs" } else { "inline" }.into());
+    match backend.as_str() {
+        "inline" => Ok(QueueBackend::Inline),
+        "local" => Ok(QueueBackend::Local),
+        "sqs" => {
+            let queue_url = vars
+                .get("QUEUE_URL")
+                .ok_or_else(|| ConfigError::new("QUEUE_URL", "is required with QUEUE_BACKEND=sqs (the queue's URL)"))?;
+            for (var, url) in [("QUEUE_URL", Some(&queue_url)), ("DLQ_URL", vars.get("DLQ_URL").as_ref())] {
+                if let Some(url) = url
+                    && !(url.starts_with("https://") || url.starts_with("http://"))
+                {
+                    return Err(ConfigError::new(var, "must be an http(s) queue URL"));
+                }
+            }
+            Ok(QueueBackend::Sqs { queue_url, dlq_url: vars.get("DLQ_URL") })
+        }
+        other => Err(ConfigError::new("QUEUE_BACKEND", format!("must be inline, local or sqs, not {other:?}"))),
+    }
 }
 
 /// Parses `DELETION_REMINDER_DAYS` (`3,1`): distinct whole days from 1 to 365, largest first.
@@ -430,12 +473,28 @@ mod tests {
 
     #[test]
     fn lambda_environment_gets_a_small_pool_and_json_logs() {
-        let config = config_from(&[DB, ("AWS_LAMBDA_FUNCTION_NAME", "system-api")]).expect("valid config");
+        let queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/jobs";
+        let config = config_from(&[DB, ("AWS_LAMBDA_FUNCTION_NAME", "system-api"), ("QUEUE_URL", queue_url)])
+            .expect("valid config");
         assert_eq!(config.db_max_connections, 2);
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(config.on_lambda);
         assert!(config.cookie_secure);
         assert_eq!(config.mail_backend, MailBackend::Ses);
+        assert_eq!(config.queue, QueueBackend::Sqs { queue_url: queue_url.into(), dlq_url: None });
+    }
+
+    #[test]
+    fn the_queue_backend_defaults_per_environment_and_sqs_needs_its_url() {
+        assert_eq!(config_from(&[DB]).expect("valid").queue, QueueBackend::Inline);
+        assert_eq!(config_from(&[DB, ("QUEUE_BACKEND", "local")]).expect("valid").queue, QueueBackend::Local);
+        let on_lambda = config_from(&[DB, ("AWS_LAMBDA_FUNCTION_NAME", "worker")]).expect_err("needs a URL");
+        assert_eq!(on_lambda.var, "QUEUE_URL");
+        let bad = config_from(&[DB, ("QUEUE_BACKEND", "kafka")]).expect_err("unknown");
+        assert_eq!(bad.var, "QUEUE_BACKEND");
+        let bad_dlq = config_from(&[DB, ("QUEUE_BACKEND", "sqs"), ("QUEUE_URL", "https://q"), ("DLQ_URL", "ftp://x")])
+            .expect_err("bad url");
+        assert_eq!(bad_dlq.var, "DLQ_URL");
     }
 
     #[test]

@@ -93,6 +93,18 @@ pub enum ApiError {
     /// 503: a dependency (database, identity provider) is down or overloaded; worth retrying.
     #[error("service unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// 503 naming the dependency that is down (`queue_unavailable`), for clients that react to
+    /// it; the cause is logged, not returned.
+    #[error("dependency unavailable: {code}")]
+    DependencyUnavailable {
+        /// Stable code.
+        code: &'static str,
+        /// Message naming the dependency, without internals.
+        detail: &'static str,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// 500 from the database layer.
     #[error("database error")]
     Database(#[source] sqlx::Error),
@@ -129,7 +141,7 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::DependencyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,7 +154,8 @@ impl ApiError {
             | Self::Forbidden { code, .. }
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
-            | Self::TooManyRequests { code, .. } => code,
+            | Self::TooManyRequests { code, .. }
+            | Self::DependencyUnavailable { code, .. } => code,
             Self::Validation(_) => "validation_error",
             Self::Unavailable(_) => "service_unavailable",
             Self::Database(_) | Self::Internal(_) => "internal_error",
@@ -163,6 +176,7 @@ impl ApiError {
                 "code": self.code(),
             }),
             Self::Unavailable(_) => json!({ "detail": UNAVAILABLE_DETAIL, "code": self.code() }),
+            Self::DependencyUnavailable { detail, .. } => json!({ "detail": detail, "code": self.code() }),
             Self::Database(_) | Self::Internal(_) => json!({ "detail": INTERNAL_ERROR_DETAIL, "code": self.code() }),
         }
     }

@@ -1,5 +1,8 @@
-//! Cold-start wiring shared by every binary: read configuration (exiting with one line naming a
-//! bad variable), install logging, build the state. No network I/O happens here.
+//! Cold-start wiring shared by every binary: read configuration (overlaid with the secret named
+//! by `SECRETS_ARN`, if any), exit with one line naming a bad variable, install logging, build
+//! the state. Apart from reading that secret, no network I/O happens here.
+
+use std::collections::HashMap;
 
 use crate::{AppState, Config};
 
@@ -14,14 +17,54 @@ pub enum Needs {
 
 /// Loads the configuration, exits with status 2 and one line when it is unusable, installs the
 /// log subscriber and returns the state.
-pub fn state_or_exit(needs: Needs) -> AppState {
-    let config = Config::from_env_or_exit();
+pub async fn state_or_exit(needs: Needs) -> AppState {
+    state_or_exit_with_defaults(needs, &[]).await
+}
+
+/// [`state_or_exit`] for a binary whose defaults differ from a Lambda function's (the devserver
+/// runs its own queue worker): `defaults` apply where neither the secret nor the environment
+/// sets a variable.
+pub async fn state_or_exit_with_defaults(needs: Needs, defaults: &[(&str, &str)]) -> AppState {
+    let overlay = match secrets_overlay().await {
+        Ok(overlay) => overlay,
+        Err(message) => exit_with(&message),
+    };
+    let lookup = |name: &str| {
+        overlay
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+            .or_else(|| defaults.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned()))
+    };
+    let config = Config::from_lookup(lookup).unwrap_or_else(|error| exit_with(&error.to_string()));
     if needs == Needs::SigningKey
         && let Err(error) = config.require_jwt()
     {
-        eprintln!("{error}");
-        std::process::exit(2);
+        exit_with(&error.to_string());
     }
     crate::telemetry::init(&config);
     AppState::new(config)
+}
+
+fn exit_with(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(2);
+}
+
+/// The settings stored in the secret `SECRETS_ARN` names; they win over the environment.
+async fn secrets_overlay() -> Result<HashMap<String, String>, String> {
+    let Some(arn) = std::env::var("SECRETS_ARN").ok().filter(|arn| !arn.trim().is_empty()) else {
+        return Ok(HashMap::new());
+    };
+    load_secret(arn.trim()).await
+}
+
+#[cfg(feature = "secrets")]
+async fn load_secret(arn: &str) -> Result<HashMap<String, String>, String> {
+    crate::adapters::secrets_manager::load(arn).await.map_err(|error| format!("configuration error: {error}"))
+}
+
+#[cfg(not(feature = "secrets"))]
+async fn load_secret(_arn: &str) -> Result<HashMap<String, String>, String> {
+    Err("configuration error: SECRETS_ARN is set but this binary was built without the `secrets` feature".into())
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::adapters::file_mailer::FileMailer;
-#[cfg(not(feature = "aws"))]
+use crate::adapters::local_queue::LocalQueue;
+#[cfg(not(feature = "ses"))]
 use crate::adapters::unavailable_mailer::UnavailableMailer;
-use crate::config::{Config, MailBackend};
-use crate::ports::Mailer;
+use crate::config::{Config, MailBackend, QueueBackend};
+use crate::ports::{Mailer, Queue};
 use crate::security::oidc::IdTokenVerifier;
 
 /// Shared application state. Later features add their ports (mailer, queue, ...) here.
@@ -22,6 +23,10 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     /// Verifies Google/Apple ID tokens (caches the providers' keys).
     pub id_tokens: Arc<IdTokenVerifier>,
+    /// Where jobs are queued; `None` runs them inline (see [`crate::jobs::enqueue`]).
+    pub queue: Option<Arc<dyn Queue>>,
+    /// The devserver's in-process queue, whose receiving end its worker takes.
+    pub local_queue: Option<Arc<LocalQueue>>,
 }
 
 impl AppState {
@@ -35,12 +40,23 @@ impl AppState {
     pub fn with_pool(config: Config, db: PgPool) -> Self {
         let mailer: Arc<dyn Mailer> = match config.mail_backend {
             MailBackend::File => Arc::new(FileMailer::new(config.mail_dir.clone(), config.mail_from.clone())),
-            #[cfg(feature = "aws")]
+            #[cfg(feature = "ses")]
             MailBackend::Ses => Arc::new(crate::adapters::ses::SesMailer::new(config.mail_from.clone())),
-            #[cfg(not(feature = "aws"))]
+            #[cfg(not(feature = "ses"))]
             MailBackend::Ses => Arc::new(UnavailableMailer),
         };
         let id_tokens = Arc::new(IdTokenVerifier::new(config.google.clone(), config.apple.clone()));
-        Self { config: Arc::new(config), db, mailer, id_tokens }
+        let local_queue = (config.queue == QueueBackend::Local).then(|| Arc::new(LocalQueue::default()));
+        let queue: Option<Arc<dyn Queue>> = match &config.queue {
+            QueueBackend::Inline => None,
+            QueueBackend::Local => local_queue.clone().map(|queue| queue as Arc<dyn Queue>),
+            #[cfg(feature = "sqs")]
+            QueueBackend::Sqs { queue_url, dlq_url } => {
+                Some(Arc::new(crate::adapters::sqs::SqsQueue::new(queue_url.clone(), dlq_url.clone())))
+            }
+            #[cfg(not(feature = "sqs"))]
+            QueueBackend::Sqs { .. } => Some(Arc::new(crate::adapters::unavailable_queue::UnavailableQueue)),
+        };
+        Self { config: Arc::new(config), db, mailer, id_tokens, queue, local_queue }
     }
 }

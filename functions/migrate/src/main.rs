@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         );
         return Ok(());
     }
-    let state = shared::startup::state_or_exit(shared::startup::Needs::Nothing);
+    let state = shared::startup::state_or_exit(shared::startup::Needs::Nothing).await;
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         let handler = service_fn(|_event: LambdaEvent<Value>| {

@@ -2,11 +2,12 @@
 //! event input, `{"job": "purge-deleted-accounts"}`; the function runs that job until it is done
 //! or the invocation's deadline is near, and returns the job's report.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use serde_json::Value;
 use shared::AppState;
 use shared::jobs::{JobError, Report, ScheduledJob};
+pub use shared::time::deadline_from;
 
 /// Why an invocation did not run a job.
 #[derive(Debug, thiserror::Error)]
@@ -37,22 +38,6 @@ pub fn decode(event: &Value) -> Result<ScheduledJob, SchedulerError> {
     ScheduledJob::from_name(name).ok_or_else(|| SchedulerError::UnknownJob(name.to_owned()))
 }
 
-/// Values below this cannot be a deadline since the Unix epoch (they would be before 2001).
-const EPOCH_2001_MS: u64 = 978_307_200_000;
-
-/// Turns the invocation's `lambda-runtime-deadline-ms` into an [`Instant`] the jobs compare
-/// against. Lambda sends milliseconds since the Unix epoch; cargo-lambda's local emulator sends
-/// the function timeout in milliseconds instead, which is read as "that long from now" so local
-/// invocations get their budget rather than none.
-pub fn deadline_from(deadline_ms: u64) -> Instant {
-    if deadline_ms < EPOCH_2001_MS {
-        return Instant::now() + Duration::from_millis(deadline_ms);
-    }
-    let wall_clock = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    let left = wall_clock.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
-    Instant::now() + left
-}
-
 /// Runs the job an event names.
 pub async fn handle(state: &AppState, event: &Value, deadline: Instant) -> Result<Report, SchedulerError> {
     let job = decode(event)?;
@@ -79,24 +64,5 @@ mod tests {
         assert!(matches!(decode(&json!({"job": 7})), Err(SchedulerError::MissingJob)));
         let unknown = decode(&json!({"job": "drop-tables"})).expect_err("unknown");
         assert!(unknown.to_string().contains("purge-deleted-accounts"), "{unknown}");
-    }
-
-    fn epoch_ms(at: SystemTime) -> u64 {
-        at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
-    }
-
-    #[test]
-    fn a_past_deadline_leaves_no_time() {
-        let deadline = deadline_from(epoch_ms(SystemTime::now() - Duration::from_secs(1)));
-        assert!(deadline <= Instant::now());
-    }
-
-    #[test]
-    fn an_epoch_deadline_and_the_emulators_timeout_both_give_the_budget() {
-        let lambda = deadline_from(epoch_ms(SystemTime::now() + Duration::from_secs(300)));
-        let emulator = deadline_from(600_000);
-        let now = Instant::now();
-        assert!(lambda > now + Duration::from_secs(298) && lambda <= now + Duration::from_secs(300));
-        assert!(emulator > now + Duration::from_secs(598) && emulator <= now + Duration::from_secs(600));
     }
 }

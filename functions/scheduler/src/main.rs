@@ -5,7 +5,7 @@ use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let state = shared::startup::state_or_exit(shared::startup::Needs::Nothing);
+    let state = shared::startup::state_or_exit(shared::startup::Needs::Nothing).await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let state = state.clone();
         async move {

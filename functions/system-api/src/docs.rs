@@ -30,8 +30,10 @@ pub struct ApiDoc;
 
 /// The document for every function, with the Bearer scheme protected routes refer to.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let mut document =
-        ApiDoc::openapi().merge_from(auth_api::ApiDoc::openapi()).merge_from(users_api::ApiDoc::openapi());
+    let mut document = ApiDoc::openapi()
+        .merge_from(auth_api::ApiDoc::openapi())
+        .merge_from(users_api::ApiDoc::openapi())
+        .merge_from(tasks_api::ApiDoc::openapi());
     let mut bearer = Http::new(HttpAuthScheme::Bearer);
     bearer.bearer_format = Some("JWT".into());
     document

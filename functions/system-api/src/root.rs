@@ -39,5 +39,7 @@ pub(crate) async fn welcome(State(state): State<AppState>) -> Json<Welcome> {
 /// Optional features enabled in this deployment.
 #[utoipa::path(get, path = "/features", tag = "system", responses((status = 200, body = Features)))]
 pub(crate) async fn features(State(state): State<AppState>) -> Json<Features> {
-    Json(Features { redis: false, websockets: false, rate_limiting: state.config.rate_limit_enabled, celery: false })
+    // Tasks run on every queue backend: SQS and the worker on AWS, the devserver's own worker, or
+    // inline in tests.
+    Json(Features { redis: false, websockets: false, rate_limiting: state.config.rate_limit_enabled, celery: true })
 }

@@ -9,7 +9,26 @@ use shared::jobs::ScheduledJob;
 
 /// All routes the deployed functions serve, merged under one base URL.
 pub fn routes(state: &AppState) -> Router<AppState> {
-    Router::new().merge(system_api::routes()).merge(auth_api::routes(state)).merge(users_api::routes(state))
+    Router::new()
+        .merge(system_api::routes())
+        .merge(auth_api::routes(state))
+        .merge(users_api::routes(state))
+        .merge(tasks_api::routes(state))
+}
+
+/// Drains the in-process queue (`QUEUE_BACKEND=local`) with the same job code the `worker`
+/// function runs. A failed job is logged; mail stays in the outbox for the sweep to queue again.
+pub async fn run_local_worker(state: AppState) {
+    let Some(mut receiver) = state.local_queue.as_ref().and_then(|queue| queue.take_receiver()) else { return };
+    while let Some(message) = receiver.recv().await {
+        if let Some(queue) = &state.local_queue {
+            queue.mark_received();
+        }
+        let deadline = Instant::now() + Duration::from_secs(900);
+        if let Err(error) = shared::jobs::dispatch::run(&state, &message, deadline).await {
+            tracing::warn!(job = message.job.name(), id = %message.id, %error, "queued job failed");
+        }
+    }
 }
 
 /// Runs every scheduled job every `SCHEDULER_INTERVAL_SECONDS` (0: never), the way the

@@ -1,15 +1,18 @@
 //! Local all-in-one server: every function's routes under one base URL, so the whole API runs on a
-//! laptop without Lambda or API Gateway. The scheduled jobs run on a local ticker; later features
-//! add the local queue and worker and the WebSocket hub here.
+//! laptop without Lambda or API Gateway. Queued jobs run on an in-process worker and the
+//! scheduled jobs on a local ticker; the WebSocket hub joins later.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
 #[tokio::main]
 async fn main() {
-    let state = shared::startup::state_or_exit(shared::startup::Needs::SigningKey);
+    // Mail and tasks go through an in-process queue drained by a background worker, as on AWS.
+    let defaults = [("QUEUE_BACKEND", "local")];
+    let state = shared::startup::state_or_exit_with_defaults(shared::startup::Needs::SigningKey, &defaults).await;
     let port = port_or_exit();
     let routes = devserver::routes(&state);
     let scheduler = tokio::spawn(devserver::run_scheduler(state.clone()));
+    let worker = tokio::spawn(devserver::run_local_worker(state.clone()));
     let app = shared::http::finish(routes, state);
 
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -25,6 +28,7 @@ async fn main() {
         .with_graceful_shutdown(shutdown_signal())
         .await;
     scheduler.abort();
+    worker.abort();
     if let Err(error) = served {
         eprintln!("devserver: {error}");
         std::process::exit(1);

@@ -171,3 +171,141 @@ fn the_local_scheduler_purges_an_account_whose_grace_period_ended() {
         .expect("audit");
     assert_eq!(purged, 1);
 }
+
+/// Sends a POST with a JSON body over a fresh connection; returns the status code and body.
+fn http_post_json(port: u16, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+#[test]
+fn the_verification_mail_arrives_through_the_local_queue() {
+    let database_url = migrated_database();
+    let port = free_port();
+    let mail_dir = std::env::temp_dir().join(format!("devserver-queue-mail-{port}"));
+    let child = devserver()
+        .env("DATABASE_URL", &database_url)
+        .env("JWT_SECRET", TEST_SECRET)
+        .env("PORT", port.to_string())
+        .env("MAIL_DIR", &mail_dir)
+        .env("SCHEDULER_INTERVAL_SECONDS", "0")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start devserver");
+    let _server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http_get(port, "/api/v1/health/live").is_err() {
+        assert!(Instant::now() < deadline, "devserver never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let (status, body) = http_post_json(
+        port,
+        "/api/v1/auth/register",
+        r#"{"email":"jane@example.com","username":"jane","password":"Str0ng-Passw0rd!"}"#,
+    )
+    .expect("register");
+
+    assert_eq!(status, 201, "{body}");
+    let mail = loop {
+        let found = std::fs::read_dir(&mail_dir).ok().and_then(|mut entries| entries.next()).and_then(Result::ok);
+        if let Some(entry) = found {
+            break std::fs::read_to_string(entry.path()).expect("mail");
+        }
+        assert!(Instant::now() < deadline, "no mail arrived through the local queue");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(mail.contains("verify-email?token="), "{mail}");
+    let _ = std::fs::remove_dir_all(&mail_dir);
+}
+
+/// Sends a request with a Bearer token over a fresh connection; returns the status and body.
+fn http_with_token(port: u16, method: &str, path: &str, token: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+#[test]
+fn a_task_submitted_through_the_api_reaches_success_on_the_local_worker() {
+    let database_url = migrated_database();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let db = sqlx::PgPool::connect(&database_url).await.expect("connect");
+        let hash =
+            shared::security::password::hash(secrecy::SecretString::from("Str0ng-Passw0rd!")).await.expect("hash");
+        sqlx::query(
+            "insert into users (email, username, password_hash, is_verified, is_superuser)
+             values ('boss@example.com', 'boss', $1, true, true)",
+        )
+        .bind(hash)
+        .execute(&db)
+        .await
+        .expect("superuser");
+    });
+    let port = free_port();
+    let child = devserver()
+        .env("DATABASE_URL", &database_url)
+        .env("JWT_SECRET", TEST_SECRET)
+        .env("PORT", port.to_string())
+        .env("SCHEDULER_INTERVAL_SECONDS", "0")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start devserver");
+    let _server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/api/v1/health/live").is_err() {
+        assert!(Instant::now() < deadline, "devserver never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, login) =
+        http_post_json(port, "/api/v1/auth/login", r#"{"email":"boss@example.com","password":"Str0ng-Passw0rd!"}"#)
+            .expect("login");
+    assert_eq!(status, 200, "{login}");
+    let login: serde_json::Value = serde_json::from_str(&login).expect("json");
+    let token = login["access_token"].as_str().expect("token");
+
+    let (status, submitted) = http_with_token(
+        port,
+        "POST",
+        "/api/v1/tasks",
+        token,
+        r#"{"task_name":"process_data","kwargs":{"data":[1,2,3]}}"#,
+    )
+    .expect("submit");
+
+    assert_eq!(status, 202, "{submitted}");
+    let submitted: serde_json::Value = serde_json::from_str(&submitted).expect("json");
+    let task_id = submitted["task_id"].as_str().expect("task id");
+    let task = loop {
+        let (status, body) =
+            http_with_token(port, "GET", &format!("/api/v1/tasks/{task_id}"), token, "").expect("read");
+        assert_eq!(status, 200, "{body}");
+        let task: serde_json::Value = serde_json::from_str(&body).expect("json");
+        if task["status"] == "SUCCESS" {
+            break task;
+        }
+        assert!(Instant::now() < deadline, "the task never finished: {task}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(task["result"]["count"], 3, "{task}");
+}

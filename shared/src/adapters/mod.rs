@@ -1,7 +1,13 @@
 //! Implementations of the ports: local ones here, AWS ones as they land.
 
 pub mod file_mailer;
+pub mod local_queue;
 pub mod mime;
-#[cfg(feature = "aws")]
+#[cfg(feature = "secrets")]
+pub mod secrets_manager;
+#[cfg(feature = "ses")]
 pub mod ses;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 pub mod unavailable_mailer;
+pub mod unavailable_queue;

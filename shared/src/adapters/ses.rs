@@ -1,4 +1,4 @@
-//! Amazon SES mail delivery (`MAIL_BACKEND=ses`), behind the `aws` feature so functions that
+//! Amazon SES mail delivery (`MAIL_BACKEND=ses`), behind the `ses` feature so functions that
 //! never send mail do not carry the SDK.
 //!
 //! The SDK client is created on first send, not at cold start: most invocations send no mail,

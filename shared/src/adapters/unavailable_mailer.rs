@@ -1,4 +1,4 @@
-//! Stand-in for `MAIL_BACKEND=ses` in binaries built without the `aws` feature: every send
+//! Stand-in for `MAIL_BACKEND=ses` in binaries built without the `ses` feature: every send
 //! fails, so mail stays queued in the outbox (nothing is lost) and the failure is visible in the
 //! logs and on the row.
 
@@ -16,7 +16,7 @@ impl Mailer for UnavailableMailer {
     fn send<'a>(&'a self, _: &'a Mail, _: &'a str) -> Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>> {
         Box::pin(async {
             Err(MailError::Transport(
-                "the SES mail backend needs the `aws` feature, which this binary was built without".into(),
+                "the SES mail backend needs the `ses` feature, which this binary was built without".into(),
             ))
         })
     }

@@ -4,3 +4,4 @@ pub mod deletion;
 pub mod device;
 pub mod login_backoff;
 pub mod rate_limit;
+pub mod tasks;

@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod cookies;
 pub mod cors;
 pub mod json;
+pub mod path;
 pub mod query;
 pub mod rate_limit;
 pub mod request_log;
@@ -25,6 +26,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use auth::{CurrentUser, Superuser};
 pub use client_ip::ClientIp;
 pub use json::AppJson;
+pub use path::IdPath;
 pub use query::{AppQuery, Pagination};
 pub use user_response::UserResponse;
 

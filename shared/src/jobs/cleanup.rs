@@ -43,6 +43,10 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
             maintenance::delete_undeliverable_mail(db, MAX_ATTEMPTS, KEEP_SENT_MAIL_DAYS, CLEANUP_BATCH)
         })
         .await?
+        && drain(report, "processed_job_ids_deleted", stop_at, || {
+            maintenance::delete_old_processed_jobs(db, CLEANUP_BATCH)
+        })
+        .await?
         && drain(report, "tasks_deleted", stop_at, || {
             maintenance::delete_finished_tasks(db, KEEP_FINISHED_TASKS_DAYS, CLEANUP_BATCH)
         })

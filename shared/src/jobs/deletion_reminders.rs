@@ -2,12 +2,13 @@
 //! (3 and 1 by default), each reminder exactly once per scheduled deletion.
 //!
 //! The claim (marking the reminder sent) and the outbox row are written in one transaction, so a
-//! crash leaves either both or neither; delivery then goes through the outbox, which sends each
-//! row once and is swept for retries.
+//! crash leaves either both or neither; delivery is then queued like any mail, and the outbox
+//! sends each row once and is swept for retries.
 
 use std::time::Instant;
 
-use super::{BATCH_SIZE, JobError, Report, send_email, time_left};
+use super::message::Job;
+use super::{BATCH_SIZE, JobError, Report, enqueue, time_left};
 use crate::AppState;
 use crate::domain::deletion;
 use crate::mail::templates::{Template, render};
@@ -16,7 +17,7 @@ use crate::repo::{deletion as repo, outbox};
 /// Claims and mails due reminders until none is left or the deadline is near.
 pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report) -> Result<(), JobError> {
     let configured = &state.config.deletion_reminder_days;
-    for what in ["reminders_queued", "reminders_sent", "reminders_deferred"] {
+    for what in ["reminders_queued", "queue_failures"] {
         report.add(what, 0);
     }
     for day in deletion::claim_order(configured) {
@@ -46,18 +47,10 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
             }
             tx.commit().await?;
             report.add("reminders_queued", queued.len() as u64);
-            for id in queued {
-                if !time_left(stop_at) {
-                    // committed and queued: the outbox sweep delivers the rest
-                    report.add("reminders_deferred", 1);
-                    continue;
-                }
-                match send_email::deliver(&state.db, state.mailer.as_ref(), id).await {
-                    Ok(_) => report.add("reminders_sent", 1),
-                    Err(error) => {
-                        tracing::warn!(outbox_id = %id, %error, "reminder delivery failed; the outbox sweep retries it");
-                        report.add("reminders_deferred", 1);
-                    }
+            for outbox_id in queued {
+                if let Err(error) = enqueue(state, Job::SendEmail { outbox_id }).await {
+                    tracing::warn!(%outbox_id, %error, "could not queue the reminder; the outbox sweep retries it");
+                    report.add("queue_failures", 1);
                 }
             }
             if (due.len() as i64) < BATCH_SIZE {

@@ -6,9 +6,14 @@
 
 pub mod cleanup;
 pub mod deletion_reminders;
+pub mod dispatch;
+pub mod message;
 pub mod outbox_sweep;
 pub mod purge;
 pub mod send_email;
+pub mod tasks;
+
+pub use dispatch::enqueue;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -76,7 +81,7 @@ impl ScheduledJob {
 pub struct Report {
     /// The job.
     pub job: ScheduledJob,
-    /// e.g. `{"reminders_sent": 2}`.
+    /// e.g. `{"reminders_queued": 2}`.
     pub counts: BTreeMap<&'static str, u64>,
     /// False when the deadline stopped it with work left.
     pub complete: bool,

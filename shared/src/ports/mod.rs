@@ -2,5 +2,7 @@
 //! AWS adapters in Lambda and local adapters in the devserver and tests.
 
 mod mailer;
+mod queue;
 
 pub use mailer::{MailError, Mailer};
+pub use queue::{Queue, QueueDepth, QueueError};

@@ -84,6 +84,19 @@ pub async fn delete_undeliverable_mail(
     .map(|done| done.rows_affected())
 }
 
+/// Processed-message ids older than SQS's longest retention (14 days): such a message can no
+/// longer be redelivered.
+pub async fn delete_old_processed_jobs(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "delete from processed_jobs where id in (
+            select id from processed_jobs where processed_at < now() - interval '15 days' limit $1)",
+    )
+    .bind(limit)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
 /// Finished background tasks older than `keep_days`.
 pub async fn delete_finished_tasks(db: impl PgExecutor<'_>, keep_days: i32, limit: i64) -> Result<u64, sqlx::Error> {
     sqlx::query(

@@ -67,7 +67,7 @@ pub async fn request_for(state: &AppState, user: &User, caller: &Caller) -> Resu
     repo::mark_requested(&mut *tx, user.id).await?;
     caller.audit(&mut *tx, "deletion_requested", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
-    outbox_mail::deliver_now(state, outbox_id).await;
+    outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(())
 }
 
@@ -102,7 +102,7 @@ pub async fn confirm(state: &AppState, token: &str, caller: &Caller) -> Result<D
     .await?;
     caller.audit(&mut *tx, "deletion_confirmed", Some(user_id), true, json!({"scheduled_for": at})).await?;
     tx.commit().await?;
-    outbox_mail::deliver_now(state, outbox_id).await;
+    outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(at)
 }
 
@@ -127,7 +127,7 @@ pub async fn cancel(state: &AppState, user: &User, caller: &Caller) -> Result<bo
         .await?;
     tx.commit().await?;
     if let Some(outbox_id) = outbox_id {
-        outbox_mail::deliver_now(state, outbox_id).await;
+        outbox_mail::queue_delivery(state, outbox_id).await;
     }
     Ok(true)
 }

@@ -9,6 +9,7 @@ pub mod oauth;
 pub mod passwords;
 pub mod registration;
 pub mod sessions;
+pub mod tasks;
 pub mod verification;
 
 mod outbox_mail;

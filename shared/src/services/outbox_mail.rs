@@ -1,11 +1,11 @@
-//! Queue a templated mail in the caller's transaction; deliver it after commit.
+//! Queue a templated mail in the caller's transaction; hand it to the job queue after commit.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::jobs::send_email;
+use crate::jobs::message::Job;
 use crate::mail::templates::{Template, render};
 use crate::repo::{one_time_tokens, outbox};
 use crate::security::tokens;
@@ -66,10 +66,11 @@ pub(crate) async fn queue_notice_with(
     Ok(outbox::insert_mail(&mut *tx, &mail).await?)
 }
 
-/// Delivers a committed outbox mail now. A failure is logged and left for the outbox sweep:
-/// the request that caused the mail has already succeeded.
-pub(crate) async fn deliver_now(state: &AppState, outbox_id: Uuid) {
-    if let Err(error) = send_email::deliver(&state.db, state.mailer.as_ref(), outbox_id).await {
-        tracing::warn!(%outbox_id, error = %error, "mail delivery failed; it stays queued in the outbox");
+/// Queues the delivery of a committed outbox mail (the worker sends it). When the queue cannot
+/// be reached the failure is logged and the outbox sweep queues it later: the request that
+/// caused the mail has already succeeded, and the mail is safe in the outbox.
+pub(crate) async fn queue_delivery(state: &AppState, outbox_id: Uuid) {
+    if let Err(error) = crate::jobs::enqueue(state, Job::SendEmail { outbox_id }).await {
+        tracing::warn!(%outbox_id, error = %error, "could not queue the mail; the outbox sweep retries it");
     }
 }

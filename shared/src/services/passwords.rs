@@ -49,7 +49,7 @@ pub async fn forgot(state: &AppState, email: &Email) -> Result<(), ApiError> {
     )
     .await?;
     tx.commit().await?;
-    outbox_mail::deliver_now(state, outbox_id).await;
+    outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(())
 }
 
@@ -76,7 +76,7 @@ pub async fn reset(state: &AppState, token: &str, new_password: SecretString, ca
         outbox_mail::queue_notice(state, &mut tx, (&user.email, &user.username), Template::PasswordChanged).await?;
     caller.audit(&mut *tx, "password_reset", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
-    outbox_mail::deliver_now(state, outbox_id).await;
+    outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(())
 }
 
@@ -109,7 +109,7 @@ pub async fn change(
         outbox_mail::queue_notice(state, &mut tx, (&user.email, &user.username), Template::PasswordChanged).await?;
     caller.audit(&mut *tx, "password_change", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
-    outbox_mail::deliver_now(state, outbox_id).await;
+    outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(())
 }
 

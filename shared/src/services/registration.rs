@@ -46,7 +46,7 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
     caller.audit(&mut *tx, "register", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
 
-    outbox_mail::deliver_now(state, outbox_id).await;
+    outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(user)
 }
 

@@ -45,6 +45,6 @@ pub async fn resend(state: &AppState, email: &Email) -> Result<(), ApiError> {
     let mut tx = state.db.begin().await?;
     let outbox_id = queue_verification_mail(state, &mut tx, &user).await?;
     tx.commit().await?;
-    outbox_mail::deliver_now(state, outbox_id).await;
+    outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(())
 }

@@ -224,12 +224,12 @@ async fn each_reminder_is_sent_once_across_repeated_runs(db: PgPool) {
     assert_eq!(request_and_confirm(&app, JANE).await.status, StatusCode::OK);
 
     let early = run(&app, ScheduledJob::DeletionReminders).await;
-    assert_eq!(early.count("reminders_sent"), 0, "seven days out, nothing is due");
+    assert_eq!(early.count("reminders_queued"), 0, "seven days out, nothing is due");
 
     schedule_in_hours(&app, JANE, 71).await;
     let first = run(&app, ScheduledJob::DeletionReminders).await;
     let second = run(&app, ScheduledJob::DeletionReminders).await;
-    assert_eq!((first.count("reminders_sent"), second.count("reminders_sent")), (1, 0));
+    assert_eq!((first.count("reminders_queued"), second.count("reminders_queued")), (1, 0));
     assert_eq!(reminders(&app, JANE), vec!["Reminder: your account will be deleted in 3 day(s)"]);
 
     schedule_in_hours(&app, JANE, 23).await;
@@ -427,7 +427,7 @@ async fn cleanup_removes_dead_rows_and_the_sweep_delivers_stuck_mail(db: PgPool)
     assert_eq!(cleanup.count("rate_limit_windows_deleted"), 1);
     assert!(cleanup.count("sessions_deleted") >= 1);
     assert!(cleanup.complete);
-    assert_eq!((sweep.count("mail_sent"), sweep_again.count("mail_sent")), (1, 0));
+    assert_eq!((sweep.count("mail_queued"), sweep_again.count("mail_queued")), (1, 0));
     assert_eq!(subjects(&app, JANE).iter().filter(|s| *s == "Stuck").count(), 1);
 }
 

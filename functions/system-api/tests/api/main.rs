@@ -102,7 +102,7 @@ async fn root_welcomes_and_features_report_what_is_enabled() {
     assert_eq!(root.json(), json!({"message": "Welcome to Serverless Auth"}));
 
     let features = send(app_without_database(), get("/features")).await;
-    assert_eq!(features.json(), json!({"redis": false, "websockets": false, "rate_limiting": true, "celery": false}));
+    assert_eq!(features.json(), json!({"redis": false, "websockets": false, "rate_limiting": true, "celery": true}));
 }
 
 #[tokio::test]
@@ -176,6 +176,14 @@ async fn openapi_document_describes_every_route() {
         "/api/v1/admin/users/{id}",
         "/api/v1/admin/users/{id}/sessions",
         "/api/v1/admin/audit-log",
+        "/api/v1/tasks",
+        "/api/v1/tasks/{id}",
+        "/api/v1/tasks/status",
+        "/api/v1/tasks/send-email",
+        "/api/v1/tasks/process-data",
+        "/api/v1/tasks/cleanup",
+        "/api/v1/tasks/long-running",
+        "/api/v1/tasks/permanently-delete-accounts",
         "/.well-known/jwks.json",
         "/",
         "/features",

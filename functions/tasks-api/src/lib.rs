@@ -1,0 +1,63 @@
+//! `tasks-api`: `/api/v1/tasks/*`, the seed's Celery API for superusers — submit a task, read
+//! it, list and cancel tasks, the seed's shortcut routes, and the queue's status.
+//!
+//! A submitted task is stored PENDING and its run is queued (SQS on AWS, the devserver's
+//! in-process queue locally, or run at once when no queue is configured); the `worker` function
+//! runs it. See `shared::jobs::tasks` for what each task does.
+
+mod shortcuts;
+mod status;
+mod tasks;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+use shared::AppState;
+use shared::domain::rate_limit::Limit;
+use shared::http::rate_limit;
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+
+/// OpenAPI description of this function's routes.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        tasks::submit,
+        tasks::list,
+        tasks::read,
+        tasks::cancel,
+        shortcuts::send_email,
+        shortcuts::process_data,
+        shortcuts::cleanup,
+        shortcuts::long_running,
+        shortcuts::permanently_delete_accounts,
+        status::status,
+    ),
+    tags((name = "tasks", description = "Background tasks (superusers only)"))
+)]
+pub struct ApiDoc;
+
+/// The routes of this function, without fallback or shared middleware; the seed's default
+/// limit (100/min per client) is attached here, so it needs the state.
+///
+/// `/api/v1/tasks/status` and the shortcut paths are static segments, which the router matches
+/// before the `{id}` capture, so they are never read as task ids.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tasks", post(tasks::submit).get(tasks::list))
+        .route("/api/v1/tasks/status", get(status::status))
+        .route("/api/v1/tasks/send-email", post(shortcuts::send_email))
+        .route("/api/v1/tasks/process-data", post(shortcuts::process_data))
+        .route("/api/v1/tasks/cleanup", post(shortcuts::cleanup))
+        .route("/api/v1/tasks/long-running", post(shortcuts::long_running))
+        .route("/api/v1/tasks/permanently-delete-accounts", post(shortcuts::permanently_delete_accounts))
+        .route("/api/v1/tasks/{id}", get(tasks::read).delete(tasks::cancel))
+        .route_layer(rate_limit::layer(state, Limit::DEFAULT))
+        // Task arguments and results may be personal (mail addresses): never cache them.
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+}
+
+/// The complete, ready-to-serve router of this function.
+pub fn router(state: AppState) -> Router {
+    shared::http::finish(routes(&state), state)
+}

@@ -1,0 +1,51 @@
+//! `worker`: the function SQS triggers with batches of job messages. Each message runs on its
+//! own; the answer lists only the messages that failed (`ReportBatchItemFailures`), so SQS
+//! retries those alone and, after five receives, moves them to the dead-letter queue.
+
+use std::time::Instant;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use shared::AppState;
+use shared::jobs::dispatch::{self, Outcome};
+use shared::jobs::message::Envelope;
+use tracing::Instrument;
+
+/// Runs every message of a batch; returns the ids of those to retry.
+pub async fn handle(state: &AppState, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("message", %message_id);
+        if !run_one(state, &record, deadline).instrument(span).await {
+            response.add_failure(message_id);
+        }
+    }
+    response
+}
+
+/// Runs one message; false when it has to be retried (or was malformed, which sends it on its
+/// way to the dead-letter queue where someone can look at it).
+async fn run_one(state: &AppState, record: &SqsMessage, deadline: Instant) -> bool {
+    let envelope = match Envelope::decode(record.body.as_deref().unwrap_or_default()) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            tracing::error!(%error, "malformed message; reported as failed");
+            return false;
+        }
+    };
+    let job = envelope.job.name();
+    match dispatch::run(state, &envelope, deadline).await {
+        Ok(Outcome::Done) => {
+            tracing::info!(job, id = %envelope.id, "job done");
+            true
+        }
+        Ok(Outcome::AlreadyProcessed) => {
+            tracing::info!(job, id = %envelope.id, "redelivered message skipped");
+            true
+        }
+        Err(error) => {
+            tracing::warn!(job, id = %envelope.id, %error, "job failed; SQS retries the message");
+            false
+        }
+    }
+}

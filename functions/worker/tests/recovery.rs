@@ -1,0 +1,77 @@
+//! Mail survives a queue outage: registration succeeds while SQS refuses the message, the mail
+//! waits in the outbox, and once the queue is back the outbox sweep queues it and the worker
+//! delivers it — once. Runs against moto's SQS (scripts/test sets AWS_ENDPOINT_URL) and Postgres.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use http::{Request, StatusCode, header};
+use serde_json::json;
+use shared::jobs::ScheduledJob;
+use shared::{AppState, Config};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+fn state(db: PgPool, queue_url: &str, mail_dir: &std::path::Path) -> AppState {
+    let vars = [
+        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused".to_owned()),
+        ("MAIL_DIR", mail_dir.display().to_string()),
+        ("QUEUE_BACKEND", "sqs".to_owned()),
+        ("QUEUE_URL", queue_url.to_owned()),
+        ("RATE_LIMIT_ENABLED", "false".to_owned()),
+    ];
+    let config =
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("test config");
+    AppState::with_pool(config, db)
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn registration_mail_is_delivered_once_the_queue_is_back(db: PgPool) {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at moto (run scripts/test)");
+    let name = format!("jobs-{}", uuid::Uuid::new_v4().simple());
+    let queue_url = format!("{endpoint}/123456789012/{name}");
+    let mail_dir = std::env::temp_dir().join(format!("recovery-mail-{}", uuid::Uuid::new_v4()));
+    let state = state(db.clone(), &queue_url, &mail_dir);
+
+    // The queue does not exist yet: SQS refuses every message.
+    let register = Request::post("/api/v1/auth/register")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"email": "jane@example.com", "username": "jane", "password": "Str0ng-Passw0rd!"}).to_string(),
+        ))
+        .expect("request");
+    let response = auth_api::router(state.clone()).oneshot(register).await.expect("response");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let unsent: i64 =
+        sqlx::query_scalar("select count(*) from outbox where sent_at is null").fetch_one(&db).await.expect("n");
+    assert_eq!(unsent, 1, "the mail waits in the outbox");
+    assert!(!mail_dir.exists());
+
+    // The queue comes back; a minute later the sweep queues the mail again.
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    sqs.create_queue().queue_name(&name).send().await.expect("create queue");
+    sqlx::query("update outbox set created_at = now() - interval '2 minutes'").execute(&db).await.expect("age");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sweep = ScheduledJob::OutboxSweep.run(&state, deadline).await.expect("sweep");
+    assert_eq!(sweep.count("mail_queued"), 1);
+
+    // The worker receives it from SQS.
+    let received =
+        sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.expect("receive");
+    let records: Vec<_> = received
+        .messages()
+        .iter()
+        .map(|m| json!({"messageId": m.message_id(), "body": m.body(), "eventSource": "aws:sqs"}))
+        .collect();
+    assert_eq!(records.len(), 1);
+    let event = serde_json::from_value(json!({"Records": records})).expect("event");
+    let batch = worker::handle(&state, event, deadline).await;
+
+    assert!(batch.batch_item_failures.is_empty());
+    let mails: Vec<_> = std::fs::read_dir(&mail_dir).expect("mail dir").collect();
+    assert_eq!(mails.len(), 1);
+    let again = ScheduledJob::OutboxSweep.run(&state, deadline).await.expect("sweep");
+    assert_eq!(again.count("mail_queued"), 0, "nothing is left to send");
+    let _ = std::fs::remove_dir_all(&mail_dir);
+}

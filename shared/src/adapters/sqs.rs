@@ -1,0 +1,84 @@
+//! Amazon SQS (`QUEUE_BACKEND=sqs`), behind the `sqs` feature. Like the SES adapter, the SDK
+//! client is created on first use, so a cold start that queues nothing never loads it.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::QueueAttributeName;
+use tokio::sync::OnceCell;
+
+use crate::jobs::message::Envelope;
+use crate::ports::{Queue, QueueDepth, QueueError};
+
+/// Sends job messages to one SQS queue.
+#[derive(Debug)]
+pub struct SqsQueue {
+    queue_url: String,
+    dlq_url: Option<String>,
+    client: OnceCell<Client>,
+}
+
+impl SqsQueue {
+    /// A queue client for `queue_url` (and its dead-letter queue, for depth). Does no I/O.
+    pub fn new(queue_url: impl Into<String>, dlq_url: Option<String>) -> Self {
+        Self { queue_url: queue_url.into(), dlq_url, client: OnceCell::new() }
+    }
+
+    async fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| async {
+                let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+                Client::new(&config)
+            })
+            .await
+    }
+
+    async fn counts(&self, url: &str) -> Result<(u64, u64), QueueError> {
+        let answer = self
+            .client()
+            .await
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|error| QueueError::Unavailable(DisplayErrorContext(&error).to_string()))?;
+        let attribute = |name: QueueAttributeName| {
+            answer.attributes().and_then(|map| map.get(&name)).and_then(|value| value.parse().ok()).unwrap_or(0)
+        };
+        Ok((
+            attribute(QueueAttributeName::ApproximateNumberOfMessages),
+            attribute(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        ))
+    }
+}
+
+impl Queue for SqsQueue {
+    fn send<'a>(&'a self, message: &'a Envelope) -> Pin<Box<dyn Future<Output = Result<(), QueueError>> + Send + 'a>> {
+        Box::pin(async move {
+            self.client()
+                .await
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(message.to_body())
+                .send()
+                .await
+                .map_err(|error| QueueError::Unavailable(DisplayErrorContext(&error).to_string()))?;
+            Ok(())
+        })
+    }
+
+    fn depth(&self) -> Pin<Box<dyn Future<Output = Result<QueueDepth, QueueError>> + Send + '_>> {
+        Box::pin(async move {
+            let (pending, in_flight) = self.counts(&self.queue_url).await?;
+            let dead_letter = match &self.dlq_url {
+                Some(url) => Some(self.counts(url).await?.0),
+                None => None,
+            };
+            Ok(QueueDepth { pending, in_flight, dead_letter })
+        })
+    }
+}

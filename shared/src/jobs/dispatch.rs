@@ -1,0 +1,74 @@
+//! Queueing jobs and running queued jobs: the one path mail delivery and tasks take, whether the
+//! queue is SQS (the `worker` function), the devserver's channel, or inline in tests.
+
+use std::time::Instant;
+
+use super::message::{Envelope, Job};
+use super::send_email::{self, DeliveryError};
+use super::{JobError, tasks};
+use crate::AppState;
+use crate::ports::QueueError;
+use crate::repo::processed_jobs;
+
+/// What running a message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The job ran and its id is recorded.
+    Done,
+    /// The id was recorded before: a redelivery, skipped.
+    AlreadyProcessed,
+}
+
+/// Why a queued job failed; the message is retried (and after 5 receives goes to the DLQ).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The mail could not be delivered (it stays in the outbox either way).
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    /// The job failed.
+    #[error(transparent)]
+    Job(#[from] JobError),
+    /// Recording the message id failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Queues `job`. Without a queue (`QUEUE_BACKEND=inline`) the job runs now, in this process.
+/// An error means the message is not queued; callers that queue committed work (outbox mail)
+/// log it and leave the rest to the outbox sweep.
+pub async fn enqueue(state: &AppState, job: Job) -> Result<(), QueueError> {
+    let message = Envelope::new(job);
+    match &state.queue {
+        Some(queue) => queue.send(&message).await,
+        None => {
+            let deadline = Instant::now() + INLINE_BUDGET;
+            // Boxed: a job may queue jobs itself (a task running the reminders), and an async
+            // fn that can reach itself needs an indirection.
+            let running: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+                Box::pin(run(state, &message, deadline));
+            if let Err(error) = running.await {
+                tracing::warn!(job = job.name(), %error, "inline job failed; the outbox sweep or a retry picks it up");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// How long an inline job may run (it holds up the request that queued it).
+const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs one queued message unless its id was processed before, then records the id. A job that
+/// fails part-way is not recorded, so the retry runs it again; every job is safe to re-run.
+pub async fn run(state: &AppState, message: &Envelope, deadline: Instant) -> Result<Outcome, RunError> {
+    if processed_jobs::contains(&state.db, message.id).await? {
+        return Ok(Outcome::AlreadyProcessed);
+    }
+    match message.job {
+        Job::SendEmail { outbox_id } => {
+            send_email::deliver(&state.db, state.mailer.as_ref(), outbox_id).await?;
+        }
+        Job::RunTask { task_id } => tasks::run(state, task_id, deadline).await?,
+    }
+    processed_jobs::record(&state.db, message.id, message.job.name()).await?;
+    Ok(Outcome::Done)
+}

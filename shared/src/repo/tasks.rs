@@ -1,0 +1,207 @@
+//! Background tasks: submission, reads for the tasks API, and the state changes of a run.
+//!
+//! Every change of status is one conditional `update … returning`, so two workers, or a worker
+//! and a cancelling administrator, cannot both win: a task is cancelled only while PENDING, run
+//! only by whoever moved it to STARTED, and finished only while still STARTED.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// A STARTED task whose run began longer ago than this may be claimed again: its worker died
+/// (no Lambda invocation lives longer than 15 minutes), so the task would otherwise never finish.
+pub const STALE_STARTED_MINUTES: i32 = 15;
+
+/// Longest error message stored.
+const MAX_ERROR_CHARS: i32 = 2000;
+
+/// A `tasks` row.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Task {
+    /// Primary key, the `task_id` clients see.
+    pub id: Uuid,
+    /// Canonical task name (`send_email`, ...).
+    pub name: String,
+    /// Positional arguments as submitted.
+    pub args: Value,
+    /// Keyword arguments as submitted.
+    pub kwargs: Value,
+    /// `PENDING`, `STARTED`, `SUCCESS`, `FAILURE` or `REVOKED` (a check constraint holds it to these).
+    pub status: String,
+    /// What the task produced, or its progress while it runs.
+    pub result: Option<Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// How many times a worker started it.
+    pub attempts: i32,
+    /// The administrator who submitted it; `None` once that account is gone.
+    pub created_by: Option<Uuid>,
+    /// Submission time.
+    pub created_at: DateTime<Utc>,
+    /// When the latest run began.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached SUCCESS, FAILURE or REVOKED.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The columns of [`Task`], as a literal so queries stay static strings.
+macro_rules! task_columns {
+    () => {
+        "id, name, args, kwargs, status, result, error, attempts, created_by, created_at, started_at, finished_at"
+    };
+}
+
+/// Stores a new PENDING task.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    name: &str,
+    args: &Value,
+    kwargs: &Value,
+    created_by: Uuid,
+) -> Result<Task, sqlx::Error> {
+    sqlx::query_as::<_, Task>(concat!(
+        "insert into tasks (name, args, kwargs, status, created_by) values ($1, $2, $3, 'PENDING', $4) returning ",
+        task_columns!()
+    ))
+    .bind(name)
+    .bind(args)
+    .bind(kwargs)
+    .bind(created_by)
+    .fetch_one(db)
+    .await
+}
+
+/// One task by id.
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Task>, sqlx::Error> {
+    sqlx::query_as::<_, Task>(concat!("select ", task_columns!(), " from tasks where id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// One page of tasks, newest first, optionally only those in `status`.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    status: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Task>, sqlx::Error> {
+    sqlx::query_as::<_, Task>(concat!(
+        "select ",
+        task_columns!(),
+        " from tasks where ($1::text is null or status = $1) order by created_at desc, id desc limit $2 offset $3"
+    ))
+    .bind(status)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await
+}
+
+/// How many tasks there are, optionally only in `status`.
+pub async fn count(db: impl PgExecutor<'_>, status: Option<&str>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from tasks where ($1::text is null or status = $1)")
+        .bind(status)
+        .fetch_one(db)
+        .await
+}
+
+/// Tasks per status; statuses without tasks are absent.
+pub async fn count_by_status(db: impl PgExecutor<'_>) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("select status, count(*) from tasks group by status").fetch_all(db).await
+}
+
+/// Cancels a task that has not started. `None` when it does not exist or is past PENDING.
+pub async fn cancel(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Task>, sqlx::Error> {
+    sqlx::query_as::<_, Task>(concat!(
+        "update tasks set status = 'REVOKED', finished_at = now() where id = $1 and status = 'PENDING' returning ",
+        task_columns!()
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Takes a task for running: a PENDING one, or one STARTED more than
+/// [`STALE_STARTED_MINUTES`] ago (its worker died). `None` when there is nothing to run:
+/// unknown, cancelled, finished, or being run by a live worker.
+pub async fn claim(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Task>, sqlx::Error> {
+    sqlx::query_as::<_, Task>(concat!(
+        "update tasks set status = 'STARTED', started_at = now(), attempts = attempts + 1
+          where id = $1
+            and (status = 'PENDING'
+                 or (status = 'STARTED' and started_at < now() - make_interval(mins => $2)))
+         returning ",
+        task_columns!()
+    ))
+    .bind(id)
+    .bind(STALE_STARTED_MINUTES)
+    .fetch_optional(db)
+    .await
+}
+
+/// Gives a claimed task back (PENDING) after its run hit a database error, so the queue's retry
+/// can claim it at once instead of waiting for it to go stale.
+pub async fn release(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    let result =
+        sqlx::query("update tasks set status = 'PENDING', started_at = null where id = $1 and status = 'STARTED'")
+            .bind(id)
+            .execute(db)
+            .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Records the progress of a running task in `result`. False when the task is no longer
+/// STARTED (cancelled or otherwise changed meanwhile): the run should stop.
+pub async fn set_progress(db: impl PgExecutor<'_>, id: Uuid, progress: &Value) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("update tasks set result = $2 where id = $1 and status = 'STARTED'")
+        .bind(id)
+        .bind(progress)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Marks a running task SUCCESS with `result`. False when it was no longer STARTED.
+pub async fn finish_success(db: impl PgExecutor<'_>, id: Uuid, result: &Value) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update tasks set status = 'SUCCESS', result = $2, error = null, finished_at = now()
+          where id = $1 and status = 'STARTED'",
+    )
+    .bind(id)
+    .bind(result)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Marks a running task FAILURE with `error`, keeping its last progress in `result`. False when
+/// it was no longer STARTED.
+pub async fn finish_failure(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update tasks set status = 'FAILURE', error = left($2, $3), finished_at = now()
+          where id = $1 and status = 'STARTED'",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(MAX_ERROR_CHARS)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Marks a task that never reached the queue FAILURE with `error`; it will never run. False
+/// when it was no longer PENDING.
+pub async fn fail_pending(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update tasks set status = 'FAILURE', error = left($2, $3), finished_at = now()
+          where id = $1 and status = 'PENDING'",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(MAX_ERROR_CHARS)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

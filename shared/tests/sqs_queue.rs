@@ -1,0 +1,45 @@
+//! The SQS queue adapter against moto's SQS (scripts/test starts moto and sets AWS_ENDPOINT_URL):
+//! a sent message arrives on the real queue in the documented format, and depth is reported.
+#![cfg(feature = "sqs")]
+
+use shared::adapters::sqs::SqsQueue;
+use shared::jobs::message::{Envelope, Job};
+use shared::ports::{Queue, QueueError};
+
+async fn sqs() -> aws_sdk_sqs::Client {
+    assert!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "AWS_ENDPOINT_URL must point at moto (run scripts/test)");
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    aws_sdk_sqs::Client::new(&config)
+}
+
+async fn new_queue(client: &aws_sdk_sqs::Client) -> String {
+    let name = format!("jobs-{}", uuid::Uuid::new_v4().simple());
+    client.create_queue().queue_name(name).send().await.expect("create queue").queue_url().expect("url").to_owned()
+}
+
+#[tokio::test]
+async fn a_sent_job_arrives_on_the_queue_in_the_documented_format() {
+    let client = sqs().await;
+    let (url, dlq) = (new_queue(&client).await, new_queue(&client).await);
+    let queue = SqsQueue::new(url.clone(), Some(dlq));
+    let message = Envelope::new(Job::SendEmail { outbox_id: uuid::Uuid::new_v4() });
+
+    queue.send(&message).await.expect("sent");
+    let depth = queue.depth().await.expect("depth");
+    let received = client.receive_message().queue_url(&url).max_number_of_messages(10).send().await.expect("receive");
+
+    assert_eq!((depth.pending, depth.dead_letter), (1, Some(0)));
+    let bodies: Vec<&str> = received.messages().iter().filter_map(|m| m.body()).collect();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(Envelope::decode(bodies[0]), Ok(message));
+}
+
+#[tokio::test]
+async fn an_unknown_queue_is_an_error_not_a_panic() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("moto");
+    let queue = SqsQueue::new(format!("{endpoint}/123456789012/no-such-queue-{}", uuid::Uuid::new_v4().simple()), None);
+
+    let sent = queue.send(&Envelope::new(Job::RunTask { task_id: uuid::Uuid::new_v4() })).await;
+
+    assert!(matches!(sent, Err(QueueError::Unavailable(_))), "{sent:?}");
+}
