@@ -2,7 +2,7 @@
 //! own; the answer lists only the messages that failed (`ReportBatchItemFailures`), so SQS
 //! retries those alone and, after five receives, moves them to the dead-letter queue.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::AppState;
@@ -10,11 +10,21 @@ use shared::jobs::dispatch::{self, Outcome};
 use shared::jobs::message::Envelope;
 use tracing::Instrument;
 
+/// Time a message needs at least: one mail delivery (bounded by the mail timeout) and margin.
+/// Messages that would start with less are handed back unrun, so a slow batch ends with a
+/// partial answer instead of the invocation timing out and every message being retried.
+pub const MIN_TIME_PER_MESSAGE: Duration = Duration::from_secs(15);
+
 /// Runs every message of a batch; returns the ids of those to retry.
 pub async fn handle(state: &AppState, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
+        if deadline.saturating_duration_since(Instant::now()) < MIN_TIME_PER_MESSAGE {
+            tracing::warn!(%message_id, "too little time left in this invocation; handed back to the queue");
+            response.add_failure(message_id);
+            continue;
+        }
         let span = tracing::info_span!("message", %message_id);
         if !run_one(state, &record, deadline).instrument(span).await {
             response.add_failure(message_id);

@@ -131,7 +131,7 @@ async fn a_redelivered_message_runs_its_job_once(db: PgPool) {
 async fn a_mail_queued_by_both_the_request_and_the_sweep_is_sent_once(db: PgPool) {
     let harness = harness(db.clone());
     let outbox_id = queue_mail(&db).await;
-    sqlx::query("update outbox set created_at = now() - interval '5 minutes' where id = $1")
+    sqlx::query("update outbox set created_at = now() - interval '5 minutes', next_attempt_at = now() where id = $1")
         .bind(outbox_id)
         .execute(&db)
         .await
@@ -177,4 +177,60 @@ async fn a_failed_delivery_is_retried_and_not_recorded_as_processed(db: PgPool) 
     .expect("row");
     assert_eq!((attempts, processed), (1, false));
     let _ = std::fs::remove_file(blocker);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_sweep_pauses_longer_each_time_and_gives_up_after_a_day(db: PgPool) {
+    // Mail that keeps failing would be swept forever without a pause; make it look due.
+    let stuck = queue_mail(&db).await;
+    let ancient = queue_mail(&db).await;
+    sqlx::query("update outbox set next_attempt_at = now() where id = $1").bind(stuck).execute(&db).await.expect("due");
+    sqlx::query("update outbox set next_attempt_at = now(), created_at = now() - interval '25 hours' where id = $1")
+        .bind(ancient)
+        .execute(&db)
+        .await
+        .expect("old");
+    // Deliveries fail: the mail directory cannot be created.
+    let blocker = std::env::temp_dir().join(format!("sweep-blocker-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&blocker, b"a file").expect("blocker");
+    let vars = [
+        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused".to_owned()),
+        ("MAIL_DIR", blocker.join("mail").display().to_string()),
+    ];
+    let config =
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("config");
+    let failing = AppState::with_pool(config, db.clone());
+
+    let first = ScheduledJob::OutboxSweep.run(&failing, soon()).await.expect("sweep");
+    let right_after = ScheduledJob::OutboxSweep.run(&failing, soon()).await.expect("sweep");
+    let pause: f64 =
+        sqlx::query_scalar("select extract(epoch from next_attempt_at - now())::float8 from outbox where id = $1")
+            .bind(stuck)
+            .fetch_one(&db)
+            .await
+            .expect("pause");
+    sqlx::query("update outbox set next_attempt_at = now() where id = $1").bind(stuck).execute(&db).await.expect("due");
+    ScheduledJob::OutboxSweep.run(&failing, soon()).await.expect("sweep");
+    let second_pause: f64 =
+        sqlx::query_scalar("select extract(epoch from next_attempt_at - now())::float8 from outbox where id = $1")
+            .bind(stuck)
+            .fetch_one(&db)
+            .await
+            .expect("pause");
+
+    assert_eq!((first.count("mail_queued"), right_after.count("mail_queued")), (1, 0), "only the young mail, once");
+    assert!((55.0..=60.0).contains(&pause), "{pause}");
+    assert!((115.0..=120.0).contains(&second_pause), "{second_pause}");
+    let _ = std::fs::remove_file(blocker);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn messages_that_would_start_too_close_to_the_deadline_are_handed_back_unrun(db: PgPool) {
+    let harness = harness(db.clone());
+    let body = Envelope::new(Job::SendEmail { outbox_id: queue_mail(&db).await }).to_body();
+
+    let response = worker::handle(&harness.state, event_with(&[body]), Instant::now() + Duration::from_secs(5)).await;
+
+    assert_eq!(failed_ids(&response), vec!["m-0".to_owned()]);
+    assert_eq!(mails_in(&harness.mail_dir), 0);
 }

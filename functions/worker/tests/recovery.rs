@@ -51,7 +51,10 @@ async fn registration_mail_is_delivered_once_the_queue_is_back(db: PgPool) {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     sqs.create_queue().queue_name(&name).send().await.expect("create queue");
-    sqlx::query("update outbox set created_at = now() - interval '2 minutes'").execute(&db).await.expect("age");
+    sqlx::query("update outbox set created_at = now() - interval '2 minutes', next_attempt_at = now()")
+        .execute(&db)
+        .await
+        .expect("age");
     let deadline = Instant::now() + Duration::from_secs(60);
     let sweep = ScheduledJob::OutboxSweep.run(&state, deadline).await.expect("sweep");
     assert_eq!(sweep.count("mail_queued"), 1);

@@ -1,11 +1,13 @@
 //! The devserver's composition of every function's routes, shared by its binary and its tests,
 //! and the ticker that stands in for EventBridge Scheduler locally.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use shared::AppState;
 use shared::jobs::ScheduledJob;
+use tokio::sync::Semaphore;
 
 /// All routes the deployed functions serve, merged under one base URL.
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -16,18 +18,29 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(tasks_api::routes(state))
 }
 
+/// Jobs the local worker runs at once, like a few concurrent Lambda instances: a long task does
+/// not hold back a verification mail.
+const LOCAL_WORKER_CONCURRENCY: usize = 4;
+
 /// Drains the in-process queue (`QUEUE_BACKEND=local`) with the same job code the `worker`
-/// function runs. A failed job is logged; mail stays in the outbox for the sweep to queue again.
+/// function runs, each job in its own task so a panic cannot stop the worker. A failed job is
+/// logged; mail stays in the outbox for the sweep to queue again.
 pub async fn run_local_worker(state: AppState) {
     let Some(mut receiver) = state.local_queue.as_ref().and_then(|queue| queue.take_receiver()) else { return };
+    let slots = Arc::new(Semaphore::new(LOCAL_WORKER_CONCURRENCY));
     while let Some(message) = receiver.recv().await {
         if let Some(queue) = &state.local_queue {
             queue.mark_received();
         }
-        let deadline = Instant::now() + Duration::from_secs(900);
-        if let Err(error) = shared::jobs::dispatch::run(&state, &message, deadline).await {
-            tracing::warn!(job = message.job.name(), id = %message.id, %error, "queued job failed");
-        }
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            if let Err(error) = shared::jobs::dispatch::run(&state, &message, deadline).await {
+                tracing::warn!(job = message.job.name(), id = %message.id, %error, "queued job failed");
+            }
+        });
     }
 }
 

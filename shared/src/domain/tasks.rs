@@ -146,9 +146,10 @@ pub const MAX_SUBJECT_CHARS: usize = 200;
 pub const MAX_BODY_CHARS: usize = 10_000;
 /// Most items `process_data` takes.
 pub const MAX_DATA_ITEMS: usize = 10_000;
-/// `long_running` duration bounds and default, in seconds. The upper bound keeps a run well
-/// inside Lambda's 15-minute limit.
-pub const DURATION_SECONDS: (i64, i64, i64) = (1, 600, 10);
+/// `long_running` duration bounds and default, in seconds. The upper bound keeps a run inside the
+/// worker's 60 s timeout (`template.yaml`) with the deadline reserve to spare; a longer task
+/// would be cut off every time, so it is refused at submission.
+pub const DURATION_SECONDS: (i64, i64, i64) = (1, 45, 10);
 /// `long_running` step-count bounds and default.
 pub const STEPS: (i64, i64, i64) = (1, 100, 10);
 
@@ -177,7 +178,7 @@ pub enum TaskSpec {
     Cleanup,
     /// Sleep `duration_seconds` in `steps` equal steps, reporting progress after each.
     LongRunning {
-        /// Total time, 1 to 600 s.
+        /// Total time, 1 to 45 s.
         duration_seconds: u32,
         /// Number of steps, 1 to 100.
         steps: u32,
@@ -678,8 +679,8 @@ mod tests {
             Ok(TaskSpec::LongRunning { duration_seconds: 10, steps: 10 })
         );
         assert_eq!(
-            submit(TaskName::LongRunning, json!([600, 100]), json!({})),
-            Ok(TaskSpec::LongRunning { duration_seconds: 600, steps: 100 })
+            submit(TaskName::LongRunning, json!([45, 100]), json!({})),
+            Ok(TaskSpec::LongRunning { duration_seconds: 45, steps: 100 })
         );
         assert_eq!(
             submit(TaskName::LongRunning, json!([]), json!({"duration": "2", "steps": 1.0})),

@@ -66,7 +66,35 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             input: json!({}),
         }])
     })?;
+    if let Some(loc) = nul_location(&value, vec![json!("body")]) {
+        return Err(ApiError::field(
+            "string_pattern_mismatch",
+            loc,
+            "String should not contain NUL characters",
+            Value::Null,
+        ));
+    }
     serde_path_to_error::deserialize(&value).map_err(|error| ApiError::Validation(vec![describe(&error, &value)]))
+}
+
+/// Where the first string (value or key) holding a NUL character is. Postgres text and jsonb
+/// cannot store NUL, so such input is refused here as bad input instead of failing later in
+/// the database. The walk is bounded by serde_json's nesting limit (128).
+fn nul_location(value: &Value, loc: Vec<Value>) -> Option<Vec<Value>> {
+    match value {
+        Value::String(text) => text.contains('\0').then_some(loc),
+        Value::Array(items) => items.iter().enumerate().find_map(|(index, item)| {
+            let mut at = loc.clone();
+            at.push(json!(index));
+            nul_location(item, at)
+        }),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let mut at = loc.clone();
+            at.push(json!(key));
+            if key.contains('\0') { Some(at) } else { nul_location(item, at) }
+        }),
+        _ => None,
+    }
 }
 
 fn describe(error: &serde_path_to_error::Error<serde_json::Error>, body: &Value) -> FieldError {
@@ -161,6 +189,22 @@ mod tests {
             Err(ApiError::Validation(errors)) => errors.into_iter().next().expect("one error"),
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_is_a_422_at_its_path() {
+        let in_value = first_error(r#"{"email": "a\u0000@b.c", "password": "x"}"#);
+        assert_eq!(
+            (in_value.kind.as_str(), in_value.loc.clone()),
+            ("string_pattern_mismatch", vec![json!("body"), json!("email")])
+        );
+        let nested = parse::<Value>(br#"{"kwargs": {"data": [1, "\u0000"]}}"#).expect_err("refused");
+        let ApiError::Validation(errors) = nested else { panic!("a validation error") };
+        assert_eq!(errors[0].loc, vec![json!("body"), json!("kwargs"), json!("data"), json!(1)]);
+        let in_key = parse::<Value>(br#"{"a\u0000b": 1}"#).expect_err("refused");
+        assert!(matches!(in_key, ApiError::Validation(_)));
+        // an escaped backslash followed by "u0000" is just text
+        assert!(parse::<Value>(br#"{"text": "\\u0000"}"#).is_ok());
     }
 
     #[test]

@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::time::Instant;
 
-use super::outbox_sweep::MAX_ATTEMPTS;
 use super::{BATCH_SIZE, JobError, Report, time_left};
 use crate::AppState;
 use crate::repo::maintenance;
@@ -40,7 +39,7 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
         })
         .await?
         && drain(report, "undeliverable_mail_deleted", stop_at, || {
-            maintenance::delete_undeliverable_mail(db, MAX_ATTEMPTS, KEEP_SENT_MAIL_DAYS, CLEANUP_BATCH)
+            maintenance::delete_undeliverable_mail(db, KEEP_SENT_MAIL_DAYS, CLEANUP_BATCH)
         })
         .await?
         && drain(report, "processed_job_ids_deleted", stop_at, || {

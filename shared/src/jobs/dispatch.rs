@@ -39,7 +39,12 @@ pub enum RunError {
 pub async fn enqueue(state: &AppState, job: Job) -> Result<(), QueueError> {
     let message = Envelope::new(job);
     match &state.queue {
-        Some(queue) => queue.send(&message).await,
+        // Bounded: a queue that does not answer (no route from a VPC, say) must not turn a
+        // committed request into a timeout; the outbox sweep covers the message.
+        Some(queue) => match tokio::time::timeout(SEND_TIMEOUT, queue.send(&message)).await {
+            Ok(sent) => sent,
+            Err(_elapsed) => Err(QueueError::Unavailable(format!("no answer from the queue within {SEND_TIMEOUT:?}"))),
+        },
         None => {
             let deadline = Instant::now() + INLINE_BUDGET;
             // Boxed: a job may queue jobs itself (a task running the reminders), and an async
@@ -53,6 +58,9 @@ pub async fn enqueue(state: &AppState, job: Job) -> Result<(), QueueError> {
         }
     }
 }
+
+/// Longest wait for the queue to accept a message.
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long an inline job may run (it holds up the request that queued it).
 const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);

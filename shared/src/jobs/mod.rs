@@ -112,6 +112,9 @@ pub enum JobError {
     /// A mail could not be rendered.
     #[error(transparent)]
     Template(#[from] crate::mail::templates::MissingValue),
+    /// The work is held by another run right now; retry later.
+    #[error("busy: {0}")]
+    Busy(String),
 }
 
 /// When to stop starting batches: a fifth of the budget (at most five seconds) is kept in reserve,

@@ -10,7 +10,8 @@
 //! not claimed; a `send_email` retry reuses the outbox row of the first attempt (its id is kept in
 //! the task's `result`), so the mail goes out once; a worker that died mid-run leaves the task
 //! STARTED, and after [`STALE_STARTED_MINUTES`](crate::repo::tasks::STALE_STARTED_MINUTES) it
-//! can be claimed again.
+//! can be claimed again. Until then a redelivered message is refused (`Err`, so SQS keeps it)
+//! rather than dropped, and every write names the attempt, so a stale run cannot overwrite.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,25 +43,31 @@ enum Outcome {
 /// `Ok` and `Err` mean.
 pub async fn run(state: &AppState, task_id: Uuid, deadline: Instant) -> Result<(), JobError> {
     let Some(task) = repo::claim(&state.db, task_id).await? else {
-        tracing::info!(%task_id, "task not claimable (unknown, cancelled, finished or running elsewhere); skipped");
+        if repo::find(&state.db, task_id).await?.is_some_and(|task| task.status == "STARTED") {
+            // Running elsewhere, or its worker died recently: keep the message until it can be
+            // claimed (stale) instead of dropping the only thing that would run it.
+            return Err(JobError::Busy(format!("task {task_id} is running elsewhere")));
+        }
+        tracing::info!(%task_id, "task not claimable (unknown, cancelled or finished); skipped");
         return Ok(());
     };
     tracing::info!(%task_id, task = %task.name, attempt = task.attempts, "task started");
-    match execute(state, &task, deadline).await {
+    let result = match execute(state, &task, deadline).await {
         Ok(outcome) => record(state, &task, outcome).await,
-        Err(error) => {
-            if let Err(release_error) = repo::release(&state.db, task_id).await {
-                tracing::warn!(%task_id, error = %release_error, "could not hand the task back; it is re-run once stale");
-            }
-            Err(error)
-        }
+        Err(error) => Err(error),
+    };
+    if result.is_err()
+        && let Err(release_error) = repo::release(&state.db, task_id, task.attempts).await
+    {
+        tracing::warn!(%task_id, error = %release_error, "could not hand the task back; it is re-run once stale");
     }
+    result
 }
 
 async fn record(state: &AppState, task: &Task, outcome: Outcome) -> Result<(), JobError> {
     let stored = match &outcome {
-        Outcome::Succeeded(result) => repo::finish_success(&state.db, task.id, result).await?,
-        Outcome::Failed(error) => repo::finish_failure(&state.db, task.id, error).await?,
+        Outcome::Succeeded(result) => repo::finish_success(&state.db, task.id, task.attempts, result).await?,
+        Outcome::Failed(error) => repo::finish_failure(&state.db, task.id, task.attempts, error).await?,
         Outcome::Interrupted => false,
     };
     match outcome {
@@ -82,7 +89,7 @@ async fn execute(state: &AppState, task: &Task, deadline: Instant) -> Result<Out
         TaskSpec::Cleanup => scheduled(state, ScheduledJob::CleanupExpired, deadline).await,
         TaskSpec::PermanentlyDeleteAccounts => scheduled(state, ScheduledJob::PurgeDeletedAccounts, deadline).await,
         TaskSpec::LongRunning { duration_seconds, steps } => {
-            long_running(state, task.id, duration_seconds, steps, deadline).await
+            long_running(state, task, duration_seconds, steps, deadline).await
         }
     }
 }
@@ -114,7 +121,8 @@ async fn send_mail(state: &AppState, task: &Task, mail: Mail) -> Result<Outcome,
         None => {
             let mut tx = state.db.begin().await?;
             let id = outbox::insert_mail(&mut *tx, &mail).await?;
-            if !repo::set_progress(&mut *tx, task.id, &json!({ "outbox_id": id, "sent": false })).await? {
+            let progress = json!({ "outbox_id": id, "sent": false });
+            if !repo::set_progress(&mut *tx, task.id, task.attempts, &progress).await? {
                 tx.rollback().await?;
                 return Ok(Outcome::Interrupted);
             }
@@ -137,7 +145,7 @@ async fn send_mail(state: &AppState, task: &Task, mail: Mail) -> Result<Outcome,
 /// task stops being STARTED (the progress write finds it changed).
 async fn long_running(
     state: &AppState,
-    task_id: Uuid,
+    task: &Task,
     duration_seconds: u32,
     steps: u32,
     deadline: Instant,
@@ -146,10 +154,15 @@ async fn long_running(
     let step_time = rules::step_duration(duration_seconds, steps);
     for step in 1..=steps {
         if Instant::now() + step_time > stop_at {
+            if step == 1 {
+                // Nothing done yet: this invocation was just too far along (a message late in a
+                // batch). Hand the task back so a fresh invocation runs it.
+                return Err(JobError::Busy("too little time left in this invocation to start".into()));
+            }
             return Ok(Outcome::Failed(rules::deadline_message(step - 1, steps)));
         }
         tokio::time::sleep(step_time).await;
-        if !repo::set_progress(&state.db, task_id, &rules::progress(step, steps)).await? {
+        if !repo::set_progress(&state.db, task.id, task.attempts, &rules::progress(step, steps)).await? {
             return Ok(Outcome::Interrupted);
         }
     }

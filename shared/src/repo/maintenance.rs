@@ -62,21 +62,18 @@ pub async fn delete_sent_mail(db: impl PgExecutor<'_>, keep_days: i32, limit: i6
     .map(|done| done.rows_affected())
 }
 
-/// Mail that could never be delivered (`max_attempts` failures) older than `keep_days`: it holds
+/// Mail never delivered and older than `keep_days` (the sweep gave up long before): it holds
 /// links and addresses and will not be retried.
 pub async fn delete_undeliverable_mail(
     db: impl PgExecutor<'_>,
-    max_attempts: i32,
     keep_days: i32,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "delete from outbox where id in (
-            select id from outbox
-             where sent_at is null and attempts >= $1 and created_at < now() - make_interval(days => $2)
-             limit $3)",
+            select id from outbox where sent_at is null and created_at < now() - make_interval(days => $1)
+             limit $2)",
     )
-    .bind(max_attempts)
     .bind(keep_days)
     .bind(limit)
     .execute(db)

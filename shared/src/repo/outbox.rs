@@ -57,25 +57,29 @@ pub async fn record_failure(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> R
         .map(drop)
 }
 
-/// Unsent mail queued more than `older_than_seconds` ago and tried fewer than `max_attempts`
-/// times, oldest first: what the outbox sweep re-delivers. Fresh rows are left to the request
-/// that queued them.
-pub async fn due_for_retry(
+/// Claims up to `limit` unsent mails whose pause is over and that are younger than
+/// `give_up_hours`, pushing each one's next attempt back (1, 2, 4 … at most 60 minutes, by how
+/// often it was swept): what the outbox sweep queues again. Rows another sweep is claiming are
+/// skipped.
+pub async fn claim_for_retry(
     db: impl PgExecutor<'_>,
-    older_than_seconds: i32,
-    max_attempts: i32,
+    give_up_hours: i32,
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "select id from outbox
-          where sent_at is null and kind = $1 and attempts < $3
-            and created_at < now() - make_interval(secs => $2)
-          order by created_at
-          limit $4",
+        "update outbox
+            set sweeps = sweeps + 1,
+                next_attempt_at = now() + make_interval(mins => least(60, power(2, least(sweeps, 6))::int))
+          where id in (select id from outbox
+                        where sent_at is null and kind = $1 and next_attempt_at <= now()
+                          and created_at > now() - make_interval(hours => $2)
+                        order by next_attempt_at
+                        limit $3
+                          for update skip locked)
+          returning id",
     )
     .bind(KIND_EMAIL)
-    .bind(f64::from(older_than_seconds))
-    .bind(max_attempts)
+    .bind(give_up_hours)
     .bind(limit)
     .fetch_all(db)
     .await

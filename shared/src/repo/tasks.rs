@@ -9,9 +9,10 @@ use serde_json::Value;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-/// A STARTED task whose run began longer ago than this may be claimed again: its worker died
-/// (no Lambda invocation lives longer than 15 minutes), so the task would otherwise never finish.
-pub const STALE_STARTED_MINUTES: i32 = 15;
+/// A STARTED task whose run began longer ago than this may be claimed again: its worker died.
+/// Above the worker's timeout (60 s in `template.yaml`) and below the time SQS takes to redeliver
+/// (visibility timeout 6 min), so a redelivered message finds the task claimable.
+pub const STALE_STARTED_MINUTES: i32 = 5;
 
 /// Longest error message stored.
 const MAX_ERROR_CHARS: i32 = 2000;
@@ -143,34 +144,50 @@ pub async fn claim(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Task>, sq
 
 /// Gives a claimed task back (PENDING) after its run hit a database error, so the queue's retry
 /// can claim it at once instead of waiting for it to go stale.
-pub async fn release(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    let result =
-        sqlx::query("update tasks set status = 'PENDING', started_at = null where id = $1 and status = 'STARTED'")
-            .bind(id)
-            .execute(db)
-            .await?;
+pub async fn release(db: impl PgExecutor<'_>, id: Uuid, attempt: i32) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "update tasks set status = 'PENDING', started_at = null where id = $1 and status = 'STARTED' and attempts = $2",
+    )
+    .bind(id)
+    .bind(attempt)
+    .execute(db)
+    .await?;
     Ok(result.rows_affected() > 0)
 }
 
 /// Records the progress of a running task in `result`. False when the task is no longer
 /// STARTED (cancelled or otherwise changed meanwhile): the run should stop.
-pub async fn set_progress(db: impl PgExecutor<'_>, id: Uuid, progress: &Value) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("update tasks set result = $2 where id = $1 and status = 'STARTED'")
+/// Every write of a run names its `attempt`: a run that went stale and was claimed again by
+/// another worker can no longer change the task.
+pub async fn set_progress(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    attempt: i32,
+    progress: &Value,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("update tasks set result = $2 where id = $1 and status = 'STARTED' and attempts = $3")
         .bind(id)
         .bind(progress)
+        .bind(attempt)
         .execute(db)
         .await?;
     Ok(result.rows_affected() > 0)
 }
 
 /// Marks a running task SUCCESS with `result`. False when it was no longer STARTED.
-pub async fn finish_success(db: impl PgExecutor<'_>, id: Uuid, result: &Value) -> Result<bool, sqlx::Error> {
+pub async fn finish_success(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    attempt: i32,
+    result: &Value,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update tasks set status = 'SUCCESS', result = $2, error = null, finished_at = now()
-          where id = $1 and status = 'STARTED'",
+          where id = $1 and status = 'STARTED' and attempts = $3",
     )
     .bind(id)
     .bind(result)
+    .bind(attempt)
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)
@@ -178,14 +195,15 @@ pub async fn finish_success(db: impl PgExecutor<'_>, id: Uuid, result: &Value) -
 
 /// Marks a running task FAILURE with `error`, keeping its last progress in `result`. False when
 /// it was no longer STARTED.
-pub async fn finish_failure(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Result<bool, sqlx::Error> {
+pub async fn finish_failure(db: impl PgExecutor<'_>, id: Uuid, attempt: i32, error: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update tasks set status = 'FAILURE', error = left($2, $3), finished_at = now()
-          where id = $1 and status = 'STARTED'",
+          where id = $1 and status = 'STARTED' and attempts = $4",
     )
     .bind(id)
     .bind(error)
     .bind(MAX_ERROR_CHARS)
+    .bind(attempt)
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)

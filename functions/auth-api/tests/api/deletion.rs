@@ -413,7 +413,7 @@ async fn cleanup_removes_dead_rows_and_the_sweep_delivers_stuck_mail(db: PgPool)
     let stuck =
         shared::mail::Mail { to: JANE.into(), subject: "Stuck".into(), text: "t".into(), html: "<p>t</p>".into() };
     let id = shared::repo::outbox::insert_mail(db, &stuck).await.expect("queue");
-    sqlx::query("update outbox set created_at = now() - interval '2 minutes' where id = $1")
+    sqlx::query("update outbox set created_at = now() - interval '2 minutes', next_attempt_at = now() where id = $1")
         .bind(id)
         .execute(db)
         .await
