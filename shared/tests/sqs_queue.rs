@@ -43,3 +43,31 @@ async fn an_unknown_queue_is_an_error_not_a_panic() {
 
     assert!(matches!(sent, Err(QueueError::Unavailable(_))), "{sent:?}");
 }
+
+#[tokio::test]
+async fn a_queue_that_never_answers_costs_a_request_at_most_two_seconds() {
+    // Accepts connections and never answers, like an endpoint without a route back.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let _accepting = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let vars = [("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused")];
+    let config =
+        shared::Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+            .expect("config");
+    let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://unused@127.0.0.1:1/unused").expect("lazy");
+    let mut state = shared::AppState::with_pool(config, pool);
+    let endpoint = format!("http://{address}");
+    let queue = SqsQueue::new(format!("{endpoint}/123456789012/jobs"), None).with_endpoint_url(endpoint);
+    state.queue = Some(std::sync::Arc::new(queue));
+
+    let started = std::time::Instant::now();
+    let queued = shared::jobs::enqueue(&state, Job::SendEmail { outbox_id: uuid::Uuid::new_v4() }).await;
+
+    assert!(matches!(queued, Err(QueueError::Unavailable(_))), "{queued:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+}

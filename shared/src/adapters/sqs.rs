@@ -17,20 +17,31 @@ use crate::ports::{Queue, QueueDepth, QueueError};
 pub struct SqsQueue {
     queue_url: String,
     dlq_url: Option<String>,
+    endpoint_url: Option<String>,
     client: OnceCell<Client>,
 }
 
 impl SqsQueue {
     /// A queue client for `queue_url` (and its dead-letter queue, for depth). Does no I/O.
     pub fn new(queue_url: impl Into<String>, dlq_url: Option<String>) -> Self {
-        Self { queue_url: queue_url.into(), dlq_url, client: OnceCell::new() }
+        Self { queue_url: queue_url.into(), dlq_url, endpoint_url: None, client: OnceCell::new() }
+    }
+
+    /// Talks to `endpoint_url` instead of the endpoint the environment configures (tests point it
+    /// at servers that misbehave).
+    pub fn with_endpoint_url(mut self, endpoint_url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(endpoint_url.into());
+        self
     }
 
     async fn client(&self) -> &Client {
         self.client
             .get_or_init(|| async {
-                let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-                Client::new(&config)
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                if let Some(url) = &self.endpoint_url {
+                    loader = loader.endpoint_url(url);
+                }
+                Client::new(&loader.load().await)
             })
             .await
     }
