@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{health, root, well_known};
+use crate::{health, root, well_known, ws_status};
 
 /// OpenAPI description of the routes this function serves.
 #[derive(OpenApi)]
@@ -23,8 +23,13 @@ use crate::{health, root, well_known};
         health::rate_limit,
         well_known::jwks,
         well_known::openid_configuration,
+        ws_status::ws_status,
     ),
-    tags((name = "system", description = "Service information"), (name = "health", description = "Health checks"))
+    tags(
+        (name = "system", description = "Service information"),
+        (name = "health", description = "Health checks"),
+        (name = "websocket", description = "WebSocket connections")
+    )
 )]
 pub struct ApiDoc;
 

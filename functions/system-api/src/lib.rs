@@ -1,4 +1,5 @@
-//! `system-api`: the welcome and feature endpoints, health checks, and the API documentation.
+//! `system-api`: the welcome and feature endpoints, health checks, WebSocket connection counts,
+//! and the API documentation.
 //!
 //! `main.rs` runs [`router`] under `lambda_http`; the devserver merges [`routes`] with the other
 //! functions' routes.
@@ -7,6 +8,7 @@ mod docs;
 mod health;
 mod root;
 mod well_known;
+mod ws_status;
 
 use axum::Router;
 use shared::AppState;
@@ -15,7 +17,12 @@ pub use docs::{ApiDoc, document};
 
 /// The routes of this function, without fallback or middleware (see [`shared::http::finish`]).
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(root::routes()).merge(health::routes()).merge(well_known::routes()).merge(docs::routes())
+    Router::new()
+        .merge(root::routes())
+        .merge(health::routes())
+        .merge(well_known::routes())
+        .merge(ws_status::routes())
+        .merge(docs::routes())
 }
 
 /// The complete, ready-to-serve router of this function.

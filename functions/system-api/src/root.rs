@@ -41,5 +41,5 @@ pub(crate) async fn welcome(State(state): State<AppState>) -> Json<Welcome> {
 pub(crate) async fn features(State(state): State<AppState>) -> Json<Features> {
     // Tasks run on every queue backend: SQS and the worker on AWS, the devserver's own worker, or
     // inline in tests.
-    Json(Features { redis: false, websockets: false, rate_limiting: state.config.rate_limit_enabled, celery: true })
+    Json(Features { redis: false, websockets: true, rate_limiting: state.config.rate_limit_enabled, celery: true })
 }

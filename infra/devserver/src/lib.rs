@@ -1,21 +1,26 @@
 //! The devserver's composition of every function's routes, shared by its binary and its tests,
-//! and the ticker that stands in for EventBridge Scheduler locally.
+//! the ticker that stands in for EventBridge Scheduler locally, and the WebSocket endpoint.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use shared::AppState;
+use shared::adapters::local_ws::LocalHub;
 use shared::jobs::ScheduledJob;
 use tokio::sync::Semaphore;
 
-/// All routes the deployed functions serve, merged under one base URL.
-pub fn routes(state: &AppState) -> Router<AppState> {
+mod ws;
+
+/// All routes the deployed functions serve, merged under one base URL, plus the WebSocket
+/// endpoint (API Gateway's WebSocket API on AWS) pushing through `hub`.
+pub fn routes(state: &AppState, hub: Arc<LocalHub>) -> Router<AppState> {
     Router::new()
         .merge(system_api::routes())
         .merge(auth_api::routes(state))
         .merge(users_api::routes(state))
         .merge(tasks_api::routes(state))
+        .merge(ws::routes(hub))
 }
 
 /// Jobs the local worker runs at once, like a few concurrent Lambda instances: a long task does
@@ -46,8 +51,9 @@ pub async fn run_local_worker(state: AppState) {
 
 /// Runs every scheduled job every `SCHEDULER_INTERVAL_SECONDS` (0: never), the way the
 /// schedules in `template.yaml` do on AWS, so reminders, purges and mail retries happen locally.
-/// A failing job is logged and retried on the next tick.
-pub async fn run_scheduler(state: AppState) {
+/// A failing job is logged and retried on the next tick. Each tick also closes the sockets in
+/// `hub` whose session ended (logout, revocation, deactivation).
+pub async fn run_scheduler(state: AppState, hub: Arc<LocalHub>) {
     let seconds = state.config.scheduler_interval_seconds;
     if seconds == 0 {
         return;
@@ -63,6 +69,9 @@ pub async fn run_scheduler(state: AppState) {
             if let Err(error) = job.run(&state, deadline).await {
                 tracing::warn!(job = job.name(), %error, "scheduled job failed; it runs again on the next tick");
             }
+        }
+        if let Err(error) = shared::services::ws::close_dead(&state, hub.as_ref()).await {
+            tracing::warn!(error = ?error, "closing WebSockets of ended sessions failed; retried on the next tick");
         }
     }
 }

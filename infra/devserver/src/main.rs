@@ -1,8 +1,11 @@
 //! Local all-in-one server: every function's routes under one base URL, so the whole API runs on a
 //! laptop without Lambda or API Gateway. Queued jobs run on an in-process worker and the
-//! scheduled jobs on a local ticker; the WebSocket hub joins later.
+//! scheduled jobs on a local ticker; WebSockets go through an in-process hub.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use shared::adapters::local_ws::LocalHub;
 
 #[tokio::main]
 async fn main() {
@@ -10,8 +13,13 @@ async fn main() {
     let defaults = [("QUEUE_BACKEND", "local")];
     let state = shared::startup::state_or_exit_with_defaults(shared::startup::Needs::SigningKey, &defaults).await;
     let port = port_or_exit();
-    let routes = devserver::routes(&state);
-    let scheduler = tokio::spawn(devserver::run_scheduler(state.clone()));
+    let hub = Arc::new(LocalHub::default());
+    // Sockets live in this process: rows left by an earlier run are connections that are gone.
+    if let Err(error) = shared::repo::ws_connections::forget_all(&state.db).await {
+        tracing::warn!(%error, "could not clear WebSocket connections of an earlier run");
+    }
+    let routes = devserver::routes(&state, hub.clone());
+    let scheduler = tokio::spawn(devserver::run_scheduler(state.clone(), hub));
     let worker = tokio::spawn(devserver::run_local_worker(state.clone()));
     let app = shared::http::finish(routes, state);
 

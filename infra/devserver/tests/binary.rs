@@ -309,3 +309,195 @@ fn a_task_submitted_through_the_api_reaches_success_on_the_local_worker() {
     };
     assert_eq!(task["result"]["count"], 3, "{task}");
 }
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Starts a devserver on a fresh database with the accounts `alice` and `bob` (ticking every
+/// second, so ended sessions' sockets are closed quickly); returns it, its port, the database
+/// URL and the two users' access tokens.
+fn devserver_with_two_users() -> (Server, u16, String, String, String) {
+    let database_url = migrated_database();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let db = sqlx::PgPool::connect(&database_url).await.expect("connect");
+        let hash =
+            shared::security::password::hash(secrecy::SecretString::from("Str0ng-Passw0rd!")).await.expect("hash");
+        for name in ["alice", "bob"] {
+            sqlx::query("insert into users (email, username, password_hash, is_verified) values ($1, $2, $3, true)")
+                .bind(format!("{name}@example.com"))
+                .bind(name)
+                .bind(&hash)
+                .execute(&db)
+                .await
+                .expect("user");
+        }
+    });
+    let port = free_port();
+    let child = devserver()
+        .env("DATABASE_URL", &database_url)
+        .env("JWT_SECRET", TEST_SECRET)
+        .env("PORT", port.to_string())
+        .env("SCHEDULER_INTERVAL_SECONDS", "1")
+        .env("MAIL_DIR", std::env::temp_dir().join(format!("devserver-ws-mail-{port}")))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start devserver");
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/api/v1/health/live").is_err() {
+        assert!(Instant::now() < deadline, "devserver never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let login = |name: &str| {
+        let body = format!(r#"{{"email":"{name}@example.com","password":"Str0ng-Passw0rd!"}}"#);
+        let (status, login) = http_post_json(port, "/api/v1/auth/login", &body).expect("login");
+        assert_eq!(status, 200, "{login}");
+        let login: serde_json::Value = serde_json::from_str(&login).expect("json");
+        login["access_token"].as_str().expect("token").to_owned()
+    };
+    let (alice, bob) = (login("alice"), login("bob"));
+    (server, port, database_url, alice, bob)
+}
+
+async fn open_socket(port: u16, token: &str) -> Socket {
+    let url = format!("ws://127.0.0.1:{port}/api/v1/ws?token={token}");
+    let (socket, response) = tokio_tungstenite::connect_async(url).await.expect("handshake");
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+async fn send_json(socket: &mut Socket, frame: serde_json::Value) {
+    use futures_util::SinkExt;
+    socket.send(tokio_tungstenite::tungstenite::Message::text(frame.to_string())).await.expect("send");
+}
+
+/// The next text frame, parsed; fails after 5 seconds.
+async fn next_json(socket: &mut Socket) -> serde_json::Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("socket open")
+            .expect("frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).expect("JSON frame"),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Asserts that no frame arrives within 300 ms.
+async fn assert_silent(socket: &mut Socket) {
+    use futures_util::StreamExt;
+    if let Ok(frame) = tokio::time::timeout(Duration::from_millis(300), socket.next()).await {
+        panic!("expected silence, got {frame:?}");
+    }
+}
+
+#[test]
+fn two_websocket_clients_echo_broadcast_and_talk_in_rooms() {
+    let (_server, port, _, alice_token, bob_token) = devserver_with_two_users();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        use tokio_tungstenite::tungstenite::Error;
+        let refused = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/v1/ws")).await;
+        let Err(Error::Http(response)) = refused else { panic!("a handshake without a token must fail with HTTP") };
+        assert_eq!(response.status(), 401);
+        let body: serde_json::Value =
+            serde_json::from_slice(response.body().as_deref().unwrap_or_default()).expect("json");
+        assert_eq!(body, serde_json::json!({"detail": "Not authenticated", "code": "not_authenticated"}));
+        let refused = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/v1/ws?token=forged")).await;
+        assert!(matches!(refused, Err(Error::Http(response)) if response.status() == 401));
+
+        let mut alice = open_socket(port, &alice_token).await;
+        let mut bob = open_socket(port, &bob_token).await;
+
+        send_json(&mut alice, serde_json::json!({"type": "echo", "message": "hi"})).await;
+        let echo = next_json(&mut alice).await;
+        assert_eq!((echo["type"].as_str(), echo["message"].as_str()), (Some("echo"), Some("hi")));
+
+        send_json(&mut alice, serde_json::json!({"type": "status"})).await;
+        let status = next_json(&mut alice).await;
+        assert_eq!(status["type"], "status");
+        assert_eq!(status["total_connections"], 2);
+        assert_eq!(status["room_connections"], 2);
+        let (code, body) = http_get(port, "/api/v1/ws/status").expect("status endpoint");
+        assert_eq!(code, 200, "{body}");
+        let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(body["total_connections"], 2);
+
+        send_json(&mut alice, serde_json::json!({"type": "broadcast", "message": "hello bob"})).await;
+        let received = next_json(&mut bob).await;
+        assert_eq!(received["type"], "broadcast");
+        assert_eq!(received["message"], "hello bob");
+        assert_eq!(received["sender"]["username"], "alice");
+        assert_eq!(next_json(&mut alice).await["message"], "hello bob", "the sender is in the room too");
+
+        send_json(&mut bob, serde_json::json!({"type": "join", "room": "lobby"})).await;
+        let joined = next_json(&mut bob).await;
+        assert_eq!((joined["type"].as_str(), joined["room"].as_str()), (Some("joined"), Some("lobby")));
+        send_json(&mut bob, serde_json::json!({"type": "room_broadcast", "room": "lobby", "message": "psst"})).await;
+        let whisper = next_json(&mut bob).await;
+        assert_eq!((whisper["type"].as_str(), whisper["message"].as_str()), (Some("room_broadcast"), Some("psst")));
+        assert_silent(&mut alice).await;
+
+        send_json(&mut alice, serde_json::json!({"type": "room_broadcast", "room": "lobby", "message": "let me"}))
+            .await;
+        assert_eq!(next_json(&mut alice).await["type"], "error", "alice is not in the lobby");
+        assert_silent(&mut bob).await;
+
+        use futures_util::SinkExt;
+        alice.send(tokio_tungstenite::tungstenite::Message::binary(vec![1, 2, 3])).await.expect("send");
+        assert_eq!(next_json(&mut alice).await["type"], "error", "binary frames are refused with a frame");
+        let huge = serde_json::json!({"type": "echo", "message": "x".repeat(shared::domain::ws::MAX_FRAME_BYTES)});
+        send_json(&mut alice, huge).await;
+        let too_large = next_json(&mut alice).await;
+        assert!(too_large["message"].as_str().is_some_and(|m| m.starts_with("Message too large")), "{too_large}");
+    });
+}
+
+#[test]
+fn the_token_may_come_as_the_subprotocol_and_a_revoked_session_loses_its_socket() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (_server, port, database_url, alice_token, bob_token) = devserver_with_two_users();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let mut request = format!("ws://127.0.0.1:{port}/api/v1/ws").into_client_request().expect("request");
+        request.headers_mut().insert("sec-websocket-protocol", alice_token.parse().expect("header"));
+        let (mut alice, response) = tokio_tungstenite::connect_async(request).await.expect("handshake");
+        assert_eq!(response.headers()["sec-websocket-protocol"], alice_token.as_str());
+        let mut bob = open_socket(port, &bob_token).await;
+        send_json(&mut alice, serde_json::json!({"type": "echo", "message": "ready"})).await;
+        assert_eq!(next_json(&mut alice).await["message"], "ready");
+
+        let db = sqlx::PgPool::connect(&database_url).await.expect("connect");
+        sqlx::query(
+            "update sessions set revoked_at = now() where user_id = (select id from users where username = 'alice')",
+        )
+        .execute(&db)
+        .await
+        .expect("revoke");
+
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match alice.next().await {
+                    Some(Ok(Message::Close(frame))) => break frame.map(|frame| u16::from(frame.code)),
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break None,
+                }
+            }
+        })
+        .await
+        .expect("the ticker closes the revoked session's socket within a few ticks");
+        assert_eq!(closed, Some(1008), "closed with a policy-violation frame");
+
+        send_json(&mut bob, serde_json::json!({"type": "status"})).await;
+        let status = next_json(&mut bob).await;
+        assert_eq!(status["total_connections"], 1, "{status}");
+    });
+}

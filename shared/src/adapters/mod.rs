@@ -1,7 +1,10 @@
 //! Implementations of the ports: local ones here, AWS ones as they land.
 
+#[cfg(feature = "ws")]
+pub mod apigw_ws;
 pub mod file_mailer;
 pub mod local_queue;
+pub mod local_ws;
 pub mod mime;
 #[cfg(feature = "secrets")]
 pub mod secrets_manager;

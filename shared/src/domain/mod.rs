@@ -5,3 +5,4 @@ pub mod device;
 pub mod login_backoff;
 pub mod rate_limit;
 pub mod tasks;
+pub mod ws;

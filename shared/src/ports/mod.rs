@@ -2,7 +2,9 @@
 //! AWS adapters in Lambda and local adapters in the devserver and tests.
 
 mod mailer;
+mod publisher;
 mod queue;
 
 pub use mailer::{MailError, Mailer};
+pub use publisher::{PublishError, PublishFuture, Publisher};
 pub use queue::{Queue, QueueDepth, QueueError};

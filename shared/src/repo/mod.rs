@@ -14,3 +14,4 @@ pub mod sessions;
 pub mod tasks;
 pub mod user_details;
 pub mod users;
+pub mod ws_connections;

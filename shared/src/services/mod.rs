@@ -11,6 +11,7 @@ pub mod registration;
 pub mod sessions;
 pub mod tasks;
 pub mod verification;
+pub mod ws;
 
 mod outbox_mail;
 

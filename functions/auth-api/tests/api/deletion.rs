@@ -298,11 +298,14 @@ async fn the_purge_removes_the_account_and_everything_that_points_to_it(db: PgPo
         .execute(&app.state.db)
         .await
         .expect("identity");
-    sqlx::query("insert into ws_connections (connection_id, user_id) values ('conn-1', $1)")
-        .bind(jane_id)
-        .execute(&app.state.db)
-        .await
-        .expect("connection");
+    sqlx::query(
+        "insert into ws_connections (connection_id, user_id, session_id)
+         select 'conn-1', $1, id from sessions where user_id = $1 limit 1",
+    )
+    .bind(jane_id)
+    .execute(&app.state.db)
+    .await
+    .expect("connection");
     // A sign-in recorded from a real address and browser: personal data the purge must strip.
     sqlx::query(
         "insert into audit_log (event, user_id, ip, user_agent, success, details)

@@ -102,7 +102,7 @@ async fn root_welcomes_and_features_report_what_is_enabled() {
     assert_eq!(root.json(), json!({"message": "Welcome to Serverless Auth"}));
 
     let features = send(app_without_database(), get("/features")).await;
-    assert_eq!(features.json(), json!({"redis": false, "websockets": false, "rate_limiting": true, "celery": true}));
+    assert_eq!(features.json(), json!({"redis": false, "websockets": true, "rate_limiting": true, "celery": true}));
 }
 
 #[tokio::test]
@@ -157,6 +157,50 @@ async fn cors_preflight_allows_configured_origins_with_credentials_only() {
     assert!(!denied.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
 }
 
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn ws_status_counts_live_connections_per_room(pool: PgPool) {
+    let user: sqlx::types::Uuid =
+        sqlx::query_scalar("insert into users (email, username) values ('ws@example.com', 'ws') returning id")
+            .fetch_one(&pool)
+            .await
+            .expect("user");
+    let live: sqlx::types::Uuid = sqlx::query_scalar(
+        "insert into sessions (user_id, expires_at) values ($1, now() + interval '1 day') returning id",
+    )
+    .bind(user)
+    .fetch_one(&pool)
+    .await
+    .expect("live session");
+    let revoked: sqlx::types::Uuid = sqlx::query_scalar(
+        "insert into sessions (user_id, expires_at, revoked_at) values ($1, now() + interval '1 day', now()) returning id",
+    )
+    .bind(user)
+    .fetch_one(&pool)
+    .await
+    .expect("revoked session");
+    for (connection, session, room) in
+        [("a", live, "default"), ("a", live, "lobby"), ("b", live, "default"), ("c", revoked, "default")]
+    {
+        shared::repo::ws_connections::open(&pool, connection, user, session, room).await.expect("connection");
+    }
+
+    let response = send(app(pool), get("/api/v1/ws/status")).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    let body = response.json();
+    assert_eq!(body["total_connections"], 2);
+    assert_eq!(body["active_rooms"], json!(["default", "lobby"]));
+    assert_eq!(body["room_connections"], json!({"default": 2, "lobby": 1}));
+    assert_rfc3339_utc(&body["timestamp"]);
+}
+
+#[tokio::test]
+async fn ws_status_is_503_when_the_database_is_unreachable() {
+    let response = send(app_without_database(), get("/api/v1/ws/status")).await;
+
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
 #[tokio::test]
 async fn openapi_document_describes_every_route() {
     let response = send(app_without_database(), get("/api/v1/openapi.json")).await;
@@ -192,6 +236,7 @@ async fn openapi_document_describes_every_route() {
         "/api/v1/health/ready",
         "/api/v1/health/live",
         "/api/v1/health/rate-limit",
+        "/api/v1/ws/status",
     ] {
         assert!(document["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }

@@ -1,0 +1,204 @@
+//! The `ws` handler fed real API Gateway WebSocket event JSON from `tests/fixtures/`, against a
+//! real Postgres, with a recording publisher standing in for the Management API.
+
+use std::sync::Mutex;
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use chrono::Utc;
+use serde_json::{Value, json};
+use shared::ports::{PublishError, PublishFuture, Publisher};
+use shared::repo::sessions::{self, Origin};
+use shared::{AppState, Config};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Records pushes; connections listed in `gone` answer 410.
+#[derive(Debug, Default)]
+struct Recorder {
+    sent: Mutex<Vec<(String, Value)>>,
+    closed: Mutex<Vec<String>>,
+    gone: Vec<String>,
+}
+
+impl Recorder {
+    fn frames_to(&self, connection_id: &str) -> Vec<Value> {
+        let sent = self.sent.lock().expect("lock");
+        sent.iter().filter(|(id, _)| id == connection_id).map(|(_, frame)| frame.clone()).collect()
+    }
+}
+
+impl Publisher for Recorder {
+    fn send<'a>(&'a self, connection_id: &'a str, frame: &'a str) -> PublishFuture<'a> {
+        Box::pin(async move {
+            if self.gone.iter().any(|id| id == connection_id) {
+                return Err(PublishError::Gone);
+            }
+            let frame = serde_json::from_str(frame).expect("frames are JSON");
+            self.sent.lock().expect("lock").push((connection_id.to_owned(), frame));
+            Ok(())
+        })
+    }
+
+    fn close<'a>(&'a self, connection_id: &'a str) -> PublishFuture<'a> {
+        Box::pin(async move {
+            self.closed.lock().expect("lock").push(connection_id.to_owned());
+            Ok(())
+        })
+    }
+}
+
+fn state(db: PgPool) -> AppState {
+    let vars = [
+        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused"),
+        ("JWT_SECRET", "ws-test-secret-ws-test-secret-0123456789"),
+        ("BACKEND_CORS_ORIGINS", "http://localhost:3000"),
+    ];
+    let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+        .expect("config");
+    AppState::with_pool(config, db)
+}
+
+/// A user with a live session; returns an access token for it.
+async fn signed_in(state: &AppState, username: &str) -> String {
+    let email = format!("{username}@example.com");
+    let user_id: Uuid =
+        sqlx::query_scalar("insert into users (email, username, is_verified) values ($1, $2, true) returning id")
+            .bind(&email)
+            .bind(username)
+            .fetch_one(&state.db)
+            .await
+            .expect("user");
+    let session = sessions::create(&state.db, user_id, Utc::now() + chrono::Duration::days(1), &Origin::default())
+        .await
+        .expect("session");
+    let keys = state.config.require_jwt().expect("keys");
+    keys.issue(user_id, &email, session, Utc::now()).expect("token").0
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
+}
+
+fn connect_event(connection_id: &str, token: Option<&str>, origin: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = fixture("ws-connect.json");
+    event["requestContext"]["connectionId"] = json!(connection_id);
+    match token {
+        Some(token) => {
+            event["queryStringParameters"]["token"] = json!(token);
+            event["multiValueQueryStringParameters"]["token"] = json!([token]);
+        }
+        None => {
+            event["queryStringParameters"] = json!({});
+            event["multiValueQueryStringParameters"] = json!({});
+        }
+    }
+    match origin {
+        Some(origin) => event["headers"]["Origin"] = json!(origin),
+        None => {
+            event["headers"].as_object_mut().expect("headers").remove("Origin");
+            event["multiValueHeaders"].as_object_mut().expect("headers").remove("Origin");
+        }
+    }
+    serde_json::from_value(event).expect("a WebSocket event")
+}
+
+fn message_event(connection_id: &str, body: &Value) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = fixture("ws-message.json");
+    event["requestContext"]["connectionId"] = json!(connection_id);
+    event["body"] = json!(body.to_string());
+    serde_json::from_value(event).expect("a WebSocket event")
+}
+
+async fn rows(db: &PgPool, connection_id: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from ws_connections where connection_id = $1")
+        .bind(connection_id)
+        .fetch_one(db)
+        .await
+        .expect("count")
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn connecting_needs_a_valid_token_and_an_allowed_origin(db: PgPool) {
+    let state = state(db.clone());
+    let publisher = Recorder::default();
+    let token = signed_in(&state, "jane").await;
+
+    let without = ws::handle(&state, &publisher, connect_event("c-1", None, None)).await;
+    let forged = ws::handle(&state, &publisher, connect_event("c-2", Some("not.a.jwt"), None)).await;
+    let elsewhere =
+        ws::handle(&state, &publisher, connect_event("c-3", Some(&token), Some("https://evil.example"))).await;
+    let valid = ws::handle(&state, &publisher, connect_event("c-4", Some(&token), Some("http://localhost:3000"))).await;
+
+    assert_eq!((without.status_code, forged.status_code, elsewhere.status_code), (401, 401, 403));
+    assert_eq!(valid.status_code, 200);
+    assert_eq!((rows(&db, "c-1").await, rows(&db, "c-3").await, rows(&db, "c-4").await), (0, 0, 1));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_fixture_echoes_and_a_broadcast_reaches_everyone_in_the_room(db: PgPool) {
+    let state = state(db.clone());
+    let publisher = Recorder::default();
+    let (jane, john) = (signed_in(&state, "jane").await, signed_in(&state, "john").await);
+    ws::handle(&state, &publisher, connect_event("c-jane", Some(&jane), None)).await;
+    ws::handle(&state, &publisher, connect_event("c-john", Some(&john), None)).await;
+    let mut echo: ApiGatewayWebsocketProxyRequest = serde_json::from_value(fixture("ws-message.json")).expect("event");
+    echo.request_context.connection_id = Some("c-jane".into());
+
+    let echoed = ws::handle(&state, &publisher, echo).await;
+    let broadcast =
+        ws::handle(&state, &publisher, message_event("c-jane", &json!({"type": "broadcast", "message": "hi all"})))
+            .await;
+
+    assert_eq!((echoed.status_code, broadcast.status_code), (200, 200));
+    let to_jane = publisher.frames_to("c-jane");
+    assert_eq!((to_jane[0]["type"].clone(), to_jane[0]["message"].clone()), (json!("echo"), json!("hello")));
+    for receiver in ["c-jane", "c-john"] {
+        let frames = publisher.frames_to(receiver);
+        let received = frames.iter().find(|f| f["type"] == "broadcast").expect("broadcast received");
+        assert_eq!(received["message"], "hi all");
+        assert_eq!(received["sender"]["username"], "jane");
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_gone_connection_is_removed_when_a_push_gets_410(db: PgPool) {
+    let state = state(db.clone());
+    let publisher = Recorder { gone: vec!["c-gone".into()], ..Recorder::default() };
+    let (jane, john) = (signed_in(&state, "jane").await, signed_in(&state, "john").await);
+    ws::handle(&state, &publisher, connect_event("c-jane", Some(&jane), None)).await;
+    ws::handle(&state, &publisher, connect_event("c-gone", Some(&john), None)).await;
+
+    ws::handle(&state, &publisher, message_event("c-jane", &json!({"type": "broadcast", "message": "x"}))).await;
+
+    assert_eq!((rows(&db, "c-jane").await, rows(&db, "c-gone").await), (1, 0));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_revoked_sessions_connection_is_closed_on_its_next_frame(db: PgPool) {
+    let state = state(db.clone());
+    let publisher = Recorder::default();
+    let jane = signed_in(&state, "jane").await;
+    ws::handle(&state, &publisher, connect_event("c-jane", Some(&jane), None)).await;
+    sqlx::query("update sessions set revoked_at = now()").execute(&db).await.expect("revoke");
+
+    ws::handle(&state, &publisher, message_event("c-jane", &json!({"type": "echo", "message": "x"}))).await;
+
+    assert_eq!(*publisher.closed.lock().expect("lock"), vec!["c-jane".to_owned()]);
+    assert!(publisher.frames_to("c-jane").is_empty());
+    assert_eq!(rows(&db, "c-jane").await, 0);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn disconnect_forgets_the_connection(db: PgPool) {
+    let state = state(db.clone());
+    let publisher = Recorder::default();
+    let jane = signed_in(&state, "jane").await;
+    ws::handle(&state, &publisher, connect_event("Yw8aYdCRIAMCJSQ=", Some(&jane), None)).await;
+    let event: ApiGatewayWebsocketProxyRequest = serde_json::from_value(fixture("ws-disconnect.json")).expect("event");
+
+    let response = ws::handle(&state, &publisher, event).await;
+
+    assert_eq!(response.status_code, 200);
+    assert_eq!(rows(&db, "Yw8aYdCRIAMCJSQ=").await, 0);
+}

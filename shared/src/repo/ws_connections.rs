@@ -1,0 +1,161 @@
+//! WebSocket connections and their rooms (`ws_connections`: one row per connection and room).
+//! Only connections whose session is live count: a revoked or expired session's connections
+//! receive nothing and are closed on their next message.
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// A live connection and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Connection {
+    /// API Gateway's connection id (a UUID in the devserver).
+    pub connection_id: String,
+    /// The account.
+    pub user_id: Uuid,
+    /// Its username, for broadcasts.
+    pub username: String,
+}
+
+/// Registers a new connection in `room`.
+pub async fn open(
+    db: impl PgExecutor<'_>,
+    connection_id: &str,
+    user_id: Uuid,
+    session_id: Uuid,
+    room: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into ws_connections (connection_id, user_id, session_id, room) values ($1, $2, $3, $4)
+         on conflict (connection_id, room) do nothing",
+    )
+    .bind(connection_id)
+    .bind(user_id)
+    .bind(session_id)
+    .bind(room)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// The connection, if it exists and its session and account are still live.
+pub async fn live(db: impl PgExecutor<'_>, connection_id: &str) -> Result<Option<Connection>, sqlx::Error> {
+    sqlx::query_as(
+        "select c.connection_id, c.user_id, u.username
+           from ws_connections c
+           join sessions s on s.id = c.session_id
+           join users u on u.id = c.user_id
+          where c.connection_id = $1
+            and s.revoked_at is null and s.expires_at > now() and u.is_active
+          limit 1",
+    )
+    .bind(connection_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Adds a known connection to `room` (idempotent).
+pub async fn join(db: impl PgExecutor<'_>, connection_id: &str, room: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "insert into ws_connections (connection_id, user_id, session_id, room, connected_at)
+         select connection_id, user_id, session_id, $2, connected_at
+           from ws_connections where connection_id = $1 limit 1
+         on conflict (connection_id, room) do nothing",
+    )
+    .bind(connection_id)
+    .bind(room)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected() > 0)
+}
+
+/// Removes a connection from `room`; false when it was not in it. The last row of a connection
+/// is kept (a connection always has a room), so leaving the only room leaves it in none that
+/// receives broadcasts but still known.
+pub async fn leave(db: impl PgExecutor<'_>, connection_id: &str, room: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "delete from ws_connections
+          where connection_id = $1 and room = $2
+            and (select count(*) from ws_connections where connection_id = $1) > 1",
+    )
+    .bind(connection_id)
+    .bind(room)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected() > 0)
+}
+
+/// Whether the connection is in `room`.
+pub async fn is_in(db: impl PgExecutor<'_>, connection_id: &str, room: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from ws_connections where connection_id = $1 and room = $2)")
+        .bind(connection_id)
+        .bind(room)
+        .fetch_one(db)
+        .await
+}
+
+/// The rooms a connection is in, sorted.
+pub async fn rooms_of(db: impl PgExecutor<'_>, connection_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("select room from ws_connections where connection_id = $1 order by room")
+        .bind(connection_id)
+        .fetch_all(db)
+        .await
+}
+
+/// Live connections in `room` (the receivers of a broadcast).
+pub async fn in_room(db: impl PgExecutor<'_>, room: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select c.connection_id
+           from ws_connections c join sessions s on s.id = c.session_id
+          where c.room = $1 and s.revoked_at is null and s.expires_at > now()",
+    )
+    .bind(room)
+    .fetch_all(db)
+    .await
+}
+
+/// Live connections in total.
+pub async fn count_live(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(distinct c.connection_id)
+           from ws_connections c join sessions s on s.id = c.session_id
+          where s.revoked_at is null and s.expires_at > now()",
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Live connections per room, by room name.
+pub async fn count_by_room(db: impl PgExecutor<'_>) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "select c.room, count(*)
+           from ws_connections c join sessions s on s.id = c.session_id
+          where s.revoked_at is null and s.expires_at > now()
+          group by c.room order by c.room",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Forgets a connection entirely (it closed, or its push came back 410).
+pub async fn close(db: impl PgExecutor<'_>, connection_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from ws_connections where connection_id = $1").bind(connection_id).execute(db).await.map(drop)
+}
+
+/// Connections of sessions that are no longer live, to be closed.
+pub async fn of_dead_sessions(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select distinct c.connection_id
+           from ws_connections c join sessions s on s.id = c.session_id join users u on u.id = c.user_id
+          where s.revoked_at is not null or s.expires_at <= now() or not u.is_active
+          limit $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Forgets every connection: a process holding them in memory (the devserver) restarted, so
+/// none of them is open any more.
+pub async fn forget_all(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
+    sqlx::query("delete from ws_connections").execute(db).await.map(|done| done.rows_affected())
+}

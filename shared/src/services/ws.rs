@@ -1,0 +1,178 @@
+//! WebSocket connections (DESIGN §8): who may connect, and what each frame does. The `ws`
+//! function and the devserver both call these, with their own [`Publisher`].
+
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::domain::ws::{self, Command, Counts, DEFAULT_ROOM, Sender};
+use crate::error::ApiError;
+use crate::ports::{PublishError, Publisher};
+use crate::repo::{sessions, ws_connections as repo};
+use crate::time::now_rfc3339;
+
+/// Why a handshake is refused; the caller answers with [`Rejection::status`] before upgrading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// No token, or a token that is invalid or whose session ended.
+    Unauthorized,
+    /// A browser page from an origin not in `BACKEND_CORS_ORIGINS`.
+    ForbiddenOrigin,
+}
+
+impl Rejection {
+    /// The HTTP status of the refused handshake.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::Unauthorized => 401,
+            Self::ForbiddenOrigin => 403,
+        }
+    }
+}
+
+/// Checks a handshake and registers the connection in the default room. `origin` is the
+/// `Origin` header: browsers always send it, so a page from another site cannot connect with a
+/// stolen token; clients that are not browsers send none.
+pub async fn connect(
+    state: &AppState,
+    connection_id: &str,
+    token: Option<&str>,
+    origin: Option<&str>,
+) -> Result<Uuid, ConnectError> {
+    if let Some(origin) = origin
+        && !state.config.cors_origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin.trim_end_matches('/')))
+    {
+        return Err(ConnectError::Rejected(Rejection::ForbiddenOrigin));
+    }
+    let token = token.filter(|token| !token.is_empty()).ok_or(ConnectError::Rejected(Rejection::Unauthorized))?;
+    let keys = state.config.require_jwt().map_err(|error| ConnectError::Internal(ApiError::Internal(error.into())))?;
+    let claims = keys.verify(token).map_err(|_| ConnectError::Rejected(Rejection::Unauthorized))?;
+    let user = sessions::live_session_user(&state.db, claims.sid, claims.sub)
+        .await
+        .map_err(|error| ConnectError::Internal(error.into()))?
+        .ok_or(ConnectError::Rejected(Rejection::Unauthorized))?;
+    repo::open(&state.db, connection_id, user.id, claims.sid, DEFAULT_ROOM)
+        .await
+        .map_err(|error| ConnectError::Internal(error.into()))?;
+    Ok(user.id)
+}
+
+/// A handshake that did not complete.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// Refused: answer with the rejection's status.
+    Rejected(Rejection),
+    /// The database or configuration failed: answer 500/503.
+    Internal(ApiError),
+}
+
+/// Forgets a closed connection.
+pub async fn disconnect(state: &AppState, connection_id: &str) -> Result<(), ApiError> {
+    Ok(repo::close(&state.db, connection_id).await?)
+}
+
+/// Runs one text frame from `connection_id`. A connection whose session ended is closed
+/// instead; a receiver that is gone is forgotten.
+pub async fn on_frame(
+    state: &AppState,
+    publisher: &dyn Publisher,
+    connection_id: &str,
+    frame: &str,
+) -> Result<(), ApiError> {
+    let Some(connection) = repo::live(&state.db, connection_id).await? else {
+        repo::close(&state.db, connection_id).await?;
+        let _ = publisher.close(connection_id).await;
+        return Ok(());
+    };
+    let now = now_rfc3339();
+    let reply = match ws::parse(frame) {
+        Command::Echo { message } => ws::echo(&message, &now),
+        Command::Broadcast { message } => {
+            let user_id = connection.user_id.to_string();
+            let sender = Sender { user_id: &user_id, username: &connection.username };
+            let frame = ws::broadcast("broadcast", &message, DEFAULT_ROOM, &sender, &now);
+            deliver(state, publisher, DEFAULT_ROOM, &frame).await?;
+            return Ok(());
+        }
+        Command::RoomBroadcast { message, room } => {
+            if !repo::is_in(&state.db, connection_id, &room).await? {
+                ws::error(&format!("Join room {room} before broadcasting to it"), &now)
+            } else {
+                let user_id = connection.user_id.to_string();
+                let sender = Sender { user_id: &user_id, username: &connection.username };
+                let frame = ws::broadcast("room_broadcast", &message, &room, &sender, &now);
+                deliver(state, publisher, &room, &frame).await?;
+                return Ok(());
+            }
+        }
+        Command::Join { room } => {
+            repo::join(&state.db, connection_id, &room).await?;
+            ws::joined(&room, &now)
+        }
+        Command::Leave { room } => {
+            if repo::leave(&state.db, connection_id, &room).await? {
+                ws::left(&room, &now)
+            } else {
+                ws::error(&format!("Cannot leave room {room}: not in it, or it is the only one"), &now)
+            }
+        }
+        Command::Status { room } => {
+            let rooms = repo::count_by_room(&state.db).await?;
+            let counts = Counts {
+                total_connections: repo::count_live(&state.db).await?,
+                room_connections: rooms.iter().find(|(name, _)| *name == room).map_or(0, |(_, n)| *n),
+                current_rooms: repo::rooms_of(&state.db, connection_id).await?,
+            };
+            ws::status(&room, &counts, &now)
+        }
+        Command::Invalid { reason } => ws::error(&reason, &now),
+    };
+    push(state, publisher, connection_id, &reply).await
+}
+
+/// Sends `frame` to every live connection in `room`, forgetting the gone ones.
+async fn deliver(state: &AppState, publisher: &dyn Publisher, room: &str, frame: &str) -> Result<(), ApiError> {
+    for receiver in repo::in_room(&state.db, room).await? {
+        push(state, publisher, &receiver, frame).await?;
+    }
+    Ok(())
+}
+
+async fn push(state: &AppState, publisher: &dyn Publisher, connection_id: &str, frame: &str) -> Result<(), ApiError> {
+    match publisher.send(connection_id, frame).await {
+        Ok(()) => Ok(()),
+        Err(PublishError::Gone) => Ok(repo::close(&state.db, connection_id).await?),
+        Err(PublishError::Failed(error)) => {
+            tracing::warn!(%connection_id, %error, "WebSocket push failed");
+            Ok(())
+        }
+    }
+}
+
+/// Closes the connections of sessions that ended (logout, revocation, deactivation) and forgets
+/// them; returns how many. The devserver runs it on its ticker; on AWS the next frame from such
+/// a connection closes it.
+pub async fn close_dead(state: &AppState, publisher: &dyn Publisher) -> Result<u64, ApiError> {
+    let dead = repo::of_dead_sessions(&state.db, 1000).await?;
+    for connection_id in &dead {
+        let _ = publisher.close(connection_id).await;
+        repo::close(&state.db, connection_id).await?;
+    }
+    Ok(dead.len() as u64)
+}
+
+/// Connection counts for `GET /api/v1/ws/status` (the seed's shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Live connections.
+    pub total_connections: i64,
+    /// Connections per room, by name.
+    pub room_connections: Vec<(String, i64)>,
+}
+
+/// The counts for the status endpoint.
+pub async fn status(state: &AppState) -> Result<Status, ApiError> {
+    Ok(Status {
+        total_connections: repo::count_live(&state.db).await?,
+        room_connections: repo::count_by_room(&state.db).await?,
+    })
+}
