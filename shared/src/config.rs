@@ -122,6 +122,10 @@ pub struct Config {
     /// Where queued jobs run (`QUEUE_BACKEND`: `sqs` on Lambda, `inline` elsewhere; `local` in
     /// the devserver).
     pub queue: QueueBackend,
+    /// Where the `ws` function pushes frames (`WS_CALLBACK_URL`, the WebSocket API's
+    /// `https://{api}.execute-api.{region}.amazonaws.com/{stage}`); when unset, the endpoint is
+    /// taken from the first event.
+    pub ws_callback_url: Option<String>,
     /// True inside a Lambda execution environment (`AWS_LAMBDA_FUNCTION_NAME` is set).
     pub on_lambda: bool,
 }
@@ -267,6 +271,13 @@ impl Config {
             deletion_reminder_days: parse_reminder_days(vars.get("DELETION_REMINDER_DAYS"))?,
             scheduler_interval_seconds: vars.number("SCHEDULER_INTERVAL_SECONDS", 60, 0..=86_400)?,
             queue: parse_queue(&vars, on_lambda)?,
+            ws_callback_url: match vars.get("WS_CALLBACK_URL") {
+                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                    Some(url.trim_end_matches('/').to_owned())
+                }
+                Some(_) => return Err(ConfigError::new("WS_CALLBACK_URL", "must be an http(s) URL")),
+                None => None,
+            },
             on_lambda,
         })
     }

@@ -260,6 +260,11 @@ async fn a_gone_receiver_is_forgotten(pool: PgPool) {
     connected(&state, "john", "b").await;
     ws::on_frame(&state, &publisher, "b", r#"{"type":"join","room":"lobby"}"#).await.expect("join");
     publisher.mark_gone("b");
+    // past the handshake window, in which a "gone" answer is not trusted
+    sqlx::query("update ws_connections set connected_at = now() - interval '1 minute'")
+        .execute(&state.db)
+        .await
+        .expect("age");
 
     ws::on_frame(&state, &publisher, "a", r#"{"type":"broadcast","message":"anyone?"}"#).await.expect("frame");
 

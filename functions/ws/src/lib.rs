@@ -9,6 +9,7 @@ use http::HeaderValue;
 use http::header::{HeaderName, ORIGIN};
 use serde_json::json;
 use shared::AppState;
+use shared::domain::ws::{selected_subprotocol, token_from_subprotocols};
 use shared::ports::Publisher;
 use shared::services::ws::{self, ConnectError};
 
@@ -29,6 +30,7 @@ pub async fn handle(
             Ok(()) => answer(200, None),
             Err(error) => server_error(&error),
         },
+        _ if connection_id.is_empty() => answer(400, Some(json!({ "detail": "No connection id" }).to_string())),
         _ => {
             let frame = event.body.as_deref().unwrap_or_default();
             match ws::on_frame(state, publisher, &connection_id, frame).await {
@@ -44,17 +46,17 @@ async fn on_connect(
     connection_id: &str,
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
+    if connection_id.is_empty() {
+        return answer(400, Some(json!({ "detail": "No connection id" }).to_string()));
+    }
     let header = |name: &HeaderName| event.headers.get(name).and_then(|value| value.to_str().ok());
-    let from_protocol =
-        header(&SUBPROTOCOL).and_then(|protocols| protocols.split(',').map(str::trim).find(|p| !p.is_empty()));
-    let token = event.query_string_parameters.first("token").or(from_protocol);
+    let offered = header(&SUBPROTOCOL).unwrap_or_default();
+    let token = event.query_string_parameters.first("token").or_else(|| token_from_subprotocols(offered));
     match ws::connect(state, connection_id, token, header(&ORIGIN)).await {
         Ok(_) => {
             let mut response = answer(200, None);
-            // A token offered as the subprotocol must be echoed back, or browsers drop the socket.
-            if event.query_string_parameters.first("token").is_none()
-                && let Some(protocol) = from_protocol.and_then(|p| HeaderValue::from_str(p).ok())
-            {
+            // A client that offered subprotocols drops a socket whose answer selects none.
+            if let Some(protocol) = selected_subprotocol(offered).and_then(|p| HeaderValue::from_str(p).ok()) {
                 response.headers.insert(SUBPROTOCOL, protocol);
             }
             response

@@ -1,5 +1,5 @@
-//! Lambda entry point: state once per cold start; the Management API publisher is created for
-//! the API's endpoint on the first event and reused.
+//! Lambda entry point: state once per cold start; the Management API publisher pushes to
+//! `WS_CALLBACK_URL` (set by the template), or else to the endpoint named by the first event.
 
 use std::sync::OnceLock;
 
@@ -19,7 +19,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             context.domain_name.as_deref().unwrap_or_default(),
             context.stage.as_deref().unwrap_or_default()
         );
-        let publisher = publisher.get_or_init(|| ApiGatewayPublisher::new(endpoint));
+        let publisher = publisher
+            .get_or_init(|| ApiGatewayPublisher::new(state.config.ws_callback_url.clone().unwrap_or(endpoint)));
         async move { Ok::<_, lambda_runtime::Error>(ws::handle(&state, publisher, event.payload).await) }
     }))
     .await

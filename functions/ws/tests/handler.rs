@@ -169,6 +169,13 @@ async fn a_gone_connection_is_removed_when_a_push_gets_410(db: PgPool) {
     ws::handle(&state, &publisher, connect_event("c-jane", Some(&jane), None)).await;
     ws::handle(&state, &publisher, connect_event("c-gone", Some(&john), None)).await;
 
+    // Still in its handshake window: a 410 then must not forget it.
+    ws::handle(&state, &publisher, message_event("c-jane", &json!({"type": "broadcast", "message": "x"}))).await;
+    assert_eq!(rows(&db, "c-gone").await, 1, "a connection seconds old is kept");
+    sqlx::query("update ws_connections set connected_at = now() - interval '1 minute'")
+        .execute(&db)
+        .await
+        .expect("age");
     ws::handle(&state, &publisher, message_event("c-jane", &json!({"type": "broadcast", "message": "x"}))).await;
 
     assert_eq!((rows(&db, "c-jane").await, rows(&db, "c-gone").await), (1, 0));
@@ -201,4 +208,48 @@ async fn disconnect_forgets_the_connection(db: PgPool) {
 
     assert_eq!(response.status_code, 200);
     assert_eq!(rows(&db, "Yw8aYdCRIAMCJSQ=").await, 0);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_token_offered_as_the_subprotocol_connects_and_is_selected(db: PgPool) {
+    let state = state(db.clone());
+    let publisher = Recorder::default();
+    let token = signed_in(&state, "jane").await;
+    let mut event = connect_event("c-proto", None, None);
+    event.headers.insert("sec-websocket-protocol", format!("bearer, {token}").parse().expect("header"));
+    let mut without_id = connect_event("", Some(&token), None);
+    without_id.request_context.connection_id = None;
+
+    let response = ws::handle(&state, &publisher, event).await;
+    let no_id = ws::handle(&state, &publisher, without_id).await;
+
+    assert_eq!(response.status_code, 200);
+    assert_eq!(response.headers["sec-websocket-protocol"], token.as_str());
+    assert_eq!(rows(&db, "c-proto").await, 1);
+    assert_eq!(no_id.status_code, 400);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn rooms_per_connection_and_frames_per_minute_are_capped(db: PgPool) {
+    let state = state(db.clone());
+    let publisher = Recorder::default();
+    let jane = signed_in(&state, "jane").await;
+    ws::handle(&state, &publisher, connect_event("c-jane", Some(&jane), None)).await;
+
+    for room in 0..20 {
+        ws::handle(&state, &publisher, message_event("c-jane", &json!({"type": "join", "room": format!("r{room}")})))
+            .await;
+    }
+    for _ in 0..101 {
+        ws::handle(&state, &publisher, message_event("c-jane", &json!({"type": "echo", "message": "x"}))).await;
+    }
+
+    let frames = publisher.frames_to("c-jane");
+    let refused_join = frames.iter().find(|f| f["type"] == "error").expect("the 21st room is refused");
+    assert!(refused_join["message"].as_str().expect("text").starts_with("Cannot join room r19"), "{refused_join}");
+    assert_eq!(rows(&db, "c-jane").await, 20);
+    let last = frames.last().expect("frames");
+    assert_eq!(last["type"], "error");
+    assert!(last["message"].as_str().expect("text").starts_with("Too many messages"), "{last}");
+    assert_eq!(frames.iter().filter(|f| f["type"] == "echo").count(), 100);
 }

@@ -18,6 +18,7 @@ use shared::domain::ws::{self as protocol, MAX_FRAME_BYTES};
 use shared::error::ApiError;
 use shared::services::ws::{self as service, ConnectError, Rejection};
 use shared::time::now_rfc3339;
+use tokio::sync::mpsc::UnboundedReceiver;
 use uuid::Uuid;
 
 /// Largest message the socket itself accepts. Above the protocol's limit, so a frame that is
@@ -38,48 +39,50 @@ async fn handshake(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let protocol_token = protocol_token(&headers);
-    let token = query.get("token").map(String::as_str).or(protocol_token);
+    let offered = headers.get(SEC_WEBSOCKET_PROTOCOL).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    let token = query.get("token").map(String::as_str).or_else(|| protocol::token_from_subprotocols(offered));
     let origin = headers.get(ORIGIN).and_then(|value| value.to_str().ok());
     let connection_id = Uuid::new_v4().to_string();
-    match service::connect(&state, &connection_id, token, origin).await {
-        Ok(_) => {}
-        Err(ConnectError::Rejected(Rejection::Unauthorized)) => {
-            return shared::http::auth::not_authenticated().into_response();
-        }
+    // Registered before the row exists, so a broadcast during the handshake finds a receiver.
+    let outbox = hub.register(&connection_id);
+    let refused = match service::connect(&state, &connection_id, token, origin).await {
+        Ok(_) => None,
+        Err(ConnectError::Rejected(Rejection::Unauthorized)) => Some(shared::http::auth::not_authenticated()),
         Err(ConnectError::Rejected(Rejection::ForbiddenOrigin)) => {
-            let error = ApiError::Forbidden { code: "forbidden_origin", detail: "Origin not allowed".into() };
-            return error.into_response();
+            Some(ApiError::Forbidden { code: "forbidden_origin", detail: "Origin not allowed".into() })
         }
-        Err(ConnectError::Internal(error)) => return error.into_response(),
+        Err(ConnectError::Internal(error)) => Some(error),
+    };
+    if let Some(error) = refused {
+        hub.unregister(&connection_id);
+        return error.into_response();
     }
-    // A browser passing the token as the subprotocol must see it selected, or it drops the socket.
-    let upgrade = match protocol_token.filter(|_| !query.contains_key("token")) {
-        Some(token) => upgrade.protocols([token.to_owned()]),
+    // A client that offered subprotocols drops a socket whose answer selects none.
+    let upgrade = match protocol::selected_subprotocol(offered) {
+        Some(selected) => upgrade.protocols([selected.to_owned()]),
         None => upgrade,
     };
-    let failed = (state.clone(), connection_id.clone());
+    let failed = (state.clone(), connection_id.clone(), hub.clone());
     upgrade
         .max_message_size(SOCKET_MESSAGE_LIMIT)
         .max_frame_size(SOCKET_MESSAGE_LIMIT)
         .on_failed_upgrade(move |error| {
             tracing::debug!(%error, "WebSocket upgrade failed");
-            let (state, connection_id) = failed;
+            let (state, connection_id, hub) = failed;
+            hub.unregister(&connection_id);
             tokio::spawn(async move { forget(&state, &connection_id).await });
         })
-        .on_upgrade(move |socket| serve(state, hub, connection_id, socket))
-}
-
-/// The token offered as `Sec-WebSocket-Protocol` (browsers cannot set headers on a WebSocket):
-/// the first offered protocol that looks like a JWT.
-fn protocol_token(headers: &HeaderMap) -> Option<&str> {
-    let offered = headers.get(SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
-    offered.split(',').map(str::trim).find(|protocol| protocol.matches('.').count() == 2)
+        .on_upgrade(move |socket| serve(state, hub, connection_id, outbox, socket))
 }
 
 /// Runs one socket: frames the hub pushes go out, text frames coming in go to the protocol.
-async fn serve(state: AppState, hub: Arc<LocalHub>, connection_id: String, mut socket: WebSocket) {
-    let mut outbox = hub.register(&connection_id);
+async fn serve(
+    state: AppState,
+    hub: Arc<LocalHub>,
+    connection_id: String,
+    mut outbox: UnboundedReceiver<HubMessage>,
+    mut socket: WebSocket,
+) {
     loop {
         tokio::select! {
             pushed = outbox.recv() => match pushed {

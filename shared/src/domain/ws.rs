@@ -13,6 +13,27 @@ pub const DEFAULT_ROOM: &str = "default";
 /// Longest room name.
 pub const MAX_ROOM_CHARS: usize = 64;
 
+/// Rooms one connection may be in at once: each join is a row, and a frame must not grow them
+/// without bound.
+pub const MAX_ROOMS_PER_CONNECTION: i64 = 20;
+
+/// Frames one connection may send per minute: a broadcast costs one push per receiver, so an
+/// unthrottled client could make the service work for everyone else's share.
+pub const FRAMES_PER_MINUTE: u32 = 120;
+
+/// The access token offered in `Sec-WebSocket-Protocol` (browsers cannot set other headers on a
+/// WebSocket): the first offered value shaped like a JWT (three dot-separated parts).
+pub fn token_from_subprotocols(offered: &str) -> Option<&str> {
+    offered.split(',').map(str::trim).find(|protocol| protocol.split('.').count() == 3 && !protocol.contains(' '))
+}
+
+/// The subprotocol to select in the handshake answer: a client that offers protocols drops a
+/// socket whose answer selects none, so the token is selected when it came that way, else the
+/// first offered value.
+pub fn selected_subprotocol(offered: &str) -> Option<&str> {
+    token_from_subprotocols(offered).or_else(|| offered.split(',').map(str::trim).find(|p| !p.is_empty()))
+}
+
 /// What a frame asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -205,6 +226,16 @@ mod tests {
         let long_type = format!(r#"{{"type":"{}"}}"#, "t".repeat(500));
         let Command::Invalid { reason } = parse(&long_type) else { panic!("invalid") };
         assert!(reason.len() < 120);
+    }
+
+    #[test]
+    fn the_token_is_found_among_the_offered_subprotocols() {
+        assert_eq!(token_from_subprotocols("bearer, aaa.bbb.ccc"), Some("aaa.bbb.ccc"));
+        assert_eq!(token_from_subprotocols("aaa.bbb.ccc"), Some("aaa.bbb.ccc"));
+        assert_eq!(token_from_subprotocols("chat, v1.2"), None);
+        assert_eq!(selected_subprotocol("bearer, aaa.bbb.ccc"), Some("aaa.bbb.ccc"));
+        assert_eq!(selected_subprotocol("chat, json"), Some("chat"));
+        assert_eq!(selected_subprotocol(""), None);
     }
 
     #[test]

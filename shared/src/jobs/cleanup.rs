@@ -46,6 +46,11 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
             maintenance::delete_old_processed_jobs(db, CLEANUP_BATCH)
         })
         .await?
+        && (!state.config.on_lambda
+            || drain(report, "ws_connections_forgotten", stop_at, || {
+                maintenance::forget_expired_ws_connections(db, CLEANUP_BATCH)
+            })
+            .await?)
         && drain(report, "tasks_deleted", stop_at, || {
             maintenance::delete_finished_tasks(db, KEEP_FINISHED_TASKS_DAYS, CLEANUP_BATCH)
         })

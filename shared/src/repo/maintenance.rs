@@ -94,6 +94,12 @@ pub async fn delete_old_processed_jobs(db: impl PgExecutor<'_>, limit: i64) -> R
     .map(|done| done.rows_affected())
 }
 
+/// WebSocket connections older than API Gateway's longest connection life (2 hours) whose
+/// `$disconnect` never arrived. Only for AWS: the devserver's connections may live longer.
+pub async fn forget_expired_ws_connections(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
+    super::ws_connections::forget_expired(db, limit).await
+}
+
 /// Finished background tasks older than `keep_days`.
 pub async fn delete_finished_tasks(db: impl PgExecutor<'_>, keep_days: i32, limit: i64) -> Result<u64, sqlx::Error> {
     sqlx::query(

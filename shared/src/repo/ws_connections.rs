@@ -53,24 +53,36 @@ pub async fn live(db: impl PgExecutor<'_>, connection_id: &str) -> Result<Option
     .await
 }
 
-/// Adds a known connection to `room` (idempotent).
-pub async fn join(db: impl PgExecutor<'_>, connection_id: &str, room: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query(
-        "insert into ws_connections (connection_id, user_id, session_id, room, connected_at)
-         select connection_id, user_id, session_id, $2, connected_at
-           from ws_connections where connection_id = $1 limit 1
-         on conflict (connection_id, room) do nothing",
+/// Adds a known connection to `room` unless it is already in `max_rooms` rooms. True when the
+/// connection is in the room afterwards.
+pub async fn join(
+    db: impl PgExecutor<'_>,
+    connection_id: &str,
+    room: &str,
+    max_rooms: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "with added as (
+             insert into ws_connections (connection_id, user_id, session_id, room, connected_at)
+             select connection_id, user_id, session_id, $2, connected_at
+               from ws_connections
+              where connection_id = $1
+                and (select count(*) from ws_connections where connection_id = $1) < $3
+              limit 1
+             on conflict (connection_id, room) do nothing
+             returning 1)
+         select exists (select 1 from added)
+             or exists (select 1 from ws_connections where connection_id = $1 and room = $2)",
     )
     .bind(connection_id)
     .bind(room)
-    .execute(db)
+    .bind(max_rooms)
+    .fetch_one(db)
     .await
-    .map(|done| done.rows_affected() > 0)
 }
 
-/// Removes a connection from `room`; false when it was not in it. The last row of a connection
-/// is kept (a connection always has a room), so leaving the only room leaves it in none that
-/// receives broadcasts but still known.
+/// Removes a connection from `room`; false when it was not in it or it is the connection's
+/// only room (the rows are also what identifies the connection, so one always stays).
 pub async fn leave(db: impl PgExecutor<'_>, connection_id: &str, room: &str) -> Result<bool, sqlx::Error> {
     sqlx::query(
         "delete from ws_connections
@@ -124,21 +136,62 @@ pub async fn count_live(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
     .await
 }
 
-/// Live connections per room, by room name.
-pub async fn count_by_room(db: impl PgExecutor<'_>) -> Result<Vec<(String, i64)>, sqlx::Error> {
+/// Live connections per room, the `limit` busiest rooms.
+pub async fn count_by_room(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "select c.room, count(*)
+        "select c.room, count(*) as connections
            from ws_connections c join sessions s on s.id = c.session_id
           where s.revoked_at is null and s.expires_at > now()
-          group by c.room order by c.room",
+          group by c.room order by connections desc, c.room limit $1",
     )
+    .bind(limit)
     .fetch_all(db)
     .await
 }
 
-/// Forgets a connection entirely (it closed, or its push came back 410).
+/// Forgets a connection entirely (it closed, or its session ended).
 pub async fn close(db: impl PgExecutor<'_>, connection_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("delete from ws_connections where connection_id = $1").bind(connection_id).execute(db).await.map(drop)
+}
+
+/// Forgets a connection whose push came back "gone", unless it connected in the last
+/// `grace_seconds`: a connection still in its handshake cannot receive yet and must not be
+/// forgotten for it.
+pub async fn close_gone(db: impl PgExecutor<'_>, connection_id: &str, grace_seconds: i32) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "delete from ws_connections
+          where connection_id = $1 and connected_at < now() - make_interval(secs => $2)",
+    )
+    .bind(connection_id)
+    .bind(f64::from(grace_seconds))
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Live connections in one room.
+pub async fn count_in_room(db: impl PgExecutor<'_>, room: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(*)
+           from ws_connections c join sessions s on s.id = c.session_id
+          where c.room = $1 and s.revoked_at is null and s.expires_at > now()",
+    )
+    .bind(room)
+    .fetch_one(db)
+    .await
+}
+
+/// Forgets connections older than API Gateway's longest connection life (2 hours) whose
+/// `$disconnect` never arrived; returns how many rows went.
+pub async fn forget_expired(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "delete from ws_connections where (connection_id, room) in (
+            select connection_id, room from ws_connections where connected_at < now() - interval '2 hours' limit $1)",
+    )
+    .bind(limit)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
 }
 
 /// Connections of sessions that are no longer live, to be closed.

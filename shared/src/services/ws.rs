@@ -1,13 +1,16 @@
 //! WebSocket connections (DESIGN §8): who may connect, and what each frame does. The `ws`
 //! function and the devserver both call these, with their own [`Publisher`].
 
+use chrono::Utc;
+use futures_util::StreamExt;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::domain::ws::{self, Command, Counts, DEFAULT_ROOM, Sender};
+use crate::domain::rate_limit::Limit;
+use crate::domain::ws::{self, Command, Counts, DEFAULT_ROOM, FRAMES_PER_MINUTE, MAX_ROOMS_PER_CONNECTION, Sender};
 use crate::error::ApiError;
 use crate::ports::{PublishError, Publisher};
-use crate::repo::{sessions, ws_connections as repo};
+use crate::repo::{rate_limits, sessions, ws_connections as repo};
 use crate::time::now_rfc3339;
 
 /// Why a handshake is refused; the caller answers with [`Rejection::status`] before upgrading.
@@ -84,6 +87,10 @@ pub async fn on_frame(
         return Ok(());
     };
     let now = now_rfc3339();
+    if !within_frame_limit(state, connection_id).await? {
+        let reply = ws::error(&format!("Too many messages: at most {FRAMES_PER_MINUTE} a minute"), &now);
+        return push(state, publisher, connection_id, &reply).await;
+    }
     let reply = match ws::parse(frame) {
         Command::Echo { message } => ws::echo(&message, &now),
         Command::Broadcast { message } => {
@@ -105,8 +112,11 @@ pub async fn on_frame(
             }
         }
         Command::Join { room } => {
-            repo::join(&state.db, connection_id, &room).await?;
-            ws::joined(&room, &now)
+            if repo::join(&state.db, connection_id, &room, MAX_ROOMS_PER_CONNECTION).await? {
+                ws::joined(&room, &now)
+            } else {
+                ws::error(&format!("Cannot join room {room}: at most {MAX_ROOMS_PER_CONNECTION} rooms"), &now)
+            }
         }
         Command::Leave { room } => {
             if repo::leave(&state.db, connection_id, &room).await? {
@@ -116,10 +126,9 @@ pub async fn on_frame(
             }
         }
         Command::Status { room } => {
-            let rooms = repo::count_by_room(&state.db).await?;
             let counts = Counts {
                 total_connections: repo::count_live(&state.db).await?,
-                room_connections: rooms.iter().find(|(name, _)| *name == room).map_or(0, |(_, n)| *n),
+                room_connections: repo::count_in_room(&state.db, &room).await?,
                 current_rooms: repo::rooms_of(&state.db, connection_id).await?,
             };
             ws::status(&room, &counts, &now)
@@ -129,23 +138,48 @@ pub async fn on_frame(
     push(state, publisher, connection_id, &reply).await
 }
 
-/// Sends `frame` to every live connection in `room`, forgetting the gone ones.
+/// Pushes going out at once for one broadcast: a room of hundreds is served in a few round
+/// trips instead of one after another.
+const CONCURRENT_PUSHES: usize = 32;
+
+/// A connection younger than this may still be in its handshake, when a push answers "gone".
+const HANDSHAKE_GRACE_SECONDS: i32 = 10;
+
+/// Sends `frame` to every live connection in `room`, forgetting the gone ones. A receiver that
+/// fails is logged and skipped; it never stops the others.
 async fn deliver(state: &AppState, publisher: &dyn Publisher, room: &str, frame: &str) -> Result<(), ApiError> {
-    for receiver in repo::in_room(&state.db, room).await? {
-        push(state, publisher, &receiver, frame).await?;
-    }
+    let receivers = repo::in_room(&state.db, room).await?;
+    futures_util::stream::iter(receivers)
+        .for_each_concurrent(CONCURRENT_PUSHES, |receiver| async move {
+            if let Err(error) = push(state, publisher, &receiver, frame).await {
+                tracing::warn!(connection_id = %receiver, error = ?error, "could not forget a gone connection");
+            }
+        })
+        .await;
     Ok(())
 }
 
 async fn push(state: &AppState, publisher: &dyn Publisher, connection_id: &str, frame: &str) -> Result<(), ApiError> {
     match publisher.send(connection_id, frame).await {
         Ok(()) => Ok(()),
-        Err(PublishError::Gone) => Ok(repo::close(&state.db, connection_id).await?),
+        Err(PublishError::Gone) => Ok(repo::close_gone(&state.db, connection_id, HANDSHAKE_GRACE_SECONDS).await?),
         Err(PublishError::Failed(error)) => {
             tracing::warn!(%connection_id, %error, "WebSocket push failed");
             Ok(())
         }
     }
+}
+
+/// Counts a frame against its connection's per-minute allowance.
+async fn within_frame_limit(state: &AppState, connection_id: &str) -> Result<bool, ApiError> {
+    if !state.config.rate_limit_enabled {
+        return Ok(true);
+    }
+    let limit = Limit { name: "ws_frames", max: FRAMES_PER_MINUTE, window_seconds: 60 };
+    let now = Utc::now();
+    let key = format!("{}:{connection_id}", limit.name);
+    let count = rate_limits::hit(&state.db, &key, limit.window_start(now)).await?;
+    Ok(limit.decide(count, now).allowed)
 }
 
 /// Closes the connections of sessions that ended (logout, revocation, deactivation) and forgets
@@ -160,12 +194,15 @@ pub async fn close_dead(state: &AppState, publisher: &dyn Publisher) -> Result<u
     Ok(dead.len() as u64)
 }
 
+/// Rooms the status endpoint lists at most (the busiest ones).
+pub const STATUS_MAX_ROOMS: i64 = 50;
+
 /// Connection counts for `GET /api/v1/ws/status` (the seed's shape).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     /// Live connections.
     pub total_connections: i64,
-    /// Connections per room, by name.
+    /// Connections per room, the [`STATUS_MAX_ROOMS`] busiest.
     pub room_connections: Vec<(String, i64)>,
 }
 
@@ -173,6 +210,6 @@ pub struct Status {
 pub async fn status(state: &AppState) -> Result<Status, ApiError> {
     Ok(Status {
         total_connections: repo::count_live(&state.db).await?,
-        room_connections: repo::count_by_room(&state.db).await?,
+        room_connections: repo::count_by_room(&state.db, STATUS_MAX_ROOMS).await?,
     })
 }
