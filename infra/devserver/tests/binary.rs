@@ -39,6 +39,24 @@ impl Drop for Server {
     }
 }
 
+/// Starts the devserver on a free port against `database_url` with `env` added, and waits until
+/// it answers. The server stops when the returned guard drops.
+fn start_devserver(database_url: &str, env: &[(&str, String)]) -> (Server, u16) {
+    let port = free_port();
+    let mut command = devserver();
+    command.env("DATABASE_URL", database_url).env("JWT_SECRET", TEST_SECRET).env("PORT", port.to_string());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let server = Server(command.stdout(Stdio::null()).spawn().expect("start devserver"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/api/v1/health/live").is_err() {
+        assert!(Instant::now() < deadline, "devserver never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (server, port)
+}
+
 #[test]
 fn missing_database_url_exits_with_one_line_naming_it() {
     let output = devserver().output().expect("run devserver");
@@ -191,23 +209,10 @@ fn http_post_json(port: u16, path: &str, body: &str) -> std::io::Result<(u16, St
 #[test]
 fn the_verification_mail_arrives_through_the_local_queue() {
     let database_url = migrated_database();
-    let port = free_port();
-    let mail_dir = std::env::temp_dir().join(format!("devserver-queue-mail-{port}"));
-    let child = devserver()
-        .env("DATABASE_URL", &database_url)
-        .env("JWT_SECRET", TEST_SECRET)
-        .env("PORT", port.to_string())
-        .env("MAIL_DIR", &mail_dir)
-        .env("SCHEDULER_INTERVAL_SECONDS", "0")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start devserver");
-    let _server = Server(child);
+    let mail_dir = std::env::temp_dir().join(format!("devserver-queue-mail-{}", uuid::Uuid::new_v4()));
+    let env = [("MAIL_DIR", mail_dir.display().to_string()), ("SCHEDULER_INTERVAL_SECONDS", "0".to_owned())];
+    let (_server, port) = start_devserver(&database_url, &env);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while http_get(port, "/api/v1/health/live").is_err() {
-        assert!(Instant::now() < deadline, "devserver never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 
     let (status, body) = http_post_json(
         port,
@@ -262,21 +267,8 @@ fn a_task_submitted_through_the_api_reaches_success_on_the_local_worker() {
         .await
         .expect("superuser");
     });
-    let port = free_port();
-    let child = devserver()
-        .env("DATABASE_URL", &database_url)
-        .env("JWT_SECRET", TEST_SECRET)
-        .env("PORT", port.to_string())
-        .env("SCHEDULER_INTERVAL_SECONDS", "0")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start devserver");
-    let _server = Server(child);
+    let (_server, port) = start_devserver(&database_url, &[("SCHEDULER_INTERVAL_SECONDS", "0".to_owned())]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/api/v1/health/live").is_err() {
-        assert!(Instant::now() < deadline, "devserver never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let (status, login) =
         http_post_json(port, "/api/v1/auth/login", r#"{"email":"boss@example.com","password":"Str0ng-Passw0rd!"}"#)
             .expect("login");
@@ -332,22 +324,9 @@ fn devserver_with_two_users() -> (Server, u16, String, String, String) {
                 .expect("user");
         }
     });
-    let port = free_port();
-    let child = devserver()
-        .env("DATABASE_URL", &database_url)
-        .env("JWT_SECRET", TEST_SECRET)
-        .env("PORT", port.to_string())
-        .env("SCHEDULER_INTERVAL_SECONDS", "1")
-        .env("MAIL_DIR", std::env::temp_dir().join(format!("devserver-ws-mail-{port}")))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start devserver");
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/api/v1/health/live").is_err() {
-        assert!(Instant::now() < deadline, "devserver never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mail_dir = std::env::temp_dir().join(format!("devserver-ws-mail-{}", uuid::Uuid::new_v4()));
+    let env = [("SCHEDULER_INTERVAL_SECONDS", "1".to_owned()), ("MAIL_DIR", mail_dir.display().to_string())];
+    let (server, port) = start_devserver(&database_url, &env);
     let login = |name: &str| {
         let body = format!(r#"{{"email":"{name}@example.com","password":"Str0ng-Passw0rd!"}}"#);
         let (status, login) = http_post_json(port, "/api/v1/auth/login", &body).expect("login");
