@@ -12,7 +12,8 @@ use crate::config::{Config, MailBackend, QueueBackend};
 use crate::ports::{Mailer, Queue};
 use crate::security::oidc::IdTokenVerifier;
 
-/// Shared application state. Later features add their ports (mailer, queue, ...) here.
+/// Shared application state: configuration and the ports (database, mailer, queue) every handler,
+/// job and test reaches.
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// Settings read at start.
