@@ -1,0 +1,116 @@
+//! Route parity between what the functions serve and what `template.yaml` routes to them: a
+//! route missing from the template is unreachable in AWS, and a template route no router serves
+//! is a 404 in production. Both directions fail this test.
+//!
+//! Served routes are read from the OpenAPI document every router contributes to (plus the few
+//! undocumented ones listed below); template routes from the `Type: HttpApi` events. Each
+//! template route is also requested from the real routers, so a documented route that is not
+//! actually served fails too.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use shared::adapters::local_ws::LocalHub;
+use shared::{AppState, Config};
+use tower::ServiceExt;
+
+/// Served but not part of the OpenAPI document: the document itself, its UI, and the seed's
+/// aliases of the health routes.
+const UNDOCUMENTED: [&str; 6] = [
+    "GET /api/v1/openapi.json",
+    "GET /docs",
+    "GET /docs/{proxy+}",
+    "GET /api/v1/health/",
+    "GET /api/v1/health/readiness",
+    "GET /api/v1/health/liveness",
+];
+
+/// Served by the devserver only: on AWS the WebSocket API (its own resources) takes this role.
+const DEVSERVER_ONLY: [&str; 1] = ["GET /api/v1/ws"];
+
+/// `METHOD /path` of every `Type: HttpApi` event in the template (one flow mapping per line).
+fn template_routes() -> BTreeSet<String> {
+    let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    let template = std::fs::read_to_string(path).expect("template.yaml");
+    let mut routes = BTreeSet::new();
+    for line in template.lines().filter(|line| line.contains("Type: HttpApi")) {
+        let field = |name: &str| -> String {
+            let start =
+                line.find(&format!("{name}: ")).unwrap_or_else(|| panic!("no {name} in: {line}")) + name.len() + 2;
+            let value = &line[start..];
+            match value.strip_prefix('"') {
+                // quoted: a path with `{param}` segments
+                Some(quoted) => quoted.split('"').next().expect("closing quote").to_owned(),
+                None => value.split([',', '}']).next().expect("value").trim().to_owned(),
+            }
+        };
+        routes.insert(format!("{} {}", field("Method"), field("Path")));
+    }
+    routes
+}
+
+/// `METHOD /path` of every operation in the merged OpenAPI document, plus the undocumented ones.
+fn served_routes() -> BTreeSet<String> {
+    let document = serde_json::to_value(system_api::document()).expect("document");
+    let mut routes: BTreeSet<String> = UNDOCUMENTED.iter().map(|route| (*route).to_owned()).collect();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for method in operations.as_object().expect("operations").keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                routes.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_served_route_is_in_the_template_and_every_template_route_is_served() {
+    let template = template_routes();
+    let served = served_routes();
+
+    let not_deployed: Vec<&String> =
+        served.iter().filter(|route| !template.contains(*route) && !DEVSERVER_ONLY.contains(&route.as_str())).collect();
+    let not_served: Vec<&String> = template.iter().filter(|route| !served.contains(*route)).collect();
+
+    assert!(template.len() > 40, "the template parse found only {} routes", template.len());
+    assert!(not_deployed.is_empty(), "served but missing from template.yaml: {not_deployed:?}");
+    assert!(not_served.is_empty(), "in template.yaml but not served: {not_served:?}");
+}
+
+/// The real routers behind a database that is never reached (routes answer 401/422/503, never
+/// the fallback's 404).
+fn router() -> axum::Router {
+    let vars = [
+        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused"),
+        ("DB_ACQUIRE_TIMEOUT_MS", "50"),
+        ("JWT_SECRET", "parity-test-secret-parity-test-secret-0123"),
+        ("RATE_LIMIT_ENABLED", "false"),
+    ];
+    let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+        .expect("config");
+    let state = AppState::new(config);
+    shared::http::finish(devserver::routes(&state, Arc::new(LocalHub::default())), state)
+}
+
+#[tokio::test]
+async fn every_template_route_reaches_a_handler() {
+    let router = router();
+    for route in template_routes() {
+        let (method, path) = route.split_once(' ').expect("METHOD /path");
+        let uri = path
+            .replace("{proxy+}", "index.html")
+            .replace("{id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{session_id}", "00000000-0000-4000-8000-000000000000");
+        let request = Request::builder().method(method).uri(&uri).body(Body::empty()).expect("request");
+
+        let response = router.clone().oneshot(request).await.expect("infallible");
+
+        let status = response.status();
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        let fallback = status == StatusCode::NOT_FOUND && body.as_ref() == br#"{"detail":"Not Found"}"#;
+        assert!(!fallback && status != StatusCode::METHOD_NOT_ALLOWED, "{route} is not served ({status})");
+    }
+}
