@@ -192,11 +192,22 @@ fn the_local_scheduler_purges_an_account_whose_grace_period_ended() {
 
 /// Sends a POST with a JSON body over a fresh connection; returns the status code and body.
 fn http_post_json(port: u16, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    http_json(port, "POST", path, None, body)
+}
+
+/// Sends a request with a Bearer token over a fresh connection; returns the status and body.
+fn http_with_token(port: u16, method: &str, path: &str, token: &str, body: &str) -> std::io::Result<(u16, String)> {
+    http_json(port, method, path, Some(token), body)
+}
+
+/// Sends one JSON request (optionally with a Bearer token) on a fresh connection.
+fn http_json(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let authorization = token.map(|token| format!("Authorization: Bearer {token}\r\n")).unwrap_or_default();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();
@@ -232,22 +243,6 @@ fn the_verification_mail_arrives_through_the_local_queue() {
     };
     assert!(mail.contains("verify-email?token="), "{mail}");
     let _ = std::fs::remove_dir_all(&mail_dir);
-}
-
-/// Sends a request with a Bearer token over a fresh connection; returns the status and body.
-fn http_with_token(port: u16, method: &str, path: &str, token: &str, body: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-    Ok((status, body))
 }
 
 #[test]
