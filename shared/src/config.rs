@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::security::jwt::JwtKeys;
+use crate::security::jwt::{JwtKeys, KeyError};
 use crate::security::oidc::ProviderConfig;
 use crate::security::validation::PasswordPolicy;
 
@@ -61,6 +61,9 @@ pub struct SuperuserSeed {
 pub struct Config {
     /// Postgres connection string (`DATABASE_URL`, required). Secret: it may hold a password.
     pub database_url: SecretString,
+    /// Replaces the host of `DATABASE_URL` (`DATABASE_HOST`, optional). The deploy template sets
+    /// it to the RDS Proxy endpoint it creates, which the URL in the secret cannot know.
+    pub database_host: Option<String>,
     /// Upper bound of pooled connections (`DB_MAX_CONNECTIONS`; 2 on Lambda, 10 locally).
     /// Small on Lambda because every concurrent execution environment has its own pool.
     pub db_max_connections: u32,
@@ -183,6 +186,13 @@ impl Config {
             return Err(ConfigError::new("DATABASE_URL", "is not a valid postgres connection URL"));
         }
 
+        let database_host = vars.get("DATABASE_HOST");
+        if let Some(host) = &database_host
+            && host.contains(|c: char| c.is_whitespace() || "/?#@:".contains(c))
+        {
+            return Err(ConfigError::new("DATABASE_HOST", "must be a bare host name (no scheme, port or path)"));
+        }
+
         let environment = vars.get("ENVIRONMENT").unwrap_or_else(|| "development".into());
         if !matches!(environment.as_str(), "development" | "staging" | "production") {
             return Err(ConfigError::new(
@@ -255,6 +265,7 @@ impl Config {
             mail_from: vars.get("MAIL_FROM").unwrap_or_else(|| "Serverless Auth <noreply@localhost>".into()),
             mail_dir: vars.get("MAIL_DIR").unwrap_or_else(|| ".local/mail".into()).into(),
             database_url: SecretString::from(database_url),
+            database_host,
             db_max_connections: vars.number("DB_MAX_CONNECTIONS", if on_lambda { 2 } else { 10 }, 1..=1000)?,
             db_acquire_timeout: Duration::from_millis(vars.number("DB_ACQUIRE_TIMEOUT_MS", 3000, 50..=60_000)?),
             environment,
@@ -297,11 +308,21 @@ fn parse_jwt(vars: &Vars<'_>) -> Result<Option<JwtKeys>, ConfigError> {
     let audience = vars.get("JWT_AUDIENCE").unwrap_or_else(|| "serverless-auth".into());
     let ttl_minutes: i64 = vars.number("ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1..=1440)?;
     let ttl = ttl_minutes * 60;
+    let previous = vars.get("JWT_PREVIOUS_PRIVATE_KEY").map(|pem| pem.replace("\\n", "\n"));
     if let Some(pem) = vars.get("JWT_PRIVATE_KEY") {
         let pem = pem.replace("\\n", "\n");
-        return JwtKeys::from_private_pem(pem.as_bytes(), &issuer, &audience, ttl)
-            .map(Some)
-            .map_err(|error| ConfigError::new("JWT_PRIVATE_KEY", error.to_string()));
+        let keys = JwtKeys::from_private_pem(pem.as_bytes(), &issuer, &audience, ttl)
+            .map_err(|error| ConfigError::new("JWT_PRIVATE_KEY", error.to_string()))?;
+        return match previous {
+            None => Ok(Some(keys)),
+            Some(previous) => keys
+                .with_previous_pem(previous.as_bytes())
+                .map(Some)
+                .map_err(|error| ConfigError::new("JWT_PREVIOUS_PRIVATE_KEY", error.to_string())),
+        };
+    }
+    if previous.is_some() {
+        return Err(ConfigError::new("JWT_PREVIOUS_PRIVATE_KEY", KeyError::PreviousWithoutPrivateKey.to_string()));
     }
     match vars.get("JWT_SECRET") {
         None => Ok(None),
@@ -517,6 +538,17 @@ mod tests {
     }
 
     #[test]
+    fn database_host_must_be_a_bare_host_name() {
+        let proxy = "db-proxy.proxy-abc.us-east-1.rds.amazonaws.com";
+        let config = config_from(&[DB, ("DATABASE_HOST", proxy)]).expect("valid");
+        assert_eq!(config.database_host.as_deref(), Some(proxy));
+        assert_eq!(config_from(&[DB]).expect("valid").database_host, None);
+        for bad in ["https://db", "db:5432", "db/app", "a b"] {
+            assert_eq!(config_from(&[DB, ("DATABASE_HOST", bad)]).expect_err(bad).var, "DATABASE_HOST");
+        }
+    }
+
+    #[test]
     fn empty_value_counts_as_missing() {
         assert_eq!(config_from(&[("DATABASE_URL", "  ")]).expect_err("must fail").var, "DATABASE_URL");
     }
@@ -561,6 +593,22 @@ mod tests {
         let config = config_from(&[DB, ("BACKEND_CORS_ORIGINS", " https://app.example.com/ , http://localhost:3000")])
             .expect("valid config");
         assert_eq!(config.cors_origins, vec!["https://app.example.com", "http://localhost:3000"]);
+    }
+
+    #[test]
+    fn a_previous_private_key_is_published_next_to_the_current_one() {
+        let current = include_str!("../tests/keys/test-ec-private.pem").replace('\n', "\\n");
+        let previous = include_str!("../tests/keys/test-rsa-private.pem");
+        let config =
+            config_from(&[DB, ("JWT_PRIVATE_KEY", &current), ("JWT_PREVIOUS_PRIVATE_KEY", previous)]).expect("valid");
+        assert_eq!(config.require_jwt().expect("keys").jwks().expect("published").keys.len(), 2);
+
+        let secret = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let error = config_from(&[DB, secret, ("JWT_PREVIOUS_PRIVATE_KEY", previous)]).expect_err("no private key");
+        assert_eq!(error.var, "JWT_PREVIOUS_PRIVATE_KEY");
+        let error = config_from(&[DB, ("JWT_PRIVATE_KEY", previous), ("JWT_PREVIOUS_PRIVATE_KEY", previous)])
+            .expect_err("same key");
+        assert_eq!(error.var, "JWT_PREVIOUS_PRIVATE_KEY");
     }
 
     #[test]

@@ -17,8 +17,11 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// Creates the pool without connecting. An unparsable URL falls back to defaults here; `Config`
 /// has already checked the scheme, and a wrong host surfaces as a 503 on first use.
 pub fn lazy_pool(config: &Config) -> PgPool {
-    let options: PgConnectOptions =
+    let mut options: PgConnectOptions =
         config.database_url.expose_secret().parse().unwrap_or_else(|_| PgConnectOptions::new());
+    if let Some(host) = &config.database_host {
+        options = options.host(host);
+    }
     PgPoolOptions::new()
         .max_connections(config.db_max_connections)
         .min_connections(0)
@@ -36,5 +39,27 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     match tokio::time::timeout(PING_TIMEOUT, sqlx::query("select 1").execute(pool)).await {
         Ok(result) => result.map(drop),
         Err(_elapsed) => Err(sqlx::Error::PoolTimedOut),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())).expect("config")
+    }
+
+    #[tokio::test]
+    async fn database_host_replaces_only_the_host_of_the_url() {
+        let url = ("DATABASE_URL", "postgres://app:pw@db.internal:6543/appdb");
+        let pool = lazy_pool(&config(&[url, ("DATABASE_HOST", "proxy.example")]));
+        let options = pool.connect_options();
+        assert_eq!(options.get_host(), "proxy.example");
+        assert_eq!(options.get_port(), 6543);
+        assert_eq!(options.get_database(), Some("appdb"));
+        assert_eq!(options.get_username(), "app");
+
+        assert_eq!(lazy_pool(&config(&[url])).connect_options().get_host(), "db.internal");
     }
 }

@@ -2,9 +2,12 @@
 //!
 //! Signed with HS256 from `JWT_SECRET`, or with RS256/ES256 from `JWT_PRIVATE_KEY`; in the
 //! asymmetric case the public key is published as a JWKS so an API Gateway JWT authorizer can
-//! verify tokens without calling us. Verification accepts exactly the configured algorithm (no
-//! `none`, no HS/RS confusion), checks signature, `exp`, `nbf`, `iss`, `aud` and `kid`; callers
-//! must still check that the session is live, which is what makes revocation immediate.
+//! verify tokens without calling us. Verification accepts exactly the algorithm of the key the
+//! `kid` names (no `none`, no HS/RS confusion), checks signature, `exp`, `nbf`, `iss` and `aud`;
+//! callers must still check that the session is live, which is what makes revocation immediate.
+//!
+//! Key rotation: the previous key (`JWT_PREVIOUS_PRIVATE_KEY`) stays in the JWKS and keeps
+//! verifying the tokens it signed until they expire, so a rotation signs nobody out.
 
 use std::fmt;
 
@@ -51,6 +54,12 @@ pub enum KeyError {
     /// `JWT_PRIVATE_KEY` is not a PEM RSA (PKCS#1/PKCS#8) or P-256 (PKCS#8) private key.
     #[error("must be a PEM RSA private key or a PKCS#8 P-256 private key")]
     UnsupportedKey,
+    /// `JWT_PREVIOUS_PRIVATE_KEY` without `JWT_PRIVATE_KEY`: a shared secret is never published.
+    #[error("needs JWT_PRIVATE_KEY (a previous key only applies to published keys)")]
+    PreviousWithoutPrivateKey,
+    /// `JWT_PREVIOUS_PRIVATE_KEY` equal to `JWT_PRIVATE_KEY`.
+    #[error("is the same key as JWT_PRIVATE_KEY")]
+    PreviousIsCurrent,
 }
 
 /// Why a presented token was refused. Clients only ever see one generic 401.
@@ -70,11 +79,9 @@ pub enum TokenError {
 /// Signing and verification keys plus the claims every token carries.
 #[derive(Clone)]
 pub struct JwtKeys {
-    algorithm: Algorithm,
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    key_id: Option<String>,
-    public_jwk: Option<Jwk>,
+    current: VerifyingKey,
+    previous: Option<VerifyingKey>,
     issuer: String,
     audience: String,
     ttl_seconds: i64,
@@ -83,8 +90,9 @@ pub struct JwtKeys {
 impl fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtKeys")
-            .field("algorithm", &self.algorithm)
-            .field("key_id", &self.key_id)
+            .field("algorithm", &self.current.algorithm)
+            .field("key_id", &self.current.key_id)
+            .field("previous_key_id", &self.previous.as_ref().map(|key| &key.key_id))
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl_seconds", &self.ttl_seconds)
@@ -99,11 +107,14 @@ impl JwtKeys {
             return Err(KeyError::SecretTooShort);
         }
         Ok(Self {
-            algorithm: Algorithm::HS256,
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            key_id: None,
-            public_jwk: None,
+            current: VerifyingKey {
+                algorithm: Algorithm::HS256,
+                decoding: DecodingKey::from_secret(secret),
+                key_id: None,
+                public_jwk: None,
+            },
+            previous: None,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl_seconds,
@@ -113,31 +124,29 @@ impl JwtKeys {
     /// RS256 or ES256 keys from a PEM private key; the algorithm follows the key type. The key
     /// id is the key's RFC 7638 thumbprint, so rotating the key changes it.
     pub fn from_private_pem(pem: &[u8], issuer: &str, audience: &str, ttl_seconds: i64) -> Result<Self, KeyError> {
-        let (algorithm, encoding, mut jwk) = [Algorithm::RS256, Algorithm::ES256]
-            .into_iter()
-            .find_map(|algorithm| {
-                let encoding = match algorithm {
-                    Algorithm::RS256 => EncodingKey::from_rsa_pem(pem).ok()?,
-                    _ => EncodingKey::from_ec_pem(pem).ok()?,
-                };
-                let jwk = Jwk::from_encoding_key(&encoding, algorithm).ok()?;
-                Some((algorithm, encoding, jwk))
-            })
-            .ok_or(KeyError::UnsupportedKey)?;
-        let key_id = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| KeyError::UnsupportedKey)?;
-        jwk.common.key_id = Some(key_id.clone());
-        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| KeyError::UnsupportedKey)?;
+        let (encoding, current) = VerifyingKey::from_private_pem(pem)?;
         Ok(Self {
-            algorithm,
             encoding,
-            decoding,
-            key_id: Some(key_id),
-            public_jwk: Some(jwk),
+            current,
+            previous: None,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl_seconds,
         })
+    }
+
+    /// Keeps verifying (and publishing) the key that signed tokens before a rotation. Only the
+    /// public half is kept. Refused for a shared secret and for the current key itself.
+    pub fn with_previous_pem(mut self, pem: &[u8]) -> Result<Self, KeyError> {
+        if self.current.public_jwk.is_none() {
+            return Err(KeyError::PreviousWithoutPrivateKey);
+        }
+        let (_, previous) = VerifyingKey::from_private_pem(pem)?;
+        if previous.key_id == self.current.key_id {
+            return Err(KeyError::PreviousIsCurrent);
+        }
+        self.previous = Some(previous);
+        Ok(self)
     }
 
     /// Lifetime of an access token, in seconds (`expires_in` of the login response).
@@ -147,7 +156,7 @@ impl JwtKeys {
 
     /// The signing algorithm in use.
     pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
+        self.current.algorithm
     }
 
     /// The issuer every token carries.
@@ -155,9 +164,12 @@ impl JwtKeys {
         &self.issuer
     }
 
-    /// The public keys as a JWKS, when signing is asymmetric (never for a shared secret).
+    /// The public keys as a JWKS, when signing is asymmetric (never for a shared secret): the
+    /// current key first, then the previous one during a rotation.
     pub fn jwks(&self) -> Option<JwkSet> {
-        self.public_jwk.clone().map(|jwk| JwkSet { keys: vec![jwk] })
+        let current = self.current.public_jwk.clone()?;
+        let previous = self.previous.as_ref().and_then(|key| key.public_jwk.clone());
+        Some(JwkSet { keys: std::iter::once(current).chain(previous).collect() })
     }
 
     /// Signs an access token for `user_id` in session `session_id`.
@@ -180,8 +192,8 @@ impl JwtKeys {
             aud: self.audience.clone(),
             jti: Uuid::new_v4(),
         };
-        let mut header = Header::new(self.algorithm);
-        header.kid.clone_from(&self.key_id);
+        let mut header = Header::new(self.current.algorithm);
+        header.kid.clone_from(&self.current.key_id);
         let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|error| TokenError::Signing(error.to_string()))?;
         Ok((token, claims))
@@ -190,24 +202,57 @@ impl JwtKeys {
     /// Verifies a presented token and returns its claims.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|error| TokenError::Invalid(error.to_string()))?;
-        if header.alg != self.algorithm {
+        let key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|key| key.key_id == header.kid)
+            .ok_or_else(|| TokenError::Invalid("unknown key id".into()))?;
+        if header.alg != key.algorithm {
             return Err(TokenError::Invalid(format!("algorithm {:?} not accepted", header.alg)));
         }
-        if header.kid != self.key_id {
-            return Err(TokenError::Invalid("unknown key id".into()));
-        }
-        let mut validation = Validation::new(self.algorithm);
+        let mut validation = Validation::new(key.algorithm);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).map(|data| data.claims).map_err(
+        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map(|data| data.claims).map_err(
             |error| match error.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid(error.to_string()),
             },
         )
+    }
+}
+
+/// One key that verifies tokens: its algorithm, `kid` and, when asymmetric, its public JWK.
+#[derive(Clone)]
+struct VerifyingKey {
+    algorithm: Algorithm,
+    decoding: DecodingKey,
+    key_id: Option<String>,
+    public_jwk: Option<Jwk>,
+}
+
+impl VerifyingKey {
+    /// The signing key and its public half from a PEM private key; the algorithm follows the key
+    /// type. The key id is the key's RFC 7638 thumbprint, so rotating the key changes it.
+    fn from_private_pem(pem: &[u8]) -> Result<(EncodingKey, Self), KeyError> {
+        let (algorithm, encoding, mut jwk) = [Algorithm::RS256, Algorithm::ES256]
+            .into_iter()
+            .find_map(|algorithm| {
+                let encoding = match algorithm {
+                    Algorithm::RS256 => EncodingKey::from_rsa_pem(pem).ok()?,
+                    _ => EncodingKey::from_ec_pem(pem).ok()?,
+                };
+                let jwk = Jwk::from_encoding_key(&encoding, algorithm).ok()?;
+                Some((algorithm, encoding, jwk))
+            })
+            .ok_or(KeyError::UnsupportedKey)?;
+        let key_id = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| KeyError::UnsupportedKey)?;
+        jwk.common.key_id = Some(key_id.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| KeyError::UnsupportedKey)?;
+        Ok((encoding, Self { algorithm, decoding, key_id: Some(key_id), public_jwk: Some(jwk) }))
     }
 }
 

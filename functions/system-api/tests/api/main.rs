@@ -278,6 +278,20 @@ async fn jwks_and_discovery_are_published_for_an_asymmetric_key() {
     assert_eq!(discovery["jwks_uri"], "https://auth.example.com/.well-known/jwks.json");
 }
 
+#[tokio::test]
+async fn during_a_key_rotation_the_jwks_lists_the_new_key_then_the_previous_one() {
+    let new = include_str!("../../../../shared/tests/keys/test-ec-private.pem");
+    let old = include_str!("../../../../shared/tests/keys/test-rsa-private.pem");
+    let config = test_config(&[("JWT_PRIVATE_KEY", new), ("JWT_PREVIOUS_PRIVATE_KEY", old)]);
+    let app = system_api::router(shared::AppState::new(config));
+
+    let jwks = send(app, get("/.well-known/jwks.json")).await.json();
+
+    let kinds: Vec<_> = jwks["keys"].as_array().expect("keys").iter().map(|key| key["kty"].clone()).collect();
+    assert_eq!(kinds, vec![json!("EC"), json!("RSA")]);
+    assert!(jwks["keys"].as_array().expect("keys").iter().all(|key| key.get("d").is_none()));
+}
+
 const SECRET: &str = "system-api-test-secret-0123456789abcdef";
 
 /// The real Lambda path: an API Gateway HTTP API v2 event, deserialised as the runtime does,

@@ -87,7 +87,7 @@ fn alg_none_is_refused() {
 
 #[test]
 fn hs256_signed_with_the_rsa_public_key_is_refused() {
-    let kid = rs().key_id.clone();
+    let kid = rs().current.key_id.clone();
     let token =
         forge(&json!({"alg": "HS256", "typ": "JWT", "kid": kid}), &valid_claims(), Some(RSA_PUBLIC_PEM.as_bytes()));
     assert!(matches!(rs().verify(&token), Err(TokenError::Invalid(_))));
@@ -151,4 +151,52 @@ fn garbage_is_refused_without_panicking() {
     for token in ["", ".", "..", "a.b.c", "not a token", "\0\0\0", "eyJhbGciOiJIUzI1NiJ9..."] {
         assert!(hs().verify(token).is_err(), "{token:?}");
     }
+}
+
+#[test]
+fn after_a_rotation_tokens_of_the_previous_key_verify_until_it_is_dropped() {
+    let old = rs();
+    let (old_token, old_claims) = issue(&old);
+    let rotated = JwtKeys::from_private_pem(EC_PEM.as_bytes(), "issuer", "audience", 900)
+        .expect("new key")
+        .with_previous_pem(RSA_PEM.as_bytes())
+        .expect("previous key");
+
+    assert_eq!(rotated.verify(&old_token).expect("previous key still verifies"), old_claims);
+    let (new_token, new_claims) = issue(&rotated);
+    assert_eq!(rotated.verify(&new_token).expect("current key"), new_claims);
+    assert!(matches!(old.verify(&new_token), Err(TokenError::Invalid(_))), "the old key knows nothing new");
+
+    let jwks = rotated.jwks().expect("published");
+    let kids: Vec<_> = jwks.keys.iter().map(|key| key.common.key_id.clone().expect("kid")).collect();
+    assert_eq!(kids.len(), 2, "current and previous keys are both published");
+    assert_eq!(Some(&kids[1]), old.jwks().expect("old").keys[0].common.key_id.as_ref());
+
+    let dropped = JwtKeys::from_private_pem(EC_PEM.as_bytes(), "issuer", "audience", 900).expect("new key");
+    assert!(matches!(dropped.verify(&old_token), Err(TokenError::Invalid(_))));
+    let other = JwtKeys::from_private_pem(OTHER_RSA_PEM.as_bytes(), "issuer", "audience", 900).expect("keys");
+    assert!(matches!(rotated.verify(&issue(&other).0), Err(TokenError::Invalid(_))), "a third key is unknown");
+}
+
+#[test]
+fn the_previous_key_only_verifies_with_its_own_algorithm() {
+    let rotated = JwtKeys::from_private_pem(EC_PEM.as_bytes(), "issuer", "audience", 900)
+        .expect("new key")
+        .with_previous_pem(RSA_PEM.as_bytes())
+        .expect("previous key");
+    let previous_kid = rotated.jwks().expect("published").keys[1].common.key_id.clone().expect("kid");
+    // HS256 signed with the previous key's public modulus under its kid: the classic confusion.
+    let token = forge(
+        &json!({"alg": "HS256", "typ": "JWT", "kid": previous_kid}),
+        &valid_claims(),
+        Some(RSA_PUBLIC_PEM.as_bytes()),
+    );
+    assert!(matches!(rotated.verify(&token), Err(TokenError::Invalid(_))));
+}
+
+#[test]
+fn a_previous_key_needs_a_published_current_key_and_must_differ_from_it() {
+    assert_eq!(hs().with_previous_pem(RSA_PEM.as_bytes()).expect_err("hs"), KeyError::PreviousWithoutPrivateKey);
+    assert_eq!(rs().with_previous_pem(RSA_PEM.as_bytes()).expect_err("same"), KeyError::PreviousIsCurrent);
+    assert_eq!(rs().with_previous_pem(b"garbage").expect_err("garbage"), KeyError::UnsupportedKey);
 }
