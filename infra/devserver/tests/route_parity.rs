@@ -31,11 +31,24 @@ const UNDOCUMENTED: [&str; 6] = [
 /// Served by the devserver only: on AWS the WebSocket API (its own resources) takes this role.
 const DEVSERVER_ONLY: [&str; 1] = ["GET /api/v1/ws"];
 
+fn template() -> String {
+    let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).expect("template.yaml")
+}
+
 /// `METHOD /path` of every `Type: HttpApi` event in the template (one flow mapping per line).
 fn template_routes() -> BTreeSet<String> {
-    let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
-    let template = std::fs::read_to_string(path).expect("template.yaml");
-    let mut routes = BTreeSet::new();
+    template_route_lines().into_iter().map(|(route, _)| route).collect()
+}
+
+/// Template routes marked `# bearer`: the ones the optional API Gateway JWT authorizer guards.
+fn template_bearer_routes() -> BTreeSet<String> {
+    template_route_lines().into_iter().filter(|(_, bearer)| *bearer).map(|(route, _)| route).collect()
+}
+
+fn template_route_lines() -> Vec<(String, bool)> {
+    let template = template();
+    let mut routes = Vec::new();
     for line in template.lines().filter(|line| line.contains("Type: HttpApi")) {
         let field = |name: &str| -> String {
             let start =
@@ -47,7 +60,26 @@ fn template_routes() -> BTreeSet<String> {
                 None => value.split([',', '}']).next().expect("value").trim().to_owned(),
             }
         };
-        routes.insert(format!("{} {}", field("Method"), field("Path")));
+        let bearer = line.trim_end().ends_with("# bearer");
+        routes.push((format!("{} {}", field("Method"), field("Path")), bearer));
+    }
+    routes
+}
+
+/// Documented operations whose every security alternative is a bearer token: a request without
+/// one can never succeed, so the JWT authorizer may reject it first.
+fn routes_that_require_a_token() -> BTreeSet<String> {
+    let document = serde_json::to_value(system_api::document()).expect("document");
+    let mut routes = BTreeSet::new();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let required = operation["security"].as_array().is_some_and(|alternatives| {
+                !alternatives.is_empty() && alternatives.iter().all(|alternative| alternative.get("bearer").is_some())
+            });
+            if required {
+                routes.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
     }
     routes
 }
@@ -80,6 +112,19 @@ fn every_served_route_is_in_the_template_and_every_template_route_is_served() {
     assert!(not_served.is_empty(), "in template.yaml but not served: {not_served:?}");
 }
 
+#[test]
+fn bearer_marks_in_the_template_match_the_documented_security() {
+    let marked = template_bearer_routes();
+    let required = routes_that_require_a_token();
+
+    let unmarked: Vec<&String> = required.difference(&marked).collect();
+    let wrongly_marked: Vec<&String> = marked.difference(&required).collect();
+
+    assert!(required.len() > 15, "the document lists only {} token-only routes", required.len());
+    assert!(unmarked.is_empty(), "require a token but lack `# bearer` in template.yaml: {unmarked:?}");
+    assert!(wrongly_marked.is_empty(), "marked `# bearer` but usable without a token: {wrongly_marked:?}");
+}
+
 /// The real routers behind a database that is never reached (routes answer 401/422/503, never
 /// the fallback's 404).
 fn router() -> axum::Router {
@@ -98,6 +143,7 @@ fn router() -> axum::Router {
 #[tokio::test]
 async fn every_template_route_reaches_a_handler() {
     let router = router();
+    let bearer = template_bearer_routes();
     for route in template_routes() {
         let (method, path) = route.split_once(' ').expect("METHOD /path");
         let uri = path
@@ -112,5 +158,8 @@ async fn every_template_route_reaches_a_handler() {
         let body = response.into_body().collect().await.expect("body").to_bytes();
         let fallback = status == StatusCode::NOT_FOUND && body.as_ref() == br#"{"detail":"Not Found"}"#;
         assert!(!fallback && status != StatusCode::METHOD_NOT_ALLOWED, "{route} is not served ({status})");
+        if bearer.contains(&route) {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{route} is marked `# bearer` but answers without a token");
+        }
     }
 }
