@@ -308,9 +308,9 @@ fn parse_jwt(vars: &Vars<'_>) -> Result<Option<JwtKeys>, ConfigError> {
     let audience = vars.get("JWT_AUDIENCE").unwrap_or_else(|| "serverless-auth".into());
     let ttl_minutes: i64 = vars.number("ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1..=1440)?;
     let ttl = ttl_minutes * 60;
-    let previous = vars.get("JWT_PREVIOUS_PRIVATE_KEY").map(|pem| pem.replace("\\n", "\n"));
-    if let Some(pem) = vars.get("JWT_PRIVATE_KEY") {
-        let pem = pem.replace("\\n", "\n");
+    let pem = |name: &str| vars.get(name).map(|pem| pem.replace("\\n", "\n"));
+    let previous = pem("JWT_PREVIOUS_PRIVATE_KEY");
+    if let Some(pem) = pem("JWT_PRIVATE_KEY") {
         let keys = JwtKeys::from_private_pem(pem.as_bytes(), &issuer, &audience, ttl)
             .map_err(|error| ConfigError::new("JWT_PRIVATE_KEY", error.to_string()))?;
         return match previous {
