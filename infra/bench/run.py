@@ -1,10 +1,11 @@
 """The measurements behind BENCHMARKS.md; scripts/bench prepares everything and calls this.
 
-Four parts, each bounded in count and time, all on 127.0.0.1:
+Five parts, each bounded in count and time, all on 127.0.0.1:
   1. artifact size: each function's `bootstrap` and its zip;
   2. cold start: each function binary under a local Runtime API (lambda_emulator.py) with a real
      event from tests/fixtures: process spawn -> first `next` (init) and -> first response;
-  3. memory: resident set after init, after up to 10,000 invocations, and the peak one login adds
+  3. memory: resident set after init and after up to 10,000 invocations;
+  3b. login: the peak resident memory one login adds and the warm login invocation time
      (the argon2id hash);
   4. warm latency and throughput through the devserver with wrk, at concurrency 1, 16 and 64.
 
@@ -364,7 +365,7 @@ def machine() -> dict:
 
 def main(config_path: str) -> int:
     config = json.loads(Path(config_path).read_text())
-    parts = set(config.get("parts", ["size", "cold", "memory", "warm"]))
+    parts = set(config.get("parts", ["size", "cold", "memory", "login", "warm"]))
     results: dict = {"machine": machine(), "config": {k: config[k] for k in ("profile_note",) if k in config}}
     if "size" in parts:
         print("== artifact sizes", file=sys.stderr)
@@ -379,6 +380,8 @@ def main(config_path: str) -> int:
         for name in COLD_EVENTS:
             print(f"== memory: {name}", file=sys.stderr)
             results["memory"][name] = measure_memory(config, name)
+    if "login" in parts:
+        print("== login: argon2id memory and warm invocation time", file=sys.stderr)
         results["login_memory"] = measure_login_memory(config)
         results["login_latency_ms"] = measure_login_latency(config)
     save(config, results)

@@ -83,7 +83,7 @@ pub struct Config {
     pub trusted_proxy_hops: u8,
     /// Log output format (`LOG_FORMAT`: `json` or `pretty`; JSON on Lambda, pretty locally).
     pub log_format: LogFormat,
-    /// Log filter (`LOG_LEVEL`: a level such as `info`, or a tracing filter directive).
+    /// Log filter (`LOG_LEVEL`: a level such as `info`, or `target=level` pairs).
     pub log_level: String,
     /// The superuser to bootstrap, when `FIRST_SUPERUSER_EMAIL` and `_PASSWORD` are both set.
     pub first_superuser: Option<SuperuserSeed>,
@@ -432,7 +432,7 @@ fn parse_log_level(raw: Option<String>) -> Result<String, ConfigError> {
         "critical" | "fatal" => "error".to_owned(),
         other => other.to_owned(),
     };
-    if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+    if crate::telemetry::parse_filter(&level).is_none() {
         return Err(ConfigError::new("LOG_LEVEL", format!("is not a log level or filter: {raw:?}")));
     }
     Ok(level)

@@ -6,7 +6,7 @@ use shared::adapters::secrets_manager::{SecretsError, load};
 
 async fn client() -> aws_sdk_secretsmanager::Client {
     assert!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "AWS_ENDPOINT_URL must point at moto (run scripts/test)");
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let config = shared::adapters::aws_env::sdk_config(None);
     aws_sdk_secretsmanager::Client::new(&config)
 }
 

@@ -8,7 +8,7 @@ use shared::ports::{Queue, QueueError};
 
 async fn sqs() -> aws_sdk_sqs::Client {
     assert!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "AWS_ENDPOINT_URL must point at moto (run scripts/test)");
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let config = shared::adapters::aws_env::sdk_config(None);
     aws_sdk_sqs::Client::new(&config)
 }
 

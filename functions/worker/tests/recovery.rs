@@ -48,7 +48,7 @@ async fn registration_mail_is_delivered_once_the_queue_is_back(db: PgPool) {
     assert!(!mail_dir.exists());
 
     // The queue comes back; a minute later the sweep queues the mail again.
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let config = shared::adapters::aws_env::sdk_config(None);
     let sqs = aws_sdk_sqs::Client::new(&config);
     sqs.create_queue().queue_name(&name).send().await.expect("create queue");
     sqlx::query("update outbox set created_at = now() - interval '2 minutes', next_attempt_at = now()")

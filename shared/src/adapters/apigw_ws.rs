@@ -5,7 +5,7 @@
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use tokio::sync::OnceCell;
+use std::sync::OnceLock;
 
 use crate::ports::{PublishError, PublishFuture, Publisher};
 
@@ -13,13 +13,13 @@ use crate::ports::{PublishError, PublishFuture, Publisher};
 #[derive(Debug)]
 pub struct ApiGatewayPublisher {
     endpoint: String,
-    client: OnceCell<Client>,
+    client: OnceLock<Client>,
 }
 
 impl ApiGatewayPublisher {
     /// A publisher for the stage at `endpoint` (`https://{domain}/{stage}`). Does no I/O.
     pub fn new(endpoint: impl Into<String>) -> Self {
-        Self { endpoint: endpoint.into(), client: OnceCell::new() }
+        Self { endpoint: endpoint.into(), client: OnceLock::new() }
     }
 
     /// The endpoint this publisher talks to.
@@ -27,15 +27,8 @@ impl ApiGatewayPublisher {
         &self.endpoint
     }
 
-    async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| async {
-                let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-                let config =
-                    aws_sdk_apigatewaymanagement::config::Builder::from(&config).endpoint_url(&self.endpoint).build();
-                Client::from_conf(config)
-            })
-            .await
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| Client::new(&super::aws_env::sdk_config(Some(&self.endpoint))))
     }
 }
 
@@ -49,7 +42,6 @@ impl Publisher for ApiGatewayPublisher {
         Box::pin(async move {
             let sent = self
                 .client()
-                .await
                 .post_to_connection()
                 .connection_id(connection_id)
                 .data(Blob::new(frame.as_bytes()))
@@ -67,7 +59,7 @@ impl Publisher for ApiGatewayPublisher {
 
     fn close<'a>(&'a self, connection_id: &'a str) -> PublishFuture<'a> {
         Box::pin(async move {
-            let closed = self.client().await.delete_connection().connection_id(connection_id).send().await;
+            let closed = self.client().delete_connection().connection_id(connection_id).send().await;
             match closed {
                 Ok(_) => Ok(()),
                 Err(error) => {

@@ -2,6 +2,8 @@
 
 #[cfg(feature = "ws")]
 pub mod apigw_ws;
+#[cfg(any(feature = "secrets", feature = "ses", feature = "sqs", feature = "ws"))]
+pub mod aws_env;
 pub mod file_mailer;
 pub mod local_queue;
 pub mod local_ws;

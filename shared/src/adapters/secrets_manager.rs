@@ -27,8 +27,7 @@ pub enum SecretsError {
 /// Reads secret `arn` and returns its settings.
 pub async fn load(arn: &str) -> Result<HashMap<String, String>, SecretsError> {
     let fetch = async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        Client::new(&config)
+        Client::new(&super::aws_env::sdk_config(None))
             .get_secret_value()
             .secret_id(arn)
             .send()

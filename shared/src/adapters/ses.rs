@@ -13,7 +13,7 @@ use aws_sdk_ses::Client;
 use aws_sdk_ses::error::DisplayErrorContext;
 use aws_sdk_ses::primitives::Blob;
 use aws_sdk_ses::types::RawMessage;
-use tokio::sync::OnceCell;
+use std::sync::OnceLock;
 
 use super::mime::to_rfc5322;
 use crate::mail::Mail;
@@ -23,22 +23,17 @@ use crate::ports::{MailError, Mailer};
 #[derive(Debug)]
 pub struct SesMailer {
     from: String,
-    client: OnceCell<Client>,
+    client: OnceLock<Client>,
 }
 
 impl SesMailer {
     /// A mailer sending as `from` (an SES-verified identity). Does no I/O.
     pub fn new(from: impl Into<String>) -> Self {
-        Self { from: from.into(), client: OnceCell::new() }
+        Self { from: from.into(), client: OnceLock::new() }
     }
 
-    async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| async {
-                let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-                Client::new(&config)
-            })
-            .await
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| Client::new(&super::aws_env::sdk_config(None)))
     }
 }
 
@@ -53,7 +48,6 @@ impl Mailer for SesMailer {
             let raw =
                 RawMessage::builder().data(Blob::new(bytes)).build().map_err(|e| MailError::Build(e.to_string()))?;
             self.client()
-                .await
                 .send_raw_email()
                 .raw_message(raw)
                 .send()

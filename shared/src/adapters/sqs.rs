@@ -7,7 +7,7 @@ use std::pin::Pin;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::QueueAttributeName;
-use tokio::sync::OnceCell;
+use std::sync::OnceLock;
 
 use crate::jobs::message::Envelope;
 use crate::ports::{Queue, QueueDepth, QueueError};
@@ -18,13 +18,13 @@ pub struct SqsQueue {
     queue_url: String,
     dlq_url: Option<String>,
     endpoint_url: Option<String>,
-    client: OnceCell<Client>,
+    client: OnceLock<Client>,
 }
 
 impl SqsQueue {
     /// A queue client for `queue_url` (and its dead-letter queue, for depth). Does no I/O.
     pub fn new(queue_url: impl Into<String>, dlq_url: Option<String>) -> Self {
-        Self { queue_url: queue_url.into(), dlq_url, endpoint_url: None, client: OnceCell::new() }
+        Self { queue_url: queue_url.into(), dlq_url, endpoint_url: None, client: OnceLock::new() }
     }
 
     /// Talks to `endpoint_url` instead of the endpoint the environment configures (tests point it
@@ -34,22 +34,13 @@ impl SqsQueue {
         self
     }
 
-    async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| async {
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-                if let Some(url) = &self.endpoint_url {
-                    loader = loader.endpoint_url(url);
-                }
-                Client::new(&loader.load().await)
-            })
-            .await
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| Client::new(&super::aws_env::sdk_config(self.endpoint_url.as_deref())))
     }
 
     async fn counts(&self, url: &str) -> Result<(u64, u64), QueueError> {
         let answer = self
             .client()
-            .await
             .get_queue_attributes()
             .queue_url(url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
@@ -71,7 +62,6 @@ impl Queue for SqsQueue {
     fn send<'a>(&'a self, message: &'a Envelope) -> Pin<Box<dyn Future<Output = Result<(), QueueError>> + Send + 'a>> {
         Box::pin(async move {
             self.client()
-                .await
                 .send_message()
                 .queue_url(&self.queue_url)
                 .message_body(message.to_body())

@@ -1,0 +1,53 @@
+//! The AWS SDK configuration of a function, read from the variables Lambda sets.
+//!
+//! Not `aws-config`: its default chain (profiles, SSO, web identity through STS, IMDS, ECS) is
+//! about 1 MB of code in every function, and on Lambda its first link, the environment, is the
+//! one that always answers. Local runs and tests set the same variables (`AWS_ENDPOINT_URL`
+//! pointing at moto).
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+
+/// The configuration every SDK client here is built from: region, credentials and endpoint from
+/// the environment; retries and the connect timeout are the SDK's defaults for the latest
+/// behaviour version (each SDK crate's `behavior-version-latest` feature). `endpoint_url`
+/// overrides `AWS_ENDPOINT_URL`.
+pub fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
+    let mut builder = SdkConfig::builder();
+    builder.set_region(var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).map(Region::new));
+    builder.set_credentials_provider(Some(SharedCredentialsProvider::new(EnvironmentCredentials)));
+    builder.set_endpoint_url(endpoint_url.map(str::to_owned).or_else(|| var("AWS_ENDPOINT_URL")));
+    builder.build()
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// The execution role's keys, which Lambda puts in the environment for the instance's life.
+/// Read on each request for credentials (the SDK caches them), like the SDK's own provider.
+#[derive(Debug)]
+struct EnvironmentCredentials;
+
+impl EnvironmentCredentials {
+    fn load() -> Result<Credentials, CredentialsError> {
+        match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(key), Some(secret)) => {
+                Ok(Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "environment"))
+            }
+            _ => Err(CredentialsError::not_loaded("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")),
+        }
+    }
+}
+
+impl ProvideCredentials for EnvironmentCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::ready(Self::load())
+    }
+}
