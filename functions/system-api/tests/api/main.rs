@@ -155,6 +155,17 @@ async fn cors_preflight_allows_configured_origins_with_credentials_only() {
 
     let denied = send(app_without_database(), preflight("https://evil.example")).await;
     assert!(!denied.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    assert!(!denied.headers.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
+
+    // A simple (non-preflight) cross-origin request from a stranger gets neither header either.
+    let simple = Request::builder()
+        .uri("/api/v1/health")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::empty())
+        .expect("request");
+    let simple = send(app_without_database(), simple).await;
+    assert!(!simple.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    assert!(!simple.headers.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
