@@ -14,6 +14,14 @@ use crate::config::Config;
 /// deploy step, never at cold start of the request-serving functions.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
+/// Server-side limits on every session: a request waits at most 5 s for a row lock and runs no
+/// statement past 10 s (the functions' timeout), so a slow or locked database ends requests
+/// instead of piling them up; and a transaction a cancelled request left open loses its locks
+/// after 15 s. Sent as startup options (no round trip). Behind RDS Proxy (`DATABASE_HOST`) the
+/// proxy's `InitQuery` in template.yaml sets the same values.
+pub const SESSION_LIMITS: [(&str, &str); 3] =
+    [("lock_timeout", "5s"), ("statement_timeout", "10s"), ("idle_in_transaction_session_timeout", "15s")];
+
 /// Creates the pool without connecting. An unparsable URL falls back to defaults here; `Config`
 /// has already checked the scheme, and a wrong host surfaces as a 503 on first use.
 pub fn lazy_pool(config: &Config) -> PgPool {
@@ -21,6 +29,9 @@ pub fn lazy_pool(config: &Config) -> PgPool {
         config.database_url.expose_secret().parse().unwrap_or_else(|_| PgConnectOptions::new());
     if let Some(host) = &config.database_host {
         options = options.host(host);
+    }
+    if config.database_host.is_none() {
+        options = options.options(SESSION_LIMITS);
     }
     PgPoolOptions::new()
         .max_connections(config.db_max_connections)

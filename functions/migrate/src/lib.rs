@@ -65,7 +65,12 @@ pub async fn run(pool: &PgPool, superuser: Option<&SuperuserSeed>) -> Result<Sum
 
 async fn apply_migrations(pool: &PgPool) -> Result<Vec<i64>, MigrateError> {
     let before = applied_versions(pool).await?;
-    shared::MIGRATOR.run(pool).await?;
+    // A migration may rewrite a table or build an index: the request-sized statement timeout of
+    // the pool's sessions (shared::db::SESSION_LIMITS) does not apply to it.
+    let mut conn = pool.acquire().await?;
+    sqlx::query("set statement_timeout = 0").execute(&mut *conn).await?;
+    shared::MIGRATOR.run(&mut *conn).await?;
+    drop(conn);
     let after = applied_versions(pool).await?;
     Ok(after.into_iter().filter(|version| !before.contains(version)).collect())
 }
