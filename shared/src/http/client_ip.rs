@@ -31,16 +31,27 @@ pub fn resolve(parts: &Parts, trusted_hops: u8) -> Option<IpAddr> {
 }
 
 fn source_ip(parts: &Parts) -> Option<IpAddr> {
+    api_gateway_source_ip(parts)
+        .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip()))
+}
+
+fn api_gateway_source_ip(parts: &Parts) -> Option<IpAddr> {
     use lambda_http::request::RequestContext;
-    if let Some(RequestContext::ApiGatewayV2(context)) = parts.extensions.get::<RequestContext>() {
-        return context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok());
+    match parts.extensions.get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+        _ => None,
     }
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())
 }
 
 fn forwarded_for(parts: &Parts, hops: usize) -> Option<IpAddr> {
     let header = parts.headers.get("x-forwarded-for")?.to_str().ok()?;
-    let entries: Vec<&str> = header.split(',').map(str::trim).collect();
+    let mut entries: Vec<&str> = header.split(',').map(str::trim).collect();
+    // API Gateway appends the address it saw (`sourceIp`) to the header. That entry is not one a
+    // trusted proxy wrote; counting it would make `TRUSTED_PROXY_HOPS=1` pick the proxy itself.
+    let appended = api_gateway_source_ip(parts);
+    if appended.is_some() && entries.last().and_then(|entry| entry.parse().ok()) == appended {
+        entries.pop();
+    }
     let index = entries.len().checked_sub(hops)?;
     entries.get(index)?.parse().ok()
 }
@@ -72,6 +83,31 @@ mod tests {
         let parts = parts_with(Some("10.9.9.9, 198.51.100.7, 203.0.113.1"), Some("127.0.0.1:5555"));
         assert_eq!(resolve(&parts, 1), Some("203.0.113.1".parse().expect("ip")));
         assert_eq!(resolve(&parts, 2), Some("198.51.100.7".parse().expect("ip")));
+    }
+
+    fn api_gateway_parts(xff: &str, source_ip: &str) -> Parts {
+        use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+        use lambda_http::request::RequestContext;
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.http.source_ip = Some(source_ip.to_owned());
+        let (mut parts, ()) =
+            http::Request::builder().header("x-forwarded-for", xff).body(()).expect("request").into_parts();
+        parts.extensions.insert(RequestContext::ApiGatewayV2(context));
+        parts
+    }
+
+    #[test]
+    fn behind_api_gateway_its_own_entry_is_not_a_proxy_hop() {
+        // client -> CloudFront (writes the client) -> API Gateway (appends CloudFront's address).
+        let parts = api_gateway_parts("198.51.100.77, 203.0.113.10", "203.0.113.10");
+        assert_eq!(resolve(&parts, 0), Some("203.0.113.10".parse().expect("ip")));
+        assert_eq!(resolve(&parts, 1), Some("198.51.100.77".parse().expect("ip")));
+        // A client-forged prefix is never reached with one trusted hop.
+        let parts = api_gateway_parts("6.6.6.6, 198.51.100.77, 203.0.113.10", "203.0.113.10");
+        assert_eq!(resolve(&parts, 1), Some("198.51.100.77".parse().expect("ip")));
+        // Without API Gateway's entry (another integration) nothing is dropped.
+        let parts = api_gateway_parts("198.51.100.77, 192.0.2.1", "203.0.113.10");
+        assert_eq!(resolve(&parts, 1), Some("192.0.2.1".parse().expect("ip")));
     }
 
     #[test]
