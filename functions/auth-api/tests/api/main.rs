@@ -2,11 +2,13 @@
 //! verification, login, the users API, back-off and rate limits.
 
 mod admin;
+mod attacks;
 mod deletion;
 mod export;
 mod helpers;
 mod oauth;
 mod passwords;
+mod races;
 mod sessions;
 
 use axum::body::Body;

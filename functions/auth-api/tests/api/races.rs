@@ -1,0 +1,158 @@
+//! Real concurrency against Postgres: requests racing for the same rows end in exactly one
+//! consistent outcome. The requests run on one test thread but their database work overlaps, which
+//! is where these races are decided (row locks, unique constraints, conditional updates).
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use futures_util::future::join_all;
+use http::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+/// Rounds per race: each round starts from the same state, so different interleavings get a chance.
+const ROUNDS: usize = 10;
+
+async fn count(db: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db).await.expect("count")
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_registrations_of_one_username_create_exactly_one_account(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    for round in 0..ROUNDS {
+        let name = format!("racer{round}");
+        let (first_email, second_email) = (format!("a{round}@example.com"), format!("b{round}@example.com"));
+        let (first, second) = tokio::join!(app.register(&first_email, &name), app.register(&second_email, &name));
+        let mut statuses = [first.status, second.status];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::CREATED, StatusCode::BAD_REQUEST], "round {round}");
+    }
+    assert_eq!(count(&db, "select count(*) from users").await, ROUNDS as i64);
+    eprintln!("races run: {ROUNDS} same-username registrations");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_refreshes_of_one_token_both_succeed_and_rotate_once(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    app.signed_in_user("jane@example.com", "jane").await;
+    for round in 0..ROUNDS {
+        let login = app.login("jane@example.com", PASSWORD).await;
+        let cookie = login.headers[http::header::SET_COOKIE].to_str().expect("ascii").to_owned();
+        let token = cookie.trim_start_matches("refresh_token=").split(';').next().expect("value").to_owned();
+        let refresh = || {
+            let request = http::Request::post("/api/v1/auth/refresh")
+                .header(http::header::COOKIE, format!("refresh_token={token}"))
+                .body(axum::body::Body::empty())
+                .expect("request");
+            app.send(request)
+        };
+
+        let (one, two) = tokio::join!(refresh(), refresh());
+
+        assert_eq!((one.status, two.status), (StatusCode::OK, StatusCode::OK), "round {round}");
+        let cookies = [&one, &two].iter().filter(|r| r.headers.contains_key(http::header::SET_COOKIE)).count();
+        assert_eq!(cookies, 1, "exactly one caller gets the successor cookie (round {round})");
+        let session: Uuid = sqlx::query_scalar("select session_id from refresh_tokens where token_hash = $1")
+            .bind(&shared::security::tokens::hash(&token)[..])
+            .fetch_one(&db)
+            .await
+            .expect("session");
+        let family: i64 = sqlx::query_scalar("select count(*) from refresh_tokens where session_id = $1")
+            .bind(session)
+            .fetch_one(&db)
+            .await
+            .expect("family");
+        assert_eq!(family, 2, "the presented token and exactly one successor (round {round})");
+    }
+    eprintln!("races run: {ROUNDS} double refreshes");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn confirm_and_cancel_of_a_deletion_at_once_leave_the_account_safe(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let access = app.signed_in_user("jane@example.com", "jane").await;
+    let mut confirmed_first = 0;
+    for round in 0..ROUNDS {
+        let requested = app.post_json("/api/v1/auth/request-deletion", &json!({"email": "jane@example.com"})).await;
+        assert_eq!(requested.status, StatusCode::OK);
+        let token = app.last_mailed_token("jane@example.com");
+
+        let confirm_body = json!({"token": token});
+        let (confirm, cancel) = tokio::join!(
+            app.post_json("/api/v1/auth/confirm-deletion", &confirm_body),
+            app.call("POST", "/api/v1/auth/cancel-deletion", Some(&access), None)
+        );
+
+        // Either order is fine; what must hold is the end state: nothing scheduled, link dead.
+        assert_eq!(cancel.status, StatusCode::OK, "round {round}: {:?}", cancel.body);
+        assert!(
+            confirm.status == StatusCode::OK || confirm.status == StatusCode::BAD_REQUEST,
+            "round {round}: {} {:?}",
+            confirm.status,
+            confirm.body
+        );
+        confirmed_first += usize::from(confirm.status == StatusCode::OK);
+        let scheduled: Option<chrono::DateTime<chrono::Utc>> =
+            sqlx::query_scalar("select deletion_scheduled_for from users where email = 'jane@example.com'")
+                .fetch_one(&db)
+                .await
+                .expect("user");
+        assert_eq!(scheduled, None, "round {round}: a cancelled deletion is still scheduled");
+        let again = app.post_json("/api/v1/auth/confirm-deletion", &json!({"token": token})).await;
+        assert_eq!(again.status, StatusCode::BAD_REQUEST, "round {round}: the link outlived the cancel");
+    }
+    eprintln!("races run: {ROUNDS} confirm/cancel pairs ({confirmed_first} confirmed before the cancel)");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn parallel_requests_are_counted_exactly_by_the_rate_limiter(db: PgPool) {
+    let app = TestApp::with(db.clone(), &[("RATE_LIMIT_ENABLED", "true")]);
+    const PARALLEL: usize = 12;
+
+    let app = &app;
+    let responses = join_all(
+        (0..PARALLEL).map(|i| async move { app.register(&format!("user{i}@example.com"), &format!("user{i}")).await }),
+    )
+    .await;
+
+    let created = responses.iter().filter(|r| r.status == StatusCode::CREATED).count();
+    let limited = responses.iter().filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(created + limited, PARALLEL);
+    // Fixed one-minute windows: a run that straddles a window boundary may pass 3 in each.
+    let windows: Vec<i32> =
+        sqlx::query_scalar("select count from rate_limits order by window_start").fetch_all(&db).await.expect("rows");
+    assert_eq!(windows.iter().sum::<i32>(), PARALLEL as i32, "every request counted exactly once: {windows:?}");
+    let allowed: usize = windows.iter().map(|&n| n.min(3) as usize).sum();
+    assert_eq!(created, allowed, "register allows 3 a minute: {windows:?}");
+    assert_eq!(count(&db, "select count(*) from users").await, created as i64);
+    eprintln!("races run: {PARALLEL} parallel rate-limited requests");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_forged_forwarded_for_does_not_change_the_rate_limit_key(db: PgPool) {
+    let app = TestApp::with(db, &[("RATE_LIMIT_ENABLED", "true")]);
+    let from = |peer: &str, forged: &str, i: usize| {
+        let mut request = json_request(
+            "POST",
+            "/api/v1/auth/register",
+            &json!({"email": format!("u{i}@example.com"), "username": format!("user{i}"), "password": PASSWORD}),
+        );
+        request.headers_mut().insert("x-forwarded-for", forged.parse().expect("header"));
+        request.extensions_mut().insert(ConnectInfo(peer.parse::<SocketAddr>().expect("addr")));
+        request
+    };
+
+    let mut statuses = Vec::new();
+    for (i, forged) in ["1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4", "5.5.5.5, 6.6.6.6"].iter().enumerate() {
+        statuses.push(app.send(from("198.51.100.9:5000", forged, i)).await.status);
+    }
+    let other_client = app.send(from("203.0.113.20:5000", "1.1.1.1", 9)).await.status;
+
+    assert_eq!(statuses[..3], [StatusCode::CREATED; 3]);
+    assert_eq!(statuses[3..], [StatusCode::TOO_MANY_REQUESTS; 2], "a new X-Forwarded-For bought more attempts");
+    assert_eq!(other_client, StatusCode::CREATED, "the limit is per client address");
+}
