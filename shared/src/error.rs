@@ -113,15 +113,23 @@ pub enum ApiError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Postgres error codes that say "busy, try again", not "bug": lock and statement timeouts
+/// (`shared::db::SESSION_LIMITS`), serialization failures, deadlocks, and sessions the server
+/// ended (idle-in-transaction timeout, shutdown, failover).
+const TRANSIENT_SQLSTATES: [&str; 7] = ["55P03", "57014", "40001", "40P01", "25P03", "57P01", "57P03"];
+
 impl From<sqlx::Error> for ApiError {
-    /// Connection problems (pool timeout, refused, closed) are transient: 503, not 500.
+    /// Connection problems (pool timeout, refused, closed) and transient database conditions are
+    /// 503 (retry), not 500.
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                Self::Unavailable(Box::new(error))
+        let transient = match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Database(database) => {
+                database.code().is_some_and(|code| TRANSIENT_SQLSTATES.contains(&code.as_ref()))
             }
-            other => Self::Database(other),
-        }
+            _ => false,
+        };
+        if transient { Self::Unavailable(Box::new(error)) } else { Self::Database(error) }
     }
 }
 

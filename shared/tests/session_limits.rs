@@ -39,8 +39,10 @@ async fn a_transaction_left_open_loses_its_lock() {
     // Another request waits at most lock_timeout, then gets an error instead of hanging.
     let started = Instant::now();
     let blocked = sqlx::query("select 1 from session_limit_probe where id = 1 for update").execute(&pool).await;
-    assert!(blocked.is_err(), "the second locker was not stopped");
+    let error = blocked.expect_err("the second locker was not stopped");
     assert!(started.elapsed() < Duration::from_secs(8), "waited {:?}", started.elapsed());
+    // ... which a request answers as 503 (retry), not as a 500.
+    assert_eq!(shared::ApiError::from(error).status(), http::StatusCode::SERVICE_UNAVAILABLE);
 
     // After idle_in_transaction_session_timeout the server ends the abandoned session.
     tokio::time::sleep(Duration::from_secs(16)).await;
