@@ -53,7 +53,47 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .components
         .get_or_insert_with(Default::default)
         .add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    add_common_responses(&mut document);
     document
+}
+
+/// Documents the answers the shared extractors and layers give before or around any handler, so
+/// clients (and the schema fuzzer in `scripts/test --full`) see every status an operation can
+/// return: 401 from the Bearer extractor, 422 from the body, path and query extractors, 429 from
+/// the rate limiter on `/auth`, `/users`, `/admin` and `/tasks`, 503 when Postgres is unreachable.
+fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{RefOr, Response};
+    for (path, item) in document.paths.paths.iter_mut() {
+        let rate_limited = ["/api/v1/auth", "/api/v1/users", "/api/v1/admin", "/api/v1/tasks"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix));
+        let uses_database = rate_limited || path.starts_with("/api/v1/ws") || path == "/api/v1/health/ready";
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+        for operation in operations.into_iter().flatten() {
+            let mut common = Vec::new();
+            if operation.security.as_ref().is_some_and(|requirements| !requirements.is_empty()) {
+                common.push(("401", "Missing, invalid or expired access token, or the session has ended"));
+            }
+            let has_input = operation.request_body.is_some()
+                || operation.parameters.as_ref().is_some_and(|parameters| !parameters.is_empty());
+            if has_input {
+                common.push(("422", "The body, path or query failed validation (FastAPI-style detail list)"));
+            }
+            if rate_limited {
+                common.push(("429", "Rate limit reached; see Retry-After"));
+            }
+            if uses_database {
+                common.push(("503", "The database is unavailable; retry"));
+            }
+            for (status, description) in common {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| RefOr::T(Response::new(description)));
+            }
+        }
+    }
 }
 
 pub(crate) fn routes() -> Router<AppState> {

@@ -202,7 +202,10 @@ pub(crate) async fn cleanup(
     path = "/api/v1/tasks/long-running",
     tag = "tasks",
     security(("bearer" = [])),
-    request_body = LongRunningArgs,
+    request_body(
+        content = Option<LongRunningArgs>,
+        description = "Optional: every field has a default, and the fields may come as query parameters instead"
+    ),
     responses(
         (status = 202, body = Accepted),
         (status = 401, description = "Not authenticated"),

@@ -127,16 +127,86 @@ fn bearer_marks_in_the_template_match_the_documented_security() {
 /// The real routers behind a database that is never reached (routes answer 401/422/503, never
 /// the fallback's 404).
 fn router() -> axum::Router {
+    router_with_rate_limits("false").0
+}
+
+fn router_with_rate_limits(enabled: &str) -> (axum::Router, AppState) {
     let vars = [
         ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused"),
         ("DB_ACQUIRE_TIMEOUT_MS", "50"),
         ("JWT_SECRET", "parity-test-secret-parity-test-secret-0123"),
-        ("RATE_LIMIT_ENABLED", "false"),
+        ("RATE_LIMIT_ENABLED", enabled),
     ];
     let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
         .expect("config");
     let state = AppState::new(config);
-    shared::http::finish(devserver::routes(&state, Arc::new(LocalHub::default())), state)
+    (shared::http::finish(devserver::routes(&state, Arc::new(LocalHub::default())), state.clone()), state)
+}
+
+/// A body each route accepts, so the request gets past validation to the database.
+fn valid_body(path: &str) -> serde_json::Value {
+    let token = "A".repeat(43);
+    match path {
+        "/api/v1/auth/register" => {
+            serde_json::json!({"email": "jane@example.com", "username": "jane", "password": "Str0ng-Passw0rd!"})
+        }
+        "/api/v1/auth/login" => serde_json::json!({"email": "jane@example.com", "password": "Str0ng-Passw0rd!"}),
+        "/api/v1/auth/forgot-password" | "/api/v1/auth/resend-verification" | "/api/v1/auth/request-deletion" => {
+            serde_json::json!({"email": "jane@example.com"})
+        }
+        "/api/v1/auth/reset-password" => serde_json::json!({"token": token, "new_password": "N3w-Passw0rd!x"}),
+        "/api/v1/auth/change-password" => {
+            serde_json::json!({"current_password": "Str0ng-Passw0rd!", "new_password": "N3w-Passw0rd!x"})
+        }
+        "/api/v1/tasks" => serde_json::json!({"task_name": "cleanup"}),
+        "/api/v1/tasks/send-email" => serde_json::json!({"to": "jane@example.com", "subject": "s", "body": "b"}),
+        "/api/v1/tasks/process-data" => serde_json::json!({"data": [1, 2, 3]}),
+        _ => serde_json::json!({"token": token}),
+    }
+}
+
+/// Fault injection: Postgres is unreachable for every route, with a signed-in caller, a valid body
+/// and a refresh cookie, with and without rate limits (whose counter lives in Postgres too).
+/// Nothing may answer 500; what needs the database answers a clear 503.
+#[tokio::test]
+async fn with_the_database_down_no_route_answers_500() {
+    let mut faults = 0;
+    for rate_limits in ["false", "true"] {
+        let (router, state) = router_with_rate_limits(rate_limits);
+        let keys = state.config.jwt.as_ref().expect("keys");
+        let (token, _) = keys
+            .issue(uuid::Uuid::new_v4(), "jane@example.com", uuid::Uuid::new_v4(), chrono::Utc::now())
+            .expect("token");
+        for route in template_routes() {
+            let (method, path) = route.split_once(' ').expect("METHOD /path");
+            let uri = path
+                .replace("{id}", "00000000-0000-4000-8000-000000000000")
+                .replace("{session_id}", "00000000-0000-4000-8000-000000000000");
+            let request = Request::builder()
+                .method(method)
+                .uri(&uri)
+                .header("authorization", format!("Bearer {token}"))
+                .header("cookie", format!("refresh_token={}", "A".repeat(43)))
+                .header("content-type", "application/json")
+                .body(Body::from(valid_body(path).to_string()))
+                .expect("request");
+
+            let response = router.clone().oneshot(request).await.expect("infallible");
+
+            let status = response.status();
+            let body = response.into_body().collect().await.expect("body").to_bytes();
+            assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{route}: {}", String::from_utf8_lossy(&body));
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                faults += 1;
+                let body: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error body");
+                // The error body, or the readiness probes' seed body naming the failed component.
+                let explained = body["detail"].is_string() || body["components"]["database"]["ready"] == false;
+                assert!(explained, "{route}: 503 without an explanation: {body}");
+            }
+        }
+    }
+    assert!(faults > 40, "only {faults} requests reached the database");
+    println!("faults injected: {faults} requests with the database down, none answered 500");
 }
 
 #[tokio::test]

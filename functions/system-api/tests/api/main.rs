@@ -251,6 +251,14 @@ async fn openapi_document_describes_every_route() {
     ] {
         assert!(document["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
+    // The statuses the shared extractors and layers add are documented on every operation.
+    let responses = |path: &str, method: &str| document["paths"][path][method]["responses"].clone();
+    let me = responses("/api/v1/users/me", "get");
+    assert!(["401", "429", "503"].iter().all(|status| me.get(status).is_some()), "{me}");
+    let login = responses("/api/v1/auth/login", "post");
+    assert!(["422", "429", "503"].iter().all(|status| login.get(status).is_some()), "{login}");
+    assert!(login.get("401").is_some(), "login documents its own 401 for wrong credentials");
+    assert!(responses("/api/v1/health/simple", "get").get("429").is_none(), "health is not rate-limited");
 }
 
 #[tokio::test]
