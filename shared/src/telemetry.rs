@@ -13,29 +13,37 @@ pub fn init(config: &Config) {
 
 /// Same as [`init`] for binaries that have not loaded a `Config` (yet).
 pub fn init_with(format: LogFormat, level: &str) {
+    let _already_set = subscriber(format, level).try_init();
+}
+
+/// The subscriber [`init_with`] installs, separate so tests can ask it what it lets through.
+fn subscriber(format: LogFormat, level: &str) -> Box<dyn tracing::Subscriber + Send + Sync> {
     // Postgres NOTICEs ("relation already exists, skipping") are noise at info level.
     let directives = format!("{level},sqlx::postgres::notice=warn");
     let filter = parse_filter(&directives).unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stdout);
-    let _already_set = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .with_ansi(false)
-            .finish()
-            .with(filter)
-            .try_init(),
-        LogFormat::Pretty => builder.compact().finish().with(filter).try_init(),
-    };
+    // The filter alone decides: the builder's own default maximum (INFO) would cap `debug`.
+    let builder = tracing_subscriber::fmt().with_max_level(LevelFilter::TRACE).with_writer(std::io::stdout);
+    match format {
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .with_ansi(false)
+                .finish()
+                .with(filter),
+        ),
+        LogFormat::Pretty => Box::new(builder.compact().finish().with(filter)),
+    }
 }
 
 /// Reads a `LOG_LEVEL` filter: a level, or `target=level` pairs separated by commas.
 ///
 /// Target lists rather than full `EnvFilter` directives: the span and field matching we never use
-/// costs a regex engine, about 0.4 MB in every function's binary. Stricter than `Targets`' own parser, which takes an unknown word as a target name: a typo such
-/// as `verbose` would then silence every other log line instead of failing the config check.
+/// costs a regex engine, about 0.4 MB in every function's binary. Stricter than `Targets`' own
+/// parser, which takes an unknown word as a target name: a typo such as `verbose` would then
+/// silence every other log line instead of failing the config check.
 pub fn parse_filter(directives: &str) -> Option<Targets> {
     let mut filter = Targets::new();
     for directive in directives.split(',').map(str::trim).filter(|d| !d.is_empty()) {
@@ -56,7 +64,19 @@ pub fn parse_filter(directives: &str) -> Option<Targets> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_filter;
+    use super::{LogFormat, parse_filter, subscriber};
+
+    #[test]
+    fn the_configured_level_decides_what_is_logged() {
+        tracing::subscriber::with_default(subscriber(LogFormat::Json, "debug"), || {
+            assert!(tracing::enabled!(tracing::Level::DEBUG), "LOG_LEVEL=debug must let debug through");
+            assert!(!tracing::enabled!(target: "sqlx::postgres::notice", tracing::Level::INFO));
+        });
+        tracing::subscriber::with_default(subscriber(LogFormat::Pretty, "warn"), || {
+            assert!(!tracing::enabled!(tracing::Level::INFO));
+            assert!(tracing::enabled!(tracing::Level::WARN));
+        });
+    }
 
     #[test]
     fn levels_and_target_lists_are_filters() {
