@@ -114,7 +114,8 @@ async fn openapi_json() -> Response {
     }
 }
 
-const SWAGGER_UI_VERSION: &str = "5.32.0";
+/// Swagger UI's files on the CDN, at one pinned version.
+const SWAGGER_UI_CDN: &str = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.32.0";
 const SWAGGER_UI_JS_SRI: &str = "sha384-7xcoc6ZKDFF7Ek627QTC3Bg/K+5Y36NJ8MWAE43D2m6+3Sh9XO3tdsfHhrS8gNIQ";
 const SWAGGER_UI_CSS_SRI: &str = "sha384-3nuX7df3EaAoiqLBeyS1Ola0Gpg9ryJKVtarubwfnA1cOH8AWHUdbPSIvEqPZ9VH";
 
@@ -126,15 +127,14 @@ const INIT_SCRIPT_SHA256: &str = "sha256-tX6QaHrBnkmK70jMnxFxswiXkCle6zxgHPcvltO
 /// Scripts and styles from the pinned CDN path only; requests ("Try it out") to this origin only.
 static DOCS_CSP: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "default-src 'none'; script-src https://cdn.jsdelivr.net/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}/ \
-         '{INIT_SCRIPT_SHA256}'; style-src https://cdn.jsdelivr.net/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}/ \
-         'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+        "default-src 'none'; script-src {SWAGGER_UI_CDN}/ '{INIT_SCRIPT_SHA256}'; \
+         style-src {SWAGGER_UI_CDN}/ 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
          form-action 'none'"
     )
 });
 
 static DOCS_PAGE: LazyLock<String> = LazyLock::new(|| {
-    let cdn = format!("https://cdn.jsdelivr.net/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}");
+    let cdn = SWAGGER_UI_CDN;
     format!(
         r#"<!doctype html>
 <html lang="en">
