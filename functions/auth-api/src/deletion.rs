@@ -11,6 +11,7 @@ use shared::AppState;
 use shared::domain::deletion::confirmation_message;
 use shared::domain::rate_limit::Limit;
 use shared::error::{ApiError, ApiResult};
+use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, CurrentUser, rate_limit};
 use shared::services::Caller;
 use shared::services::deletion::{self, REQUEST_REPLY};
@@ -101,7 +102,10 @@ pub(crate) async fn request_deletion(
 ) -> ApiResult<Json<RequestReply>> {
     match (current, body.email) {
         (Some(current), _) => deletion::request_for(&state, &current.user, &caller).await?,
-        (None, Some(email)) => deletion::request_by_email(&state, &lookup_email(&email)?, &caller).await?,
+        (None, Some(email)) => {
+            let email = lookup_email(&email)?;
+            no_sooner_than(ADDRESS_LOOKUP_FLOOR, deletion::request_by_email(&state, &email, &caller)).await?
+        }
         (None, None) => return Err(missing_email()),
     }
     Ok(Json(RequestReply { message: REQUEST_REPLY, email_sent: true }))

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use shared::AppState;
 use shared::domain::rate_limit::Limit;
 use shared::error::ApiResult;
+use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, CurrentUser, rate_limit};
 use shared::services::Caller;
 use shared::services::passwords::{self, FORGOT_REPLY};
@@ -49,7 +50,7 @@ pub(crate) struct ChangeBody {
     new_password: SecretString,
 }
 
-/// Mails a reset link; the answer is the same whether or not the account exists.
+/// Mails a reset link; the answer and its timing are the same whether or not the account exists.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/forgot-password",
@@ -62,7 +63,7 @@ pub(crate) async fn forgot_password(
     AppJson(body): AppJson<ForgotBody>,
 ) -> ApiResult<Json<Detail>> {
     let email = lookup_email(&body.email)?;
-    passwords::forgot(&state, &email).await?;
+    no_sooner_than(ADDRESS_LOOKUP_FLOOR, passwords::forgot(&state, &email)).await?;
     Ok(Json(Detail::new(FORGOT_REPLY)))
 }
 

@@ -27,7 +27,9 @@ pub(crate) struct RegisterBody {
     password: SecretString,
 }
 
-/// Creates an unverified account and mails a verification link.
+/// Creates an unverified account and mails a verification link. An email that already has an
+/// account gets the same 201 (its owner is mailed a notice instead), so registration does not
+/// reveal who has an account.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/register",
@@ -35,7 +37,7 @@ pub(crate) struct RegisterBody {
     request_body = RegisterBody,
     responses(
         (status = 201, body = UserResponse),
-        (status = 400, description = "Email already registered / Username already taken"),
+        (status = 400, description = "Username already taken"),
         (status = 422, description = "Validation error"),
         (status = 429, description = "Too many requests")
     )

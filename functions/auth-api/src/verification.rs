@@ -7,6 +7,7 @@ use serde::Deserialize;
 use shared::AppState;
 use shared::domain::rate_limit::Limit;
 use shared::error::ApiResult;
+use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, rate_limit};
 use shared::services::Caller;
 use shared::services::verification::{self, RESEND_REPLY};
@@ -63,6 +64,6 @@ pub(crate) async fn resend_verification(
     AppJson(body): AppJson<EmailBody>,
 ) -> ApiResult<Json<Detail>> {
     let email = lookup_email(&body.email)?;
-    verification::resend(&state, &email).await?;
+    no_sooner_than(ADDRESS_LOOKUP_FLOOR, verification::resend(&state, &email)).await?;
     Ok(Json(Detail::new(RESEND_REPLY)))
 }

@@ -13,6 +13,7 @@ pub mod path;
 pub mod query;
 pub mod rate_limit;
 pub mod request_log;
+pub mod uniform_latency;
 pub mod user_response;
 
 use axum::Router;

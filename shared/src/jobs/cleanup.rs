@@ -16,6 +16,9 @@ const KEEP_SENT_MAIL_DAYS: i32 = 7;
 /// Finished tasks stay this long so their results can be read.
 const KEEP_FINISHED_TASKS_DAYS: i32 = 7;
 
+/// Back-off counters of unknown addresses are forgotten after this long without an attempt.
+const KEEP_IDLE_UNKNOWN_LOGINS_DAYS: i32 = 30;
+
 /// Rows one cleanup statement deletes: deletes are cheap, so batches are larger than elsewhere.
 const CLEANUP_BATCH: i64 = BATCH_SIZE * 10;
 
@@ -32,6 +35,10 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
         .await?
         && drain(report, "rate_limit_windows_deleted", stop_at, || {
             maintenance::delete_old_rate_limit_windows(db, CLEANUP_BATCH)
+        })
+        .await?
+        && drain(report, "unknown_email_logins_deleted", stop_at, || {
+            maintenance::delete_idle_unknown_email_logins(db, KEEP_IDLE_UNKNOWN_LOGINS_DAYS, CLEANUP_BATCH)
         })
         .await?
         && drain(report, "sent_mail_deleted", stop_at, || {

@@ -22,6 +22,9 @@ pub enum Template {
     DeletionReminder,
     /// Notice that a pending deletion was cancelled.
     DeletionCancelled,
+    /// Notice to an account's owner that someone tried to register with its address; the
+    /// registration itself answers as if it succeeded, so the address is not revealed.
+    AccountExists,
 }
 
 /// The files of one template, by its file stem.
@@ -51,6 +54,7 @@ impl Template {
             Self::DeletionScheduled => files!("deletion_scheduled"),
             Self::DeletionReminder => files!("deletion_reminder"),
             Self::DeletionCancelled => files!("deletion_cancelled"),
+            Self::AccountExists => files!("account_exists"),
         }
     }
 }
@@ -155,6 +159,13 @@ mod tests {
         let reminder = render(Template::DeletionReminder, "jane@example.com", &values).expect("renders");
         assert_eq!(reminder.subject, "Reminder: your account will be deleted in 3 day(s)");
         assert!(reminder.text.contains("2026-12-03 14:00 UTC"));
+    }
+
+    #[test]
+    fn the_account_exists_notice_needs_only_the_name_and_project() {
+        let mail = render(Template::AccountExists, "jane@example.com", &values("jane")[..2]).expect("renders");
+        assert_eq!(mail.subject, "Someone tried to register with your email address");
+        assert!(mail.text.contains("Hello jane,") && !mail.html.contains("{{"));
     }
 
     #[test]

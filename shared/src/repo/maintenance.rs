@@ -49,6 +49,23 @@ pub async fn delete_old_rate_limit_windows(db: impl PgExecutor<'_>, limit: i64) 
     .map(|done| done.rows_affected())
 }
 
+/// Back-off counters of unknown addresses nobody tried for `idle_days`.
+pub async fn delete_idle_unknown_email_logins(
+    db: impl PgExecutor<'_>,
+    idle_days: i32,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "delete from unknown_email_logins where email_hash in (
+            select email_hash from unknown_email_logins where updated_at < now() - make_interval(days => $1) limit $2)",
+    )
+    .bind(idle_days)
+    .bind(limit)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
 /// Delivered mail older than `keep_days` (the scrubbed row still names the recipient).
 pub async fn delete_sent_mail(db: impl PgExecutor<'_>, keep_days: i32, limit: i64) -> Result<u64, sqlx::Error> {
     sqlx::query(

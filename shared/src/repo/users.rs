@@ -69,6 +69,11 @@ pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User
         .await
 }
 
+/// Whether an account already uses `username` (the same comparison as `users_username_key`).
+pub async fn username_taken(db: impl PgExecutor<'_>, username: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from users where username = $1)").bind(username).fetch_one(db).await
+}
+
 /// Which unique value a new account collided with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
@@ -191,6 +196,24 @@ pub async fn set_username(
     taken_or(updated)
 }
 
+/// The back-off window after one more failure on a row whose failure count is `failed_login_count`
+/// (binds: `$2` free failures, `$3` longest window in seconds), never shortening the current one.
+/// One SQL text for accounts and unknown addresses, so both back off identically.
+macro_rules! next_locked_until {
+    ($table:literal) => {
+        concat!(
+            "greatest(",
+            $table,
+            ".locked_until, case when ",
+            $table,
+            ".failed_login_count + 1 >= $2 ",
+            "then now() + make_interval(secs => least($3::float8, power(2, least(",
+            $table,
+            ".failed_login_count + 1 - $2, 30)))) end)"
+        )
+    };
+}
+
 /// Counts a login attempt against the account before its password is checked, unless the
 /// account is inside a back-off window. Counting first (and resetting on success) means a burst of
 /// concurrent guesses cannot all slip through before the counter catches up. The window rule of
@@ -203,18 +226,50 @@ pub async fn claim_login_attempt(
     free: i32,
     max_seconds: i64,
 ) -> Result<bool, sqlx::Error> {
-    let claimed: Option<Uuid> = sqlx::query_scalar(
+    let claimed: Option<Uuid> = sqlx::query_scalar(concat!(
         "update users
-            set failed_login_count = failed_login_count + 1,
-                locked_until = greatest(
-                    locked_until,
-                    case when failed_login_count + 1 >= $2
-                         then now() + make_interval(secs => least($3::float8, power(2, least(failed_login_count + 1 - $2, 30))))
-                    end)
+            set failed_login_count = users.failed_login_count + 1,
+                locked_until = ",
+        next_locked_until!("users"),
+        "
           where id = $1 and (locked_until is null or locked_until <= now())
-          returning id",
-    )
+          returning id"
+    ))
     .bind(id)
+    .bind(free)
+    .bind(max_seconds as f64)
+    .fetch_optional(db)
+    .await?;
+    Ok(claimed.is_some())
+}
+
+/// [`claim_login_attempt`] for an address without an account, keyed by the address's digest, so
+/// unknown addresses back off exactly like accounts do (every attempt on them fails, so every
+/// claim is a failure). The row is created on first use; the claim itself is one update, as above.
+pub async fn claim_unknown_email_attempt(
+    db: &sqlx::PgPool,
+    email_hash: &[u8; 32],
+    free: i32,
+    max_seconds: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "insert into unknown_email_logins (email_hash, failed_login_count) values ($1, 0)
+         on conflict (email_hash) do nothing",
+    )
+    .bind(&email_hash[..])
+    .execute(db)
+    .await?;
+    let claimed: Option<Vec<u8>> = sqlx::query_scalar(concat!(
+        "update unknown_email_logins
+            set failed_login_count = unknown_email_logins.failed_login_count + 1,
+                updated_at = now(),
+                locked_until = ",
+        next_locked_until!("unknown_email_logins"),
+        "
+          where email_hash = $1 and (locked_until is null or locked_until <= now())
+          returning email_hash"
+    ))
+    .bind(&email_hash[..])
     .bind(free)
     .bind(max_seconds as f64)
     .fetch_optional(db)
@@ -226,6 +281,18 @@ pub async fn claim_login_attempt(
 pub async fn locked_until(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     sqlx::query_scalar("select locked_until from users where id = $1 and locked_until > now()")
         .bind(id)
+        .fetch_optional(db)
+        .await
+        .map(Option::flatten)
+}
+
+/// When an unknown address's back-off window ends (`None` when it is not backing off).
+pub async fn unknown_email_locked_until(
+    db: impl PgExecutor<'_>,
+    email_hash: &[u8; 32],
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("select locked_until from unknown_email_logins where email_hash = $1 and locked_until > now()")
+        .bind(&email_hash[..])
         .fetch_optional(db)
         .await
         .map(Option::flatten)

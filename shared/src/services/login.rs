@@ -1,8 +1,9 @@
 //! `POST /auth/login`: password check with back-off, then a new session, refresh token and
 //! access token.
 //!
-//! Timing does not reveal whether an account exists: an unknown email (or an account without a
-//! password) is checked against a dummy hash with the same cost as a real one.
+//! Neither the answer nor its timing reveals whether an account exists: an unknown email (or an
+//! account without a password) is checked against a dummy hash with the same cost as a real one,
+//! and failures on unknown addresses are counted and backed off like failures on accounts.
 
 use chrono::{Duration, Utc};
 use secrecy::SecretString;
@@ -56,8 +57,9 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     let plausible = email.len() <= 254 && !email.chars().any(char::is_control);
     let user = if plausible { users::find_by_email(&state.db, &email).await? } else { None };
 
-    if let Some(user) = &user {
-        claim_password_attempt(state, user.id).await?;
+    match &user {
+        Some(user) => claim_password_attempt(state, user.id).await?,
+        None => claim_unknown_email_attempt(state, &email).await?,
     }
 
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -104,8 +106,23 @@ pub(crate) async fn claim_password_attempt(state: &AppState, user_id: Uuid) -> R
         return Ok(());
     }
     let until = users::locked_until(&state.db, user_id).await?;
+    Err(backing_off(until))
+}
+
+/// [`claim_password_attempt`] for an address without an account, so the back-off does not tell
+/// registered addresses from unknown ones.
+async fn claim_unknown_email_attempt(state: &AppState, email: &str) -> Result<(), ApiError> {
+    let digest = tokens::hash(email);
+    let (free, max) = (login_backoff::FREE_FAILURES, login_backoff::MAX_WINDOW_SECONDS);
+    if users::claim_unknown_email_attempt(&state.db, &digest, free, max).await? {
+        return Ok(());
+    }
+    Err(backing_off(users::unknown_email_locked_until(&state.db, &digest).await?))
+}
+
+fn backing_off(until: Option<chrono::DateTime<Utc>>) -> ApiError {
     let retry_after_secs = login_backoff::retry_after_seconds(until, Utc::now()).unwrap_or(1);
-    Err(ApiError::TooManyRequests { code: "login_backoff", retry_after_secs })
+    ApiError::TooManyRequests { code: "login_backoff", retry_after_secs }
 }
 
 /// Opens a session for `user` (already authenticated): session row, refresh token, eviction

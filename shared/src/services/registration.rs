@@ -1,5 +1,13 @@
 //! `POST /auth/register`: validate, create an unverified account, mail a verification link.
+//!
+//! An address that already has an account gets the same 201 and body shape as a new one, so the
+//! endpoint does not reveal who is registered (the seed answered 400 "Email already registered").
+//! The owner is mailed a notice instead of a verification link. Both paths hash the password,
+//! write one outbox mail and queue it, so they also take about the same time. A taken username
+//! is still refused: usernames are public handles, and the check runs the same way whether or not
+//! the email exists.
 
+use chrono::Timelike;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -26,7 +34,9 @@ pub struct Registration {
     pub password: SecretString,
 }
 
-/// Registers an account. All field errors are reported together, like FastAPI does.
+/// Registers an account and returns it, or, when the email already has an account, an
+/// unsaved stand-in that looks the same to the caller. All field errors are reported together,
+/// like FastAPI does.
 pub async fn register(state: &AppState, input: Registration, caller: &Caller) -> Result<User, ApiError> {
     let (email, username) = validate(state, &input)?;
 
@@ -36,11 +46,10 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
     let user = match users::insert(&mut *tx, email.as_str(), username.as_str(), &hash).await? {
         Ok(user) => user,
         Err(Taken::Email) => {
-            return Err(ApiError::BadRequest { code: "email_exists", detail: "Email already registered".into() });
+            drop(tx);
+            return answer_for_existing_email(state, &email, &username, caller).await;
         }
-        Err(Taken::Username) => {
-            return Err(ApiError::BadRequest { code: "username_exists", detail: "Username already taken".into() });
-        }
+        Err(Taken::Username) => return Err(username_taken()),
     };
     let outbox_id = queue_verification_mail(state, &mut tx, &user).await?;
     caller.audit(&mut *tx, "register", Some(user.id), true, json!({})).await?;
@@ -48,6 +57,57 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
 
     outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(user)
+}
+
+fn username_taken() -> ApiError {
+    ApiError::BadRequest { code: "username_exists", detail: "Username already taken".into() }
+}
+
+/// The email belongs to an account: refuse a taken username exactly as for a new address,
+/// otherwise mail the owner a notice and answer with a stand-in for the account that would
+/// have been created.
+async fn answer_for_existing_email(
+    state: &AppState,
+    email: &Email,
+    username: &Username,
+    caller: &Caller,
+) -> Result<User, ApiError> {
+    if users::username_taken(&state.db, username.as_str()).await? {
+        return Err(username_taken());
+    }
+    let mut tx = state.db.begin().await?;
+    let owner = users::find_by_email(&mut *tx, email.as_str()).await?;
+    let mut outbox_id = None;
+    if let Some(owner) = owner.as_ref().filter(|owner| owner.is_active) {
+        let to = (owner.email.as_str(), owner.username.as_str());
+        outbox_id = Some(outbox_mail::queue_notice(state, &mut tx, to, Template::AccountExists).await?);
+    }
+    let owner_id = owner.map(|owner| owner.id);
+    caller.audit(&mut *tx, "register", owner_id, false, json!({"reason": "email_exists"})).await?;
+    tx.commit().await?;
+    if let Some(outbox_id) = outbox_id {
+        outbox_mail::queue_delivery(state, outbox_id).await;
+    }
+    Ok(stand_in(email, username))
+}
+
+/// What a fresh registration would have returned: a new id, unverified, created now (to the
+/// microsecond, like a row Postgres returns).
+fn stand_in(email: &Email, username: &Username) -> User {
+    let now = chrono::Utc::now();
+    let created_at = now.with_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now);
+    User {
+        id: uuid::Uuid::new_v4(),
+        email: email.as_str().to_owned(),
+        username: username.as_str().to_owned(),
+        password_hash: None,
+        is_verified: false,
+        is_superuser: false,
+        is_active: true,
+        created_at,
+        failed_login_count: 0,
+        locked_until: None,
+    }
 }
 
 /// Issues a verification token for `user` (voiding older ones) and queues the mail with its

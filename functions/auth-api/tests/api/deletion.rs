@@ -408,6 +408,17 @@ async fn cleanup_removes_dead_rows_and_the_sweep_delivers_stuck_mail(db: PgPool)
     .execute(db)
     .await
     .expect("old window");
+    for (digest, idle_days) in [([1u8; 32], 31), ([2u8; 32], 29)] {
+        sqlx::query(
+            "insert into unknown_email_logins (email_hash, failed_login_count, updated_at)
+             values ($1, 3, now() - make_interval(days => $2))",
+        )
+        .bind(&digest[..])
+        .bind(idle_days)
+        .execute(db)
+        .await
+        .expect("back-off of an unknown address");
+    }
     sqlx::query("update sessions set revoked_at = now() - interval '8 days', created_at = now() - interval '9 days'")
         .execute(db)
         .await
@@ -428,6 +439,7 @@ async fn cleanup_removes_dead_rows_and_the_sweep_delivers_stuck_mail(db: PgPool)
 
     assert!(cleanup.count("one_time_tokens_deleted") >= 1, "{cleanup:?}");
     assert_eq!(cleanup.count("rate_limit_windows_deleted"), 1);
+    assert_eq!(cleanup.count("unknown_email_logins_deleted"), 1, "only the one idle for over 30 days");
     assert!(cleanup.count("sessions_deleted") >= 1);
     assert!(cleanup.complete);
     assert_eq!((sweep.count("mail_queued"), sweep_again.count("mail_queued")), (1, 0));
