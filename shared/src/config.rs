@@ -70,6 +70,10 @@ pub struct Config {
     /// How long a request waits for a connection before failing (`DB_ACQUIRE_TIMEOUT_MS`, 3000),
     /// so a slow or down database gives a quick 503 instead of a pile-up.
     pub db_acquire_timeout: Duration,
+    /// Longest time a request may take before it is answered 503 (`REQUEST_TIMEOUT_MS`, 8000).
+    /// Below the HTTP functions' 10 s Lambda timeout, so a hung dependency (a database that
+    /// stopped answering mid-query) ends in a clear JSON 503, not a killed invocation.
+    pub request_timeout: Duration,
     /// `development`, `staging` or `production` (`ENVIRONMENT`), reported by the health check.
     pub environment: String,
     /// Product name used in the welcome message and mails (`PROJECT_NAME`).
@@ -268,6 +272,7 @@ impl Config {
             database_host,
             db_max_connections: vars.number("DB_MAX_CONNECTIONS", if on_lambda { 2 } else { 10 }, 1..=1000)?,
             db_acquire_timeout: Duration::from_millis(vars.number("DB_ACQUIRE_TIMEOUT_MS", 3000, 50..=60_000)?),
+            request_timeout: Duration::from_millis(vars.number("REQUEST_TIMEOUT_MS", 8000, 100..=900_000)?),
             environment,
             project_name: vars.get("PROJECT_NAME").unwrap_or_else(|| "Serverless Auth".into()),
             cors_origins: parse_origins(
@@ -483,6 +488,7 @@ mod tests {
         assert_eq!(config.database_url.expose_secret(), DB.1);
         assert_eq!(config.db_max_connections, 10);
         assert_eq!(config.db_acquire_timeout, Duration::from_secs(3));
+        assert_eq!(config.request_timeout, Duration::from_secs(8));
         assert_eq!(config.environment, "development");
         assert_eq!(config.cors_origins.len(), 3);
         assert!(config.rate_limit_enabled);

@@ -8,6 +8,7 @@ mod caller;
 pub mod client_ip;
 pub mod cookies;
 pub mod cors;
+mod deadline;
 pub mod json;
 pub mod path;
 pub mod query;
@@ -46,6 +47,7 @@ pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(not_found)
         .layer(axum::middleware::map_response(method_not_allowed_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), deadline::enforce))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
