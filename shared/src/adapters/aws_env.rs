@@ -23,6 +23,25 @@ pub fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
     builder.build()
 }
 
+/// An SDK error as one readable line: its chain of causes, each once (`service error:
+/// ResourceNotFoundException: Secrets Manager can't find the specified secret.`, `dispatch
+/// failure: io error: …: Connection refused (os error 111)`). Not `DisplayErrorContext`, which
+/// appends a `Debug` dump of the error and of the raw HTTP response (headers, body): kilobytes on
+/// the start-up line, in logs and in the outbox's `last_error`.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(error) = next {
+        let text = error.to_string();
+        // The SDK's operation error and the modelled error it wraps print the same text.
+        if !text.is_empty() && parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        next = error.source();
+    }
+    parts.join(": ")
+}
+
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
@@ -49,5 +68,27 @@ impl ProvideCredentials for EnvironmentCredentials {
         Self: 'a,
     {
         future::ProvideCredentials::ready(Self::load())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    #[test]
+    fn an_error_is_described_by_its_causes_each_once_without_debug_output() {
+        let inner = Layer { text: "NotFound: no such secret", source: None };
+        let same = Layer { text: "NotFound: no such secret", source: Some(Box::new(inner)) };
+        let outer = Layer { text: "service error", source: Some(Box::new(same)) };
+
+        assert_eq!(describe(&outer), "service error: NotFound: no such secret");
     }
 }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use serde_json::Value;
 
 /// Longest wait for the secret at start-up: an unreachable endpoint fails the cold start
@@ -32,7 +31,7 @@ pub async fn load(arn: &str) -> Result<HashMap<String, String>, SecretsError> {
             .secret_id(arn)
             .send()
             .await
-            .map_err(|error| SecretsError::Unavailable(DisplayErrorContext(&error).to_string()))
+            .map_err(|error| SecretsError::Unavailable(super::aws_env::describe(&error)))
     };
     let answer = tokio::time::timeout(FETCH_TIMEOUT, fetch)
         .await

@@ -10,7 +10,6 @@ use std::future::Future;
 use std::pin::Pin;
 
 use aws_sdk_ses::Client;
-use aws_sdk_ses::error::DisplayErrorContext;
 use aws_sdk_ses::primitives::Blob;
 use aws_sdk_ses::types::RawMessage;
 use std::sync::OnceLock;
@@ -52,7 +51,7 @@ impl Mailer for SesMailer {
                 .raw_message(raw)
                 .send()
                 .await
-                .map_err(|error| MailError::Transport(DisplayErrorContext(&error).to_string()))?;
+                .map_err(|error| MailError::Transport(super::aws_env::describe(&error)))?;
             Ok(())
         })
     }

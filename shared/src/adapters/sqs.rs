@@ -5,7 +5,6 @@ use std::future::Future;
 use std::pin::Pin;
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::sync::OnceLock;
 
@@ -47,7 +46,7 @@ impl SqsQueue {
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()
             .await
-            .map_err(|error| QueueError::Unavailable(DisplayErrorContext(&error).to_string()))?;
+            .map_err(|error| QueueError::Unavailable(super::aws_env::describe(&error)))?;
         let attribute = |name: QueueAttributeName| {
             answer.attributes().and_then(|map| map.get(&name)).and_then(|value| value.parse().ok()).unwrap_or(0)
         };
@@ -67,7 +66,7 @@ impl Queue for SqsQueue {
                 .message_body(message.to_body())
                 .send()
                 .await
-                .map_err(|error| QueueError::Unavailable(DisplayErrorContext(&error).to_string()))?;
+                .map_err(|error| QueueError::Unavailable(super::aws_env::describe(&error)))?;
             Ok(())
         })
     }
