@@ -1,6 +1,7 @@
 //! `cleanup-expired`: removes rows whose purpose has passed — expired or used one-time tokens,
-//! expired and long-revoked sessions, old rate-limit windows, delivered mail and finished tasks —
-//! so the tables stay small and hold no personal data longer than needed.
+//! expired and long-revoked sessions, old rate-limit windows, idle back-off counters, delivered
+//! mail and finished tasks — so the tables stay small and hold no personal data longer than
+//! needed. It also ends tasks left STARTED by runs that all died.
 
 use std::future::Future;
 use std::time::Instant;
@@ -18,6 +19,9 @@ const KEEP_FINISHED_TASKS_DAYS: i32 = 7;
 
 /// Back-off counters of unknown addresses are forgotten after this long without an attempt.
 const KEEP_IDLE_UNKNOWN_LOGINS_DAYS: i32 = 30;
+
+/// A task STARTED this long ago has no run left coming (5 receives x 6 min visibility = 30 min).
+const ABANDONED_TASK_MINUTES: i32 = 60;
 
 /// Rows one cleanup statement deletes: deletes are cheap, so batches are larger than elsewhere.
 const CLEANUP_BATCH: i64 = BATCH_SIZE * 10;
@@ -58,6 +62,10 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
                 maintenance::forget_expired_ws_connections(db, CLEANUP_BATCH)
             })
             .await?)
+        && drain(report, "abandoned_tasks_failed", stop_at, || {
+            maintenance::fail_abandoned_tasks(db, ABANDONED_TASK_MINUTES, CLEANUP_BATCH)
+        })
+        .await?
         && drain(report, "tasks_deleted", stop_at, || {
             maintenance::delete_finished_tasks(db, KEEP_FINISHED_TASKS_DAYS, CLEANUP_BATCH)
         })

@@ -66,6 +66,24 @@ pub async fn delete_idle_unknown_email_logins(
     .map(|done| done.rows_affected())
 }
 
+/// Marks FAILURE the tasks STARTED more than `minutes` ago. By then the job's message is gone:
+/// SQS redelivers a dying worker's message every visibility timeout (6 min) until the DLQ takes
+/// it after 5 receives, and a re-run claims a STARTED task after 5 minutes. Without this, a task
+/// whose every run crashed its worker would read STARTED forever.
+pub async fn fail_abandoned_tasks(db: impl PgExecutor<'_>, minutes: i32, limit: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "update tasks set status = 'FAILURE', finished_at = now(),
+                          error = 'abandoned: every run stopped before finishing and the job was not retried again'
+          where id in (select id from tasks where status = 'STARTED' and started_at < now() - make_interval(mins => $1)
+                        limit $2)",
+    )
+    .bind(minutes)
+    .bind(limit)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
 /// Delivered mail older than `keep_days` (the scrubbed row still names the recipient).
 pub async fn delete_sent_mail(db: impl PgExecutor<'_>, keep_days: i32, limit: i64) -> Result<u64, sqlx::Error> {
     sqlx::query(

@@ -419,6 +419,15 @@ async fn cleanup_removes_dead_rows_and_the_sweep_delivers_stuck_mail(db: PgPool)
         .await
         .expect("back-off of an unknown address");
     }
+    for started in ["2 hours", "10 minutes"] {
+        sqlx::query(
+            "insert into tasks (name, status, started_at) values ('long_running', 'STARTED', now() - $1::interval)",
+        )
+        .bind(started)
+        .execute(db)
+        .await
+        .expect("a started task");
+    }
     sqlx::query("update sessions set revoked_at = now() - interval '8 days', created_at = now() - interval '9 days'")
         .execute(db)
         .await
@@ -440,6 +449,10 @@ async fn cleanup_removes_dead_rows_and_the_sweep_delivers_stuck_mail(db: PgPool)
     assert!(cleanup.count("one_time_tokens_deleted") >= 1, "{cleanup:?}");
     assert_eq!(cleanup.count("rate_limit_windows_deleted"), 1);
     assert_eq!(cleanup.count("unknown_email_logins_deleted"), 1, "only the one idle for over 30 days");
+    assert_eq!(cleanup.count("abandoned_tasks_failed"), 1, "only the task started over an hour ago");
+    let statuses: Vec<String> =
+        sqlx::query_scalar("select status from tasks order by started_at").fetch_all(db).await.expect("tasks");
+    assert_eq!(statuses, ["FAILURE", "STARTED"]);
     assert!(cleanup.count("sessions_deleted") >= 1);
     assert!(cleanup.complete);
     assert_eq!((sweep.count("mail_queued"), sweep_again.count("mail_queued")), (1, 0));
