@@ -37,6 +37,8 @@ pub(crate) fn every_secrets_failure_stops_the_cold_start_with_one_clear_line(bin
     });
     drop(silent);
     assert!(problems.is_empty(), "{binary}:\n{}", problems.join("\n"));
+    let name = binary.rsplit('/').next().unwrap_or(binary);
+    eprintln!("faults injected: {} unreadable-secret cold starts of {name}, each stopped with one line", cases.len());
 }
 
 /// Starts `binary` against the failing endpoint; `Err` says what was wrong with its cold start.
