@@ -127,3 +127,82 @@ async fn forged_rsa_tokens_are_refused(db: PgPool) {
     )
     .await;
 }
+
+/// SQL that would widen a query, end a statement or comment out a check if it were ever pasted
+/// into SQL text. Every query binds its values, so these must behave like any other odd string.
+const SQL_PAYLOADS: [&str; 6] = [
+    "' OR '1'='1",
+    "admin'--",
+    "x'; DROP TABLE users; --",
+    "\" OR \"\"=\"",
+    "1; SELECT pg_sleep(5)",
+    "%' OR email LIKE '%",
+];
+
+/// Line breaks and header names that would add a mail header (Bcc) or split a response if a
+/// value reached a header unchecked.
+const HEADER_PAYLOADS: [&str; 3] =
+    ["jane@example.com\r\nBcc: evil@example.com", "x\nSet-Cookie: stolen=1", "x\r\n\r\n<html>injected"];
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn sql_and_header_injection_payloads_are_inert(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let admin = app.signed_in_superuser("boss@example.com", "boss").await;
+    app.signed_in_user("jane@example.com", "jane").await;
+    let rows_before: i64 = sqlx::query_scalar("select count(*) from users").fetch_one(&db).await.expect("count");
+    let mut sent = 0;
+
+    for payload in SQL_PAYLOADS.iter().chain(&HEADER_PAYLOADS) {
+        let email_like = format!("{payload}@example.com");
+        let answers = [
+            ("login email", app.login(payload, PASSWORD).await),
+            ("login password", app.login("jane@example.com", payload).await),
+            (
+                "register",
+                app.post_json(
+                    "/api/v1/auth/register",
+                    &json!({"email": email_like, "username": payload, "password": PASSWORD}),
+                )
+                .await,
+            ),
+            ("forgot-password", app.post_json("/api/v1/auth/forgot-password", &json!({"email": payload})).await),
+            ("verify-email", app.post_json("/api/v1/auth/verify-email", &json!({"token": payload})).await),
+            (
+                "change username",
+                app.call("PATCH", "/api/v1/users/me", Some(&admin), Some(&json!({"username": payload}))).await,
+            ),
+            ("admin search", app.get_as(&admin, &format!("/api/v1/admin/users?search={}", urlencode(payload))).await),
+        ];
+        for (what, answer) in answers {
+            sent += 1;
+            assert!(
+                answer.status.is_client_error() || answer.status.is_success(),
+                "{what} {payload:?}: {}",
+                answer.status
+            );
+            assert!(answer.body.get("access_token").is_none(), "{what} {payload:?} signed someone in");
+            if what == "admin search" {
+                assert_eq!(answer.body["total"], 0, "{payload:?} matched accounts: {}", answer.body);
+            }
+            if answer.status.is_success() && what != "admin search" {
+                assert!(matches!(what, "forgot-password"), "{what} {payload:?} was accepted: {}", answer.body);
+            }
+        }
+    }
+
+    let rows_after: i64 = sqlx::query_scalar("select count(*) from users").fetch_one(&db).await.expect("count");
+    assert_eq!(rows_after, rows_before, "no account was created, changed into another or dropped");
+    let names: Vec<String> =
+        sqlx::query_scalar("select username from users order by username").fetch_all(&db).await.expect("names");
+    assert_eq!(names, ["boss", "jane"]);
+    assert!(app.mails_to("evil@example.com").is_empty(), "no mail went to an injected recipient");
+    let mail_dir = std::fs::read_dir(&app.mail_dir).expect("mail dir");
+    for mail in mail_dir.map(|entry| std::fs::read_to_string(entry.expect("entry").path()).expect("mail")) {
+        assert!(!mail.contains("Bcc:") && !mail.contains("stolen"), "{mail}");
+    }
+    eprintln!("attacks refused: {sent} SQL and header injection payloads, all inert");
+}
+
+fn urlencode(value: &str) -> String {
+    value.bytes().map(|byte| format!("%{byte:02X}")).collect()
+}
