@@ -245,29 +245,28 @@ pub async fn claim_login_attempt(
 
 /// [`claim_login_attempt`] for an address without an account, keyed by the address's digest, so
 /// unknown addresses back off exactly like accounts do (every attempt on them fails, so every
-/// claim is a failure). The row is created on first use; the claim itself is one update, as above.
+/// claim is a failure). One statement, like the account's: the first attempt inserts the row as
+/// a failure counted on a fresh counter, later ones update it under the same window rule.
 pub async fn claim_unknown_email_attempt(
-    db: &sqlx::PgPool,
+    db: impl PgExecutor<'_>,
     email_hash: &[u8; 32],
     free: i32,
     max_seconds: i64,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
-        "insert into unknown_email_logins (email_hash, failed_login_count) values ($1, 0)
-         on conflict (email_hash) do nothing",
-    )
-    .bind(&email_hash[..])
-    .execute(db)
-    .await?;
     let claimed: Option<Vec<u8>> = sqlx::query_scalar(concat!(
-        "update unknown_email_logins
-            set failed_login_count = unknown_email_logins.failed_login_count + 1,
+        "insert into unknown_email_logins as known (email_hash, failed_login_count, locked_until)
+         select $1, fresh.failed_login_count + 1, ",
+        next_locked_until!("fresh"),
+        "
+           from (select 0 as failed_login_count, null::timestamptz as locked_until) as fresh
+         on conflict (email_hash) do update
+            set failed_login_count = known.failed_login_count + 1,
                 updated_at = now(),
                 locked_until = ",
-        next_locked_until!("unknown_email_logins"),
+        next_locked_until!("known"),
         "
-          where email_hash = $1 and (locked_until is null or locked_until <= now())
-          returning email_hash"
+          where known.locked_until is null or known.locked_until <= now()
+         returning email_hash"
     ))
     .bind(&email_hash[..])
     .bind(free)

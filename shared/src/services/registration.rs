@@ -7,7 +7,6 @@
 //! is still refused: usernames are public handles, and the check runs the same way whether or not
 //! the email exists.
 
-use chrono::Timelike;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -91,11 +90,8 @@ async fn answer_for_existing_email(
     Ok(stand_in(email, username))
 }
 
-/// What a fresh registration would have returned: a new id, unverified, created now (to the
-/// microsecond, like a row Postgres returns).
+/// What a fresh registration would have returned: a new id, unverified, created now.
 fn stand_in(email: &Email, username: &Username) -> User {
-    let now = chrono::Utc::now();
-    let created_at = now.with_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now);
     User {
         id: uuid::Uuid::new_v4(),
         email: email.as_str().to_owned(),
@@ -104,7 +100,7 @@ fn stand_in(email: &Email, username: &Username) -> User {
         is_verified: false,
         is_superuser: false,
         is_active: true,
-        created_at,
+        created_at: chrono::Utc::now(),
         failed_login_count: 0,
         locked_until: None,
     }
