@@ -5,7 +5,7 @@ in production, a JWT authorizer without an RSA key) are worth unit tests (infra/
 which a shell script would not get. Standard library only, so it runs before any venv exists.
 
 Commands:
-  deploy.py params ENV [--jwt-authorizer] OUT.json   merged stack parameters, or a refusal (exit 2)
+  deploy.py params ENV [--jwt-authorizer] OUT.yaml   merged stack parameters, or a refusal (exit 2)
   deploy.py stack-name ENV                             the profile's stack name
   deploy.py render-jwt-authorizer SRC OUT              template.yaml with the JWT authorizer on
 """
@@ -134,6 +134,14 @@ def settings_fingerprint(env: str, p: Mapping[str, str]) -> str:
     return digest.hex()[:16]
 
 
+def sam_would_alter(value: str) -> bool:
+    """SAM CLI unquotes every parameter value it reads (samcli/cli/types.py): it drops one pair of
+    wrapping quotes and turns backslash-space and backslash-quote into the bare character. Such a
+    value would reach the stack changed, so it is refused instead."""
+    wrapped = bool(value) and value[0] == value[-1] and value[0] in "'\""
+    return wrapped or any(escape in value for escape in ("\\ ", '\\"', "\\'"))
+
+
 def is_placeholder(value: str) -> bool:
     """Local or documentation hosts that must not reach production."""
     return any(host in value for host in ("localhost", "127.0.0.1", "example.com", "example.org"))
@@ -159,6 +167,13 @@ def check(env: str, p: Mapping[str, str], jwt_authorizer: bool) -> None:
         problems.append("JWT_PREVIOUS_PRIVATE_KEY_FILE is the same key as JWT_PRIVATE_KEY_FILE")
     if p.get("HostedZoneId") and not p.get("DomainName"):
         problems.append("HOSTED_ZONE_ID is set without DOMAIN_NAME")
+    # SES refuses a sender it has not verified, so without one nobody could verify an account.
+    mail_from = p.get("MailFrom", "")
+    if not mail_from or is_placeholder(mail_from):
+        problems.append(f"MAIL_FROM {mail_from!r} is not a real sender (use an identity verified in SES in the stack's region)")
+    for key, value in sorted(p.items()):
+        if sam_would_alter(value):
+            problems.append(f"the {key} value starts and ends with a quote or contains a backslash before a space or quote, which SAM CLI would strip")
 
     if env == "prod":
         origins = [o.strip() for o in p.get("CorsOrigins", "").split(",") if o.strip()]
@@ -170,9 +185,6 @@ def check(env: str, p: Mapping[str, str], jwt_authorizer: bool) -> None:
         frontend = p.get("FrontendUrl", "")
         if not frontend.startswith("https://") or is_placeholder(frontend):
             problems.append(f"FRONTEND_URL {frontend!r} is not a public https URL (mail links point there)")
-        mail_from = p.get("MailFrom", "")
-        if not mail_from or is_placeholder(mail_from):
-            problems.append(f"MAIL_FROM {mail_from!r} is not a real sender (use an SES-verified identity)")
 
     if jwt_authorizer:
         if key_algorithm(p.get("JwtPrivateKey", "")) != "rsa":
@@ -233,7 +245,8 @@ def main(argv: list[str]) -> int:
         match argv:
             case ["params", env, *flags, out] if set(flags) <= {"--jwt-authorizer"}:
                 merged = parameters(env, os.environ, "--jwt-authorizer" in flags)
-                # It holds secrets: readable by the owner only.
+                # It holds secrets: readable by the owner only. JSON is YAML, and SAM CLI reads
+                # parameter files only as .toml, .yaml or .yml.
                 Path(out).parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 os.fchmod(fd, 0o600)

@@ -14,6 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deploy  # noqa: E402
 
 KEYS = deploy.ROOT / "shared" / "tests" / "keys"
+# sam_parse.py puts a stand-in template where `sam build` would write one, and removes it.
+BUILT_BEFORE = (deploy.ROOT / ".aws-sam" / "build").exists()
+SENDER = {"MAIL_FROM": "Acme Dev <dev@mail.acme.test>"}
 GOOD_PROD = {
     "DATABASE_URL": "postgres://app:s3cret@db.internal:5432/app?sslmode=require",
     "CORS_ORIGINS": "https://app.acme.test,https://admin.acme.test",
@@ -39,11 +42,25 @@ class Parameters(unittest.TestCase):
         self.assertIn("DATABASE_URL is required", refusal("prod", {k: v for k, v in GOOD_PROD.items() if k != "DATABASE_URL"}))
         self.assertIn("must start with postgres://", refusal("dev", {"DATABASE_URL": "mysql://x"}))
 
-    def test_dev_deploys_with_only_a_database_url(self):
-        merged = deploy.parameters("dev", {"DATABASE_URL": GOOD_PROD["DATABASE_URL"]}, False)
+    def test_dev_deploys_with_a_database_url_and_a_sender(self):
+        merged = deploy.parameters("dev", {**SENDER, "DATABASE_URL": GOOD_PROD["DATABASE_URL"]}, False)
         self.assertEqual(merged["Environment"], "development")
         self.assertEqual(merged["ReserveConcurrency"], "false")
         self.assertEqual(merged["DatabaseUrl"], GOOD_PROD["DATABASE_URL"])
+
+    def test_every_profile_needs_a_sender_ses_accepts(self):
+        # SES refuses unverified senders: without one, nobody on a dev stack could verify and log in.
+        for env, environ in (("dev", {"DATABASE_URL": "postgres://a@h/d"}), ("prod", {k: v for k, v in GOOD_PROD.items() if k != "MAIL_FROM"})):
+            self.assertIn("MAIL_FROM", refusal(env, environ))
+        self.assertIn("MAIL_FROM 'x <noreply@example.com>'", refusal("dev", {"DATABASE_URL": "postgres://a@h/d", "MAIL_FROM": "x <noreply@example.com>"}))
+
+    def test_values_sam_cli_would_unquote_are_refused(self):
+        base = {**SENDER, "DATABASE_URL": "postgres://a@h/d", "FIRST_SUPERUSER_EMAIL": "a@acme.test"}
+        for password in ("'quoted password'", '"quoted password"', "back\\ slash space", "it\\'s a password"):
+            with self.subTest(password):
+                self.assertIn("SAM CLI would strip", refusal("dev", {**base, "FIRST_SUPERUSER_PASSWORD": password}))
+        for fine in ("it's a password", "'leading quote only", "p@ss: #1 $HOME %41"):
+            deploy.parameters("dev", {**base, "FIRST_SUPERUSER_PASSWORD": fine}, False)
 
     def test_prod_refuses_the_committed_placeholders(self):
         message = refusal("prod", {"DATABASE_URL": GOOD_PROD["DATABASE_URL"]})
@@ -67,7 +84,7 @@ class Parameters(unittest.TestCase):
         self.assertIn("double quotes", refusal("dev", {"DATABASE_URL": "postgres://a@h/d", "FIRST_SUPERUSER_EMAIL": "a@acme.test", "FIRST_SUPERUSER_PASSWORD": "pass\\word123"}))
 
     def test_superuser_email_needs_a_password(self):
-        base = {"DATABASE_URL": "postgres://a@h/d", "FIRST_SUPERUSER_EMAIL": "admin@acme.test"}
+        base = {**SENDER, "DATABASE_URL": "postgres://a@h/d", "FIRST_SUPERUSER_EMAIL": "admin@acme.test"}
         self.assertIn("FIRST_SUPERUSER_PASSWORD", refusal("dev", base))
         self.assertIn("FIRST_SUPERUSER_PASSWORD", refusal("dev", {**base, "FIRST_SUPERUSER_PASSWORD": "short"}))
         merged = deploy.parameters("dev", {**base, "FIRST_SUPERUSER_PASSWORD": "long enough 123"}, False)
@@ -78,19 +95,19 @@ class Parameters(unittest.TestCase):
         self.assertIn("HOSTED_ZONE_ID is set without DOMAIN_NAME", refusal("prod", {**GOOD_PROD, "HOSTED_ZONE_ID": "Z123"}))
 
     def test_private_key_file_becomes_one_line(self):
-        merged = deploy.parameters("dev", {"DATABASE_URL": "postgres://a@h/d", "JWT_PRIVATE_KEY_FILE": str(KEYS / "test-rsa-private.pem")}, False)
+        merged = deploy.parameters("dev", {**SENDER, "DATABASE_URL": "postgres://a@h/d", "JWT_PRIVATE_KEY_FILE": str(KEYS / "test-rsa-private.pem")}, False)
         key = merged["JwtPrivateKey"]
         self.assertNotIn("\n", key)
         self.assertTrue(key.startswith("-----BEGIN PRIVATE KEY-----\\n"))
-        self.assertIn("cannot read", refusal("dev", {"DATABASE_URL": "postgres://a@h/d", "JWT_PRIVATE_KEY_FILE": "/nonexistent.pem"}))
+        self.assertIn("cannot read", refusal("dev", {**SENDER, "DATABASE_URL": "postgres://a@h/d", "JWT_PRIVATE_KEY_FILE": "/nonexistent.pem"}))
 
     def test_a_previous_key_needs_a_new_one(self):
-        base = {"DATABASE_URL": "postgres://a@h/d", "JWT_PREVIOUS_PRIVATE_KEY_FILE": str(KEYS / "test-rsa-private.pem")}
+        base = {**SENDER, "DATABASE_URL": "postgres://a@h/d", "JWT_PREVIOUS_PRIVATE_KEY_FILE": str(KEYS / "test-rsa-private.pem")}
         self.assertIn("JWT_PRIVATE_KEY_FILE (the new key) is required", refusal("dev", base))
         self.assertIn("same key", refusal("dev", {**base, "JWT_PRIVATE_KEY_FILE": str(KEYS / "test-rsa-private.pem")}))
         merged = deploy.parameters("dev", {**base, "JWT_PRIVATE_KEY_FILE": str(KEYS / "test-rsa-other-private.pem")}, False)
         self.assertTrue(merged["JwtPreviousPrivateKey"].startswith("-----BEGIN"))
-        after = deploy.parameters("dev", {"DATABASE_URL": "postgres://a@h/d"}, False)
+        after = deploy.parameters("dev", {**SENDER, "DATABASE_URL": "postgres://a@h/d"}, False)
         self.assertEqual(after["JwtPreviousPrivateKey"], "", "a deploy without the file removes the previous key")
 
     def test_jwt_authorizer_needs_an_rsa_key_and_an_https_issuer(self):
@@ -108,9 +125,9 @@ class Parameters(unittest.TestCase):
         self.assertIsNone(deploy.key_algorithm("not a key"))
 
     def test_settings_fingerprint_follows_the_secret_and_hides_it(self):
-        one = deploy.parameters("dev", {"DATABASE_URL": "postgres://a:pw1@h/d"}, False)["SettingsFingerprint"]
-        same = deploy.parameters("dev", {"DATABASE_URL": "postgres://a:pw1@h/d", "MAIL_FROM": "x@acme.test"}, False)["SettingsFingerprint"]
-        other = deploy.parameters("dev", {"DATABASE_URL": "postgres://a:pw2@h/d"}, False)["SettingsFingerprint"]
+        one = deploy.parameters("dev", {**SENDER, "DATABASE_URL": "postgres://a:pw1@h/d"}, False)["SettingsFingerprint"]
+        same = deploy.parameters("dev", {**SENDER, "DATABASE_URL": "postgres://a:pw1@h/d", "MAIL_FROM": "x@acme.test"}, False)["SettingsFingerprint"]
+        other = deploy.parameters("dev", {**SENDER, "DATABASE_URL": "postgres://a:pw2@h/d"}, False)["SettingsFingerprint"]
         self.assertEqual(one, same)
         self.assertNotEqual(one, other)
         self.assertEqual(len(one), 16)
@@ -157,21 +174,95 @@ class CommandLine(unittest.TestCase):
         self.assertIn("refusing to deploy", result.stderr)
         self.assertIn("DATABASE_URL is required", result.stderr)
 
-    def test_dry_run_of_scripts_deploy_prints_the_sam_commands(self):
+    def test_dry_run_of_scripts_deploy_passes_sams_own_parser_and_prints_the_commands(self):
         env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **GOOD_PROD}
         result = subprocess.run([str(deploy.ROOT / "scripts" / "deploy"), "prod", "--dry-run"], capture_output=True, text=True, env=env)
         self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("checking the sam command lines with SAM CLI's parser", result.stderr)
         lines = result.stdout.splitlines()
-        self.assertTrue(lines[0].startswith("sam build --config-file infra/samconfig.toml --config-env prod"), lines)
-        self.assertIn("--parameter-overrides", lines[1])
-        self.assertIn("sam remote invoke MigrateFunction --stack-name serverless-auth-prod", lines[2])
+        config = f"--config-file {deploy.ROOT}/infra/samconfig.toml --config-env prod"
+        self.assertTrue(lines[0].startswith(f"sam build {config} --template-file template.yaml"), lines)
+        self.assertTrue(lines[1].startswith(f"sam deploy {config} --template-file .aws-sam/build/template.yaml"), lines)
+        self.assertTrue(lines[1].endswith(f"--parameter-overrides file://{deploy.ROOT}/.aws-sam/deploy-parameters-prod.yaml "), lines)
+        self.assertEqual(lines[2].strip(), "python3 infra/invoke_migrate.py serverless-auth-prod")
         self.assertNotIn("s3cret", result.stdout + result.stderr)
+        self.assertFalse((deploy.ROOT / ".aws-sam" / "deploy-parameters-prod.yaml").exists(), "the secrets file is removed")
 
     def test_scripts_deploy_refuses_before_building(self):
         result = subprocess.run([str(deploy.ROOT / "scripts" / "deploy"), "prod", "--dry-run"], capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")})
         self.assertEqual(result.returncode, 2)
         self.assertIn("DATABASE_URL is required", result.stderr)
         self.assertNotIn("sam build", result.stdout)
+
+
+class SamCliParsing(unittest.TestCase):
+    """infra/sam_parse.py runs a command line through SAM CLI's own parser, without AWS."""
+
+    def sam_parse(self, *args):
+        command = [sys.executable, str(deploy.ROOT / "infra" / "sam_parse.py"), *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=deploy.ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
+
+    def write_parameters(self, folder, name, environ):
+        path = Path(folder) / name
+        path.write_text(json.dumps(deploy.parameters("dev", environ, False)))
+        return path
+
+    def deploy_args(self, config, parameters):
+        return ["deploy", "--config-file", config, "--config-env", "dev", "--template-file", ".aws-sam/build/template.yaml", "--parameter-overrides", f"file://{parameters}"]
+
+    def test_a_relative_config_file_is_not_found_by_sam_deploy(self):
+        # SAM resolves it against the built template's folder: the first deploy's first stop.
+        with tempfile.TemporaryDirectory() as tmp:
+            parameters = self.write_parameters(tmp, "p.yaml", {**SENDER, "DATABASE_URL": "postgres://a@h/d"})
+            result = self.sam_parse(*self.deploy_args("infra/samconfig.toml", parameters))
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("Config file infra/samconfig.toml does not exist", result.stderr)
+            absolute = self.sam_parse(*self.deploy_args(str(deploy.ROOT / "infra" / "samconfig.toml"), parameters))
+            self.assertEqual(absolute.returncode, 0, absolute.stderr)
+            summary = json.loads(absolute.stdout)
+            self.assertEqual(summary["stack_name"], "serverless-auth-dev")
+            self.assertEqual(summary["capabilities"], ["CAPABILITY_IAM"])
+            self.assertIn("DatabaseUrl", summary["parameter_keys"])
+        if not BUILT_BEFORE:
+            self.assertFalse((deploy.ROOT / ".aws-sam" / "build").exists(), "the stand-in template is removed again")
+
+    def test_a_json_parameter_file_is_refused_by_sam(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            parameters = self.write_parameters(tmp, "p.json", {**SENDER, "DATABASE_URL": "postgres://a@h/d"})
+            result = self.sam_parse(*self.deploy_args(str(deploy.ROOT / "infra" / "samconfig.toml"), parameters))
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("uses an unsupported extension", result.stderr)
+
+    def test_sam_reads_every_value_as_written_keys_and_all(self):
+        environ = {
+            **SENDER,
+            "DATABASE_URL": "postgres://app:p%40ss'w0rd#x@db.acme.test:5432/app?sslmode=require",
+            "FIRST_SUPERUSER_EMAIL": "admin@acme.test",
+            "FIRST_SUPERUSER_PASSWORD": "it's: a #1 pa$$word %41 {x}",
+            "JWT_PRIVATE_KEY_FILE": str(KEYS / "test-rsa-private.pem"),
+            "CORS_ORIGINS": "https://app.acme.test,https://admin.acme.test",
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            parameters = self.write_parameters(tmp, "p.yaml", environ)
+            result = self.sam_parse(*self.deploy_args(str(deploy.ROOT / "infra" / "samconfig.toml"), parameters))
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertNotIn("p%40ss", result.stdout + result.stderr, "values are never printed")
+
+    def test_the_round_trip_check_names_a_value_sam_changed(self):
+        # Written past deploy.py's refusal, to see that the parser's check catches it too.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "p.yaml"
+            values = deploy.parameters("dev", {**SENDER, "DATABASE_URL": "postgres://a@h/d"}, False)
+            path.write_text(json.dumps({**values, "FirstSuperuserPassword": "'wrapped in quotes'"}))
+            result = self.sam_parse(*self.deploy_args(str(deploy.ROOT / "infra" / "samconfig.toml"), path))
+            self.assertEqual(result.returncode, 1)
+            self.assertIn("read these parameters differently from the file: FirstSuperuserPassword", result.stderr)
+            self.assertNotIn("wrapped in quotes", result.stderr)
+
+    def test_sam_build_accepts_the_profile(self):
+        result = self.sam_parse("build", "--config-file", str(deploy.ROOT / "infra" / "samconfig.toml"), "--config-env", "dev", "--template-file", "template.yaml")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout)["command"], "build")
 
 
 if __name__ == "__main__":
