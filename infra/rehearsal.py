@@ -320,12 +320,16 @@ def create_stack(session, stack_name: str, transformed: dict, given: Mapping[str
     template = stand_ins(transformed, moto_supported_types())
     upload_artifacts(session.client("s3"), template)
     cloudformation = session.client("cloudformation")
-    cloudformation.create_stack(
-        StackName=stack_name,
-        TemplateBody=json.dumps(template),
-        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in given.items()],
-        Capabilities=["CAPABILITY_IAM"],
-    )
+    try:
+        cloudformation.create_stack(
+            StackName=stack_name,
+            TemplateBody=json.dumps(template),
+            Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in given.items()],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    except Exception as error:  # moto creates resources inside the call and raises their errors
+        # A name another stack already holds surfaces here, as ResourceAlreadyExists or similar.
+        return {"StackName": stack_name, "StackStatus": "CREATE_FAILED", "StackStatusReason": str(error)}
     deadline = time.monotonic() + timeout
     while True:
         stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
