@@ -1,6 +1,7 @@
-//! `worker`: the function SQS triggers with batches of job messages. Each message runs on its
-//! own; the answer lists only the messages that failed (`ReportBatchItemFailures`), so SQS
-//! retries those alone and, after five receives, moves them to the dead-letter queue.
+//! `worker`: the function SQS triggers with job messages (template.yaml hands it one at a time,
+//! so none waits behind a long task; any batch works). Each message runs on its own; the answer
+//! lists only the messages that failed (`ReportBatchItemFailures`), so SQS retries those alone
+//! and, after five receives, moves them to the dead-letter queue.
 
 use std::time::{Duration, Instant};
 
