@@ -175,18 +175,24 @@ class CommandLine(unittest.TestCase):
         self.assertIn("DATABASE_URL is required", result.stderr)
 
     def test_dry_run_of_scripts_deploy_passes_sams_own_parser_and_prints_the_commands(self):
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **GOOD_PROD}
-        result = subprocess.run([str(deploy.ROOT / "scripts" / "deploy"), "prod", "--dry-run"], capture_output=True, text=True, env=env)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn("checking the sam command lines with SAM CLI's parser", result.stderr)
-        lines = result.stdout.splitlines()
-        config = f"--config-file {deploy.ROOT}/infra/samconfig.toml --config-env prod"
-        self.assertTrue(lines[0].startswith(f"sam build {config} --template-file template.yaml"), lines)
-        self.assertTrue(lines[1].startswith(f"sam deploy {config} --template-file .aws-sam/build/template.yaml"), lines)
-        self.assertTrue(lines[1].endswith(f"--parameter-overrides file://{deploy.ROOT}/.aws-sam/deploy-parameters-prod.yaml "), lines)
-        self.assertEqual(lines[2].strip(), "python3 infra/invoke_migrate.py serverless-auth-prod")
-        self.assertNotIn("s3cret", result.stdout + result.stderr)
-        self.assertFalse((deploy.ROOT / ".aws-sam" / "deploy-parameters-prod.yaml").exists(), "the secrets file is removed")
+        for env, environ in (("dev", {**SENDER, "DATABASE_URL": GOOD_PROD["DATABASE_URL"]}), ("prod", GOOD_PROD)):
+            with self.subTest(env):
+                result = subprocess.run(
+                    [str(deploy.ROOT / "scripts" / "deploy"), env, "--dry-run"],
+                    capture_output=True,
+                    text=True,
+                    env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **environ},
+                )
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertIn("checking the sam command lines with SAM CLI's parser", result.stderr)
+                lines = result.stdout.splitlines()
+                config = f"--config-file {deploy.ROOT}/infra/samconfig.toml --config-env {env}"
+                self.assertTrue(lines[0].startswith(f"sam build {config} --template-file template.yaml"), lines)
+                self.assertTrue(lines[1].startswith(f"sam deploy {config} --template-file .aws-sam/build/template.yaml"), lines)
+                self.assertTrue(lines[1].endswith(f"--parameter-overrides file://{deploy.ROOT}/.aws-sam/deploy-parameters-{env}.yaml "), lines)
+                self.assertEqual(lines[2].strip(), f"python3 infra/invoke_migrate.py serverless-auth-{env}")
+                self.assertNotIn("s3cret", result.stdout + result.stderr)
+                self.assertFalse((deploy.ROOT / ".aws-sam" / f"deploy-parameters-{env}.yaml").exists(), "the secrets file is removed")
 
     def test_scripts_deploy_refuses_before_building(self):
         result = subprocess.run([str(deploy.ROOT / "scripts" / "deploy"), "prod", "--dry-run"], capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")})
