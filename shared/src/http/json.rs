@@ -74,7 +74,59 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             Value::Null,
         ));
     }
-    serde_path_to_error::deserialize(&value).map_err(|error| ApiError::Validation(vec![describe(&error, &value)]))
+    serde_path_to_error::deserialize(ObjectsOnly(&value))
+        .map_err(|error| ApiError::Validation(vec![describe(&error, &value)]))
+}
+
+/// The body as a deserializer that builds a struct only from an object. serde's derived structs
+/// also take an array of their fields in order (`["a@example.com"]` as `{"email": ...}`), which
+/// no client means and FastAPI refuses; `describe` then answers its `model_attributes_type`.
+struct ObjectsOnly<'a>(&'a Value);
+
+impl<'de> serde::Deserializer<'de> for ObjectsOnly<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        serde::Deserializer::deserialize_any(self.0, visitor)
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        serde::Deserializer::deserialize_option(self.0, visitor)
+    }
+
+    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        serde::Deserializer::deserialize_newtype_struct(self.0, name, visitor)
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        serde::Deserializer::deserialize_enum(self.0, name, variants, visitor)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        if !self.0.is_object() {
+            return Err(serde::de::Error::invalid_type(serde::de::Unexpected::Seq, &"an object"));
+        }
+        serde::Deserializer::deserialize_struct(self.0, name, fields, visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
+        unit_struct seq tuple tuple_struct map identifier ignored_any
+    }
 }
 
 /// Where the first string (value or key) holding a NUL character is. Postgres text and jsonb
@@ -189,6 +241,21 @@ mod tests {
             Err(ApiError::Validation(errors)) => errors.into_iter().next().expect("one error"),
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_struct_is_built_only_from_an_object() {
+        // serde alone would read the array as the fields in order and let it through
+        for body in [r#"["a@b.c", "secret", true]"#, r#""a@b.c""#, "42"] {
+            let error = first_error(body);
+            assert_eq!(
+                (error.kind.as_str(), error.loc.clone()),
+                ("model_attributes_type", vec![json!("body")]),
+                "{body}"
+            );
+        }
+        assert_eq!(parse::<Vec<Value>>(b"[1, 2]").expect("arrays where a list is wanted"), vec![json!(1), json!(2)]);
+        assert!(parse::<Login>(br#"{"email": "a@b.c", "password": "x"}"#).is_ok());
     }
 
     #[test]
