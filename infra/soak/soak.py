@@ -344,7 +344,7 @@ class Soak:
     def op_verify(self, account, token):
         reply = self.call(account, "POST", "/api/v1/auth/verify-email", {"token": token})
         self.expect(reply, 200)
-        if reply.json().get("detail") != "Email verified successfully":
+        if reply.json() != {"message": "Email verified successfully", "verified": True}:
             raise Unexpected(f"verify-email said {reply.body[:200]!r}")
         with self.lock:
             account.status = "verified"
@@ -417,7 +417,10 @@ class Soak:
     def op_sessions(self, account, session):
         reply = self.call(account, "GET", "/api/v1/auth/sessions", bearer=session.access, cookie=session.cookie)
         self.expect(reply, 200)
-        listed = reply.json()
+        body = reply.json()
+        listed = body["sessions"]
+        if body.get("total_sessions") != len(listed):
+            raise Unexpected(f"total_sessions {body.get('total_sessions')} for {len(listed)} sessions")
         ids = sorted(item["id"] for item in listed)
         expected = sorted(s.sid for s in account.live())
         if ids != expected:

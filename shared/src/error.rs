@@ -233,14 +233,16 @@ mod tests {
 
     #[tokio::test]
     async fn unauthorized_has_bearer_challenge_and_code() {
-        let response =
-            ApiError::Unauthorized { code: "invalid_credentials", detail: "Incorrect email or password".into() }
-                .into_response();
+        let response = ApiError::Unauthorized {
+            code: "invalid_credentials",
+            detail: "Invalid email or password. Please check your credentials and try again.".into(),
+        }
+        .into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
         assert_eq!(
             body_of(response).await,
-            json!({"detail": "Incorrect email or password", "code": "invalid_credentials"})
+            json!({"detail": "Invalid email or password. Please check your credentials and try again.", "code": "invalid_credentials"})
         );
     }
 

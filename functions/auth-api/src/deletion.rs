@@ -13,12 +13,12 @@ use shared::domain::rate_limit::Limit;
 use shared::error::{ApiError, ApiResult};
 use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, CurrentUser, rate_limit};
-use shared::services::Caller;
-use shared::services::deletion::{self, REQUEST_REPLY};
-use shared::time::rfc3339;
+use shared::services::deletion::{self, INVALID_TOKEN_REPLY, REQUEST_REPLY};
+use shared::services::{Caller, TokenUse};
+use shared::time::{now_rfc3339, rfc3339};
 use utoipa::ToSchema;
 
-use crate::responses::lookup_email;
+use crate::responses::{EmailSent, lookup_email};
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let anonymous = Router::new()
@@ -39,13 +39,6 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub(crate) struct RequestBody {
     email: Option<String>,
-}
-
-/// Seed answer of `request-deletion`; `email_sent` is always true so it reveals nothing.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct RequestReply {
-    message: &'static str,
-    email_sent: bool,
 }
 
 /// Body of `confirm-deletion`.
@@ -89,7 +82,7 @@ pub(crate) struct StatusReply {
     tag = "auth",
     request_body = RequestBody,
     responses(
-        (status = 200, body = RequestReply),
+        (status = 200, body = EmailSent),
         (status = 401, description = "A Bearer token was sent and is invalid"),
         (status = 422, description = "Malformed email, or no email and no Bearer token")
     )
@@ -99,7 +92,7 @@ pub(crate) async fn request_deletion(
     current: Option<CurrentUser>,
     caller: Caller,
     AppJson(body): AppJson<RequestBody>,
-) -> ApiResult<Json<RequestReply>> {
+) -> ApiResult<Json<EmailSent>> {
     match (current, body.email) {
         (Some(current), _) => deletion::request_for(&state, &current.user, &caller).await?,
         (None, Some(email)) => {
@@ -108,7 +101,7 @@ pub(crate) async fn request_deletion(
         }
         (None, None) => return Err(missing_email()),
     }
-    Ok(Json(RequestReply { message: REQUEST_REPLY, email_sent: true }))
+    Ok(Json(EmailSent::new(REQUEST_REPLY)))
 }
 
 /// FastAPI's answer for a missing field: without a Bearer token the email is required.
@@ -123,19 +116,30 @@ fn missing_email() -> ApiError {
     path = "/api/v1/auth/confirm-deletion",
     tag = "auth",
     request_body = ConfirmBody,
-    responses((status = 200, body = ConfirmReply), (status = 400, description = "Invalid or expired deletion token"))
+    responses(
+        (status = 200, body = ConfirmReply),
+        (status = 400, description = "The only active superuser cannot delete their account")
+    )
 )]
 pub(crate) async fn confirm_deletion(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<ConfirmBody>,
 ) -> ApiResult<Json<ConfirmReply>> {
-    let at = deletion::confirm(&state, &body.token, &caller).await?;
-    Ok(Json(ConfirmReply {
-        message: confirmation_message(at),
-        deletion_confirmed: true,
-        deletion_scheduled_for: rfc3339(at),
-    }))
+    let reply = match deletion::confirm(&state, &body.token, &caller).await? {
+        TokenUse::Accepted(at) => ConfirmReply {
+            message: confirmation_message(at),
+            deletion_confirmed: true,
+            deletion_scheduled_for: rfc3339(at),
+        },
+        // The seed answers a bad token with 200, `deletion_confirmed: false` and "now".
+        TokenUse::Invalid => ConfirmReply {
+            message: INVALID_TOKEN_REPLY.to_owned(),
+            deletion_confirmed: false,
+            deletion_scheduled_for: now_rfc3339(),
+        },
+    };
+    Ok(Json(reply))
 }
 
 /// Cancels the caller's pending deletion. No body is needed.

@@ -30,11 +30,24 @@ pub(crate) struct LoginBody {
     password: SecretString,
 }
 
-/// Form login body (OAuth2 password flow): the email goes in `username`.
+/// Form login body (OAuth2 password flow): the email goes in `username`. `scope`, `client_id`
+/// and `client_secret` are accepted and unused, as in the seed.
 #[derive(Debug, Deserialize)]
 struct LoginForm {
     username: String,
     password: SecretString,
+    /// Must be `password` when sent (the password grant).
+    grant_type: Option<String>,
+}
+
+/// FastAPI's 422 for a form `grant_type` other than `password`.
+fn wrong_grant_type(given: &str) -> ApiError {
+    ApiError::field(
+        "string_pattern_mismatch",
+        vec![json!("body"), json!("grant_type")],
+        "String should match pattern '^password$'",
+        json!(given),
+    )
 }
 
 /// Successful login or refresh.
@@ -69,6 +82,9 @@ impl FromRequest<AppState> for LoginInput {
             let Form(form) = Form::<LoginForm>::from_request(request, state).await.map_err(|rejection| {
                 ApiError::field("missing", vec![json!("body")], rejection.body_text(), Value::Null).into_response()
             })?;
+            if let Some(grant_type) = form.grant_type.as_deref().filter(|grant| *grant != "password") {
+                return Err(wrong_grant_type(grant_type).into_response());
+            }
             return Ok(Self(Credentials { email: form.username, password: form.password }));
         }
         let AppJson(body) = AppJson::<LoginBody>::from_request(request, state).await?;
@@ -84,7 +100,9 @@ impl FromRequest<AppState> for LoginInput {
     request_body(content = LoginBody, description = "JSON, or a form with `username` (the email) and `password`"),
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, description = "Incorrect email or password / email not verified"),
+        (status = 400, description = "Invalid email format (malformed or disposable address)"),
+        (status = 401, description = "Invalid email or password / email not verified"),
+        (status = 422, description = "Missing fields, or a form grant_type other than password"),
         (status = 429, description = "Too many requests or login back-off")
     )
 )]

@@ -4,17 +4,17 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::domain::rate_limit::Limit;
 use shared::error::ApiResult;
 use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, CurrentUser, rate_limit};
-use shared::services::Caller;
-use shared::services::passwords::{self, FORGOT_REPLY};
+use shared::services::passwords::{self, FORGOT_REPLY, INVALID_RESET_TOKEN_REPLY, RESET_REPLY};
+use shared::services::{Caller, TokenUse};
 use utoipa::ToSchema;
 
-use crate::responses::{Detail, lookup_email};
+use crate::responses::{Detail, EmailSent, lookup_email};
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let reset = Router::new()
@@ -56,36 +56,43 @@ pub(crate) struct ChangeBody {
     path = "/api/v1/auth/forgot-password",
     tag = "auth",
     request_body = ForgotBody,
-    responses((status = 200, body = Detail), (status = 422, description = "Malformed email"))
+    responses((status = 200, body = EmailSent), (status = 422, description = "Malformed email"))
 )]
 pub(crate) async fn forgot_password(
     State(state): State<AppState>,
     AppJson(body): AppJson<ForgotBody>,
-) -> ApiResult<Json<Detail>> {
+) -> ApiResult<Json<EmailSent>> {
     let email = lookup_email(&body.email)?;
     no_sooner_than(ADDRESS_LOOKUP_FLOOR, passwords::forgot(&state, &email)).await?;
-    Ok(Json(Detail::new(FORGOT_REPLY)))
+    Ok(Json(EmailSent::new(FORGOT_REPLY)))
+}
+
+/// Seed answer of `reset-password`: 200 either way, `password_reset` says whether it worked.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ResetReply {
+    message: &'static str,
+    password_reset: bool,
 }
 
 /// Sets a new password with the mailed token (single use); every session of the account ends.
+/// An unknown, expired or used token is `password_reset: false`, as in the seed.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/reset-password",
     tag = "auth",
     request_body = ResetBody,
-    responses(
-        (status = 200, body = Detail),
-        (status = 400, description = "Invalid or expired reset token"),
-        (status = 422, description = "The new password breaks a rule")
-    )
+    responses((status = 200, body = ResetReply), (status = 422, description = "The new password breaks a rule"))
 )]
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<ResetBody>,
-) -> ApiResult<Json<Detail>> {
-    passwords::reset(&state, &body.token, body.new_password, &caller).await?;
-    Ok(Json(Detail::new("Password has been reset successfully")))
+) -> ApiResult<Json<ResetReply>> {
+    let reply = match passwords::reset(&state, &body.token, body.new_password, &caller).await? {
+        TokenUse::Accepted(()) => ResetReply { message: RESET_REPLY, password_reset: true },
+        TokenUse::Invalid => ResetReply { message: INVALID_RESET_TOKEN_REPLY, password_reset: false },
+    };
+    Ok(Json(reply))
 }
 
 /// Changes the caller's password; their other sessions end, this one keeps working.

@@ -18,6 +18,32 @@ impl Detail {
     }
 }
 
+/// `{"message": "..."}`, the seed's answer of logout and session revocation.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Message {
+    message: &'static str,
+}
+
+impl Message {
+    pub(crate) fn new(message: &'static str) -> Self {
+        Self { message }
+    }
+}
+
+/// `{"message", "email_sent"}`, the seed's answer of the routes that mail a link. `email_sent` is
+/// always true: these routes answer alike whether or not the address has an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EmailSent {
+    message: &'static str,
+    email_sent: bool,
+}
+
+impl EmailSent {
+    pub(crate) fn new(message: &'static str) -> Self {
+        Self { message, email_sent: true }
+    }
+}
+
 /// An email field of a lookup route (resend, forgot): syntax only, so every well-formed address
 /// gets the same answer; a malformed one is the seed's 422.
 pub(crate) fn lookup_email(raw: &str) -> Result<Email, ApiError> {

@@ -16,7 +16,7 @@ use shared::services::sessions;
 use shared::time::rfc3339;
 use utoipa::ToSchema;
 
-use crate::responses::Detail;
+use crate::responses::Message;
 use uuid::Uuid;
 
 use crate::login::TokenResponse;
@@ -44,10 +44,18 @@ pub(crate) struct SessionResponse {
     is_current: bool,
 }
 
-/// Answer of `DELETE /auth/sessions`.
+/// Seed answer of `GET /auth/sessions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionList {
+    sessions: Vec<SessionResponse>,
+    total_sessions: usize,
+}
+
+/// Seed answer of `DELETE /auth/sessions`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct RevokedSessions {
-    detail: &'static str,
+    /// `Successfully revoked N sessions`.
+    message: String,
     revoked_count: u64,
 }
 
@@ -58,7 +66,7 @@ pub(crate) struct RevokedSessions {
     tag = "auth",
     responses(
         (status = 200, body = TokenResponse, description = "New access token; a new cookie unless this was a replay inside the grace window"),
-        (status = 401, description = "Refresh token not found / Invalid refresh token")
+        (status = 401, description = "No refresh token provided / Invalid refresh token")
     )
 )]
 pub(crate) async fn refresh(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
@@ -74,11 +82,11 @@ pub(crate) async fn refresh(State(state): State<AppState>, caller: Caller, heade
 }
 
 /// Ends the cookie's session and clears the cookie. Always 200.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 200, body = Detail)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 200, body = Message)))]
 pub(crate) async fn logout(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
     sessions::logout(&state, cookies::read_refresh(&headers), &caller).await?;
     let cleared = cookies::clear_refresh(&state.config);
-    Ok(([(header::SET_COOKIE, cleared)], Json(Detail::new("Successfully logged out"))).into_response())
+    Ok(([(header::SET_COOKIE, cleared)], Json(Message::new("Successfully logged out"))).into_response())
 }
 
 /// The caller's live sessions, newest first.
@@ -87,30 +95,30 @@ pub(crate) async fn logout(State(state): State<AppState>, caller: Caller, header
     path = "/api/v1/auth/sessions",
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, body = [SessionResponse]), (status = 401, description = "Not authenticated"))
+    responses((status = 200, body = SessionList), (status = 401, description = "Not authenticated"))
 )]
 pub(crate) async fn list_sessions(
     State(state): State<AppState>,
     current: CurrentUser,
     headers: HeaderMap,
-) -> ApiResult<Json<Vec<SessionResponse>>> {
+) -> ApiResult<Json<SessionList>> {
     let current_id =
         sessions::current_session(&state, current.user.id, cookies::read_refresh(&headers), current.claims.sid).await?;
     let list = sessions::list(&state, current.user.id).await?;
-    Ok(Json(
-        list.into_iter()
-            .map(|session| SessionResponse {
-                is_current: session.id == current_id,
-                id: session.id,
-                created_at: rfc3339(session.created_at),
-                last_used_at: rfc3339(session.last_used_at),
-                expires_at: rfc3339(session.expires_at),
-                device_info: session.device_info,
-                ip_address: session.ip_address,
-                user_agent: session.user_agent,
-            })
-            .collect(),
-    ))
+    let sessions: Vec<SessionResponse> = list
+        .into_iter()
+        .map(|session| SessionResponse {
+            is_current: session.id == current_id,
+            id: session.id,
+            created_at: rfc3339(session.created_at),
+            last_used_at: rfc3339(session.last_used_at),
+            expires_at: rfc3339(session.expires_at),
+            device_info: session.device_info,
+            ip_address: session.ip_address,
+            user_agent: session.user_agent,
+        })
+        .collect();
+    Ok(Json(SessionList { total_sessions: sessions.len(), sessions }))
 }
 
 /// Revokes one of the caller's own sessions.
@@ -121,7 +129,7 @@ pub(crate) async fn list_sessions(
     security(("bearer" = [])),
     params(("session_id" = String, Path, description = "Session id (UUID)")),
     responses(
-        (status = 200, body = Detail),
+        (status = 200, body = Message),
         (status = 400, description = "Invalid session ID format"),
         (status = 404, description = "Session not found (or not the caller's)")
     )
@@ -131,11 +139,11 @@ pub(crate) async fn revoke_session(
     current: CurrentUser,
     caller: Caller,
     Path(session_id): Path<String>,
-) -> ApiResult<Json<Detail>> {
+) -> ApiResult<Json<Message>> {
     let session_id = Uuid::parse_str(&session_id)
         .map_err(|_| ApiError::BadRequest { code: "invalid_session_id", detail: "Invalid session ID format".into() })?;
     sessions::revoke_one(&state, current.user.id, session_id, &caller).await?;
-    Ok(Json(Detail::new("Session revoked successfully")))
+    Ok(Json(Message::new("Session revoked successfully")))
 }
 
 /// Revokes every session of the caller except the current one.
@@ -155,5 +163,5 @@ pub(crate) async fn revoke_other_sessions(
     let current_id =
         sessions::current_session(&state, current.user.id, cookies::read_refresh(&headers), current.claims.sid).await?;
     let revoked_count = sessions::revoke_others(&state, current.user.id, current_id, &caller).await?;
-    Ok(Json(RevokedSessions { detail: "All other sessions revoked", revoked_count }))
+    Ok(Json(RevokedSessions { message: format!("Successfully revoked {revoked_count} sessions"), revoked_count }))
 }

@@ -3,17 +3,17 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::domain::rate_limit::Limit;
 use shared::error::ApiResult;
 use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, rate_limit};
-use shared::services::Caller;
-use shared::services::verification::{self, RESEND_REPLY};
+use shared::services::verification::{self, INVALID_TOKEN_REPLY, RESEND_REPLY, VERIFIED_REPLY};
+use shared::services::{Caller, TokenUse};
 use utoipa::ToSchema;
 
-use crate::responses::{Detail, lookup_email};
+use crate::responses::{EmailSent, lookup_email};
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -34,21 +34,32 @@ pub(crate) struct EmailBody {
     email: String,
 }
 
-/// Confirms an email address with the token from the verification mail (single use).
+/// Seed answer of `verify-email`: 200 either way, `verified` says whether the token worked.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VerifyReply {
+    message: &'static str,
+    verified: bool,
+}
+
+/// Confirms an email address with the token from the verification mail (single use). An
+/// unknown, expired or used token is `verified: false`, as in the seed.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/verify-email",
     tag = "auth",
     request_body = TokenBody,
-    responses((status = 200, body = Detail), (status = 400, description = "Invalid or expired verification token"))
+    responses((status = 200, body = VerifyReply))
 )]
 pub(crate) async fn verify_email(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<TokenBody>,
-) -> ApiResult<Json<Detail>> {
-    verification::verify_email(&state, &body.token, &caller).await?;
-    Ok(Json(Detail::new("Email verified successfully")))
+) -> ApiResult<Json<VerifyReply>> {
+    let reply = match verification::verify_email(&state, &body.token, &caller).await? {
+        TokenUse::Accepted(()) => VerifyReply { message: VERIFIED_REPLY, verified: true },
+        TokenUse::Invalid => VerifyReply { message: INVALID_TOKEN_REPLY, verified: false },
+    };
+    Ok(Json(reply))
 }
 
 /// Sends a new verification link; the answer is the same whether or not the account exists.
@@ -57,13 +68,13 @@ pub(crate) async fn verify_email(
     path = "/api/v1/auth/resend-verification",
     tag = "auth",
     request_body = EmailBody,
-    responses((status = 200, body = Detail), (status = 422, description = "Malformed email"))
+    responses((status = 200, body = EmailSent), (status = 422, description = "Malformed email"))
 )]
 pub(crate) async fn resend_verification(
     State(state): State<AppState>,
     AppJson(body): AppJson<EmailBody>,
-) -> ApiResult<Json<Detail>> {
+) -> ApiResult<Json<EmailSent>> {
     let email = lookup_email(&body.email)?;
     no_sooner_than(ADDRESS_LOOKUP_FLOOR, verification::resend(&state, &email)).await?;
-    Ok(Json(Detail::new(RESEND_REPLY)))
+    Ok(Json(EmailSent::new(RESEND_REPLY)))
 }

@@ -1,8 +1,8 @@
 //! The OpenAPI document of the whole API, generated from the handlers' annotations of every
-//! HTTP function, and Swagger UI at `/docs`.
+//! HTTP function, Swagger UI at `/docs` and ReDoc at `/redoc` (the seed serves both).
 //!
-//! Swagger UI's script and stylesheet come from a CDN, pinned to one version and checked by
-//! subresource integrity, as the seed does. Vendoring them added 1.8 MB to this function's zip
+//! Swagger UI's and ReDoc's scripts and stylesheet come from a CDN, pinned to one version and
+//! checked by subresource integrity, as the seed does. Vendoring them added 1.8 MB to this function's zip
 //! (Lambda's cold start grows with it) for a page that only developers open.
 
 use std::sync::LazyLock;
@@ -60,11 +60,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// Documents the answers the shared extractors and layers give before or around any handler, so
 /// clients (and the schema fuzzer in `scripts/test --full`) see every status an operation can
 /// return: 401 from the Bearer extractor, 422 from the body, path and query extractors, 429 from
-/// the rate limiter on `/auth`, `/users`, `/admin` and `/tasks`, 503 when Postgres is unreachable.
+/// the rate limiter on `/auth`, `/users`, `/admin`, `/tasks` and `/celery`, 503 when Postgres is
+/// unreachable.
 fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{RefOr, Response};
     for (path, item) in document.paths.paths.iter_mut() {
-        let rate_limited = ["/api/v1/auth", "/api/v1/users", "/api/v1/admin", "/api/v1/tasks"]
+        let rate_limited = ["/api/v1/auth", "/api/v1/users", "/api/v1/admin", "/api/v1/tasks", "/api/v1/celery"]
             .iter()
             .any(|prefix| path.starts_with(prefix));
         let uses_database = rate_limited || path.starts_with("/api/v1/ws") || path == "/api/v1/health/ready";
@@ -97,7 +98,10 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
 }
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/openapi.json", get(openapi_json)).route("/docs", get(swagger_ui))
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi_json))
+        .route("/docs", get(swagger_ui))
+        .route("/redoc", get(redoc))
 }
 
 /// Built on first use, not at cold start: most instances never serve it.
@@ -155,10 +159,47 @@ static DOCS_PAGE: LazyLock<String> = LazyLock::new(|| {
 });
 
 async fn swagger_ui() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CONTENT_SECURITY_POLICY, DOCS_CSP.as_str())],
-        DOCS_PAGE.as_str(),
+    html_page(DOCS_CSP.as_str(), DOCS_PAGE.as_str())
+}
+
+/// ReDoc's standalone bundle on the CDN (the npm package's file), at one pinned version.
+const REDOC_JS: &str = "https://cdn.jsdelivr.net/npm/redoc@2.5.4/bundles/redoc.standalone.js";
+const REDOC_JS_SRI: &str = "sha384-w447zOpYfw/1Tv/5AK9NfHTlQIqE3RVR6KY62jCyy9zNDgO64cMwGGP1Fj0zJVf5";
+
+/// ReDoc renders from its `<redoc>` element, so the page needs no inline script; it styles with
+/// inline styles and runs its search index in a worker it creates from a `blob:` URL.
+static REDOC_CSP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "default-src 'none'; script-src {REDOC_JS}; style-src 'unsafe-inline'; img-src 'self' data:; \
+         connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
     )
+});
+
+static REDOC_PAGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Serverless Auth API - ReDoc</title>
+</head>
+<body>
+<redoc spec-url="/api/v1/openapi.json"></redoc>
+<script src="{REDOC_JS}" integrity="{REDOC_JS_SRI}" crossorigin="anonymous"></script>
+</body>
+</html>
+"#
+    )
+});
+
+async fn redoc() -> impl IntoResponse {
+    html_page(REDOC_CSP.as_str(), REDOC_PAGE.as_str())
+}
+
+/// A documentation page with its own Content-Security-Policy.
+fn html_page(policy: &'static str, page: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CONTENT_SECURITY_POLICY, policy)], page)
 }
 
 #[cfg(test)]

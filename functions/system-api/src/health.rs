@@ -81,7 +81,9 @@ pub(crate) struct Readiness {
 /// Body of `GET /api/v1/health/live`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Liveness {
-    alive: bool,
+    /// The string `"true"`, as the seed sends it (not a boolean).
+    #[schema(example = "true")]
+    alive: &'static str,
     timestamp: String,
 }
 
@@ -168,7 +170,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 /// Liveness probe: the process answers.
 #[utoipa::path(get, path = "/api/v1/health/live", tag = "health", responses((status = 200, body = Liveness)))]
 pub(crate) async fn live() -> Json<Liveness> {
-    Json(Liveness { alive: true, timestamp: now_rfc3339() })
+    Json(Liveness { alive: "true", timestamp: now_rfc3339() })
 }
 
 /// The rate limits that apply to the caller, with the caller's current counters.

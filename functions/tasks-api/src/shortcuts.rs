@@ -75,6 +75,13 @@ impl<S: Send + Sync> FromRequest<S> for Keywords {
     }
 }
 
+impl Keywords {
+    /// The task `name` with these arguments, checked (422 at their location).
+    pub(crate) fn into_task(self, name: TaskName) -> Result<NewTask, ApiError> {
+        NewTask::from_keywords(name, self.kwargs, self.loc)
+    }
+}
+
 async fn submit(
     state: &AppState,
     admin: &Superuser,
@@ -82,7 +89,7 @@ async fn submit(
     name: TaskName,
     keywords: Keywords,
 ) -> ApiResult<Response> {
-    let task = NewTask::from_keywords(name, keywords.kwargs, keywords.loc)?;
+    let task = keywords.into_task(name)?;
     let stored = service::submit(state, admin.0.user.id, task, caller).await?;
     Ok(accepted(stored))
 }
@@ -115,8 +122,8 @@ pub(crate) struct ProcessDataArgs {
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)] // documents the body; the task's rules parse it
 pub(crate) struct LongRunningArgs {
-    /// Total seconds, 1 to 600 (default 10).
-    #[schema(minimum = 1, maximum = 600, example = 10)]
+    /// Total seconds, 1 to 45 (default 10): a run must fit in the worker's 60 s.
+    #[schema(minimum = 1, maximum = 45, example = 10)]
     duration: Option<i64>,
     /// Progress steps, 1 to 100 (default 10).
     #[schema(minimum = 1, maximum = 100, example = 10)]

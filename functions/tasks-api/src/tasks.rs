@@ -70,8 +70,7 @@ pub(crate) struct Accepted {
     task_id: Uuid,
     /// Canonical name, also when an alias was submitted.
     task_name: String,
-    /// `PENDING` when queued; with jobs run inline (no queue configured) the task has already
-    /// run, and this is its final `SUCCESS` or `FAILURE`.
+    /// Always `PENDING`: the state the task was queued in (poll `Location` for what follows).
     #[schema(example = "PENDING")]
     status: String,
 }
@@ -104,7 +103,7 @@ pub(crate) struct SubmitTask {
 }
 
 /// Queues a task. Parameters: `send_email` (`to`, `subject` ≤ 200 chars, `body` ≤ 10,000 chars),
-/// `process_data` (`data`: a list of ≤ 10,000 values), `long_running` (`duration` 1–600 s,
+/// `process_data` (`data`: a list of ≤ 10,000 values), `long_running` (`duration` 1–45 s,
 /// default 10; `steps` 1–100, default 10), `cleanup` and `permanently_delete_accounts` (none).
 /// Arguments are checked now: a bad one is a 422, not a failed task.
 #[utoipa::path(

@@ -19,9 +19,10 @@ use tower::ServiceExt;
 
 /// Served but not part of the OpenAPI document: the document itself, its UI, and the seed's
 /// aliases of the health routes.
-const UNDOCUMENTED: [&str; 5] = [
+const UNDOCUMENTED: [&str; 6] = [
     "GET /api/v1/openapi.json",
     "GET /docs",
+    "GET /redoc",
     "GET /api/v1/health/",
     "GET /api/v1/health/readiness",
     "GET /api/v1/health/liveness",

@@ -49,6 +49,17 @@ impl TaskName {
         }
     }
 
+    /// The seed's Celery name (`send_email_task`), which its routes report.
+    pub fn seed_name(self) -> &'static str {
+        match self {
+            Self::SendEmail => "send_email_task",
+            Self::ProcessData => "process_data_task",
+            Self::Cleanup => "cleanup_task",
+            Self::LongRunning => "long_running_task",
+            Self::PermanentlyDeleteAccounts => "permanently_delete_accounts_task",
+        }
+    }
+
     /// The task called `raw`: its canonical name, or the seed's `<name>_task`, with or without the
     /// seed's module path in front.
     pub fn parse(raw: &str) -> Option<Self> {

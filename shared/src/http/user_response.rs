@@ -23,6 +23,10 @@ pub struct UserResponse {
     pub is_active: bool,
     /// Creation time, RFC 3339 UTC.
     pub created_at: String,
+    /// The seed's name for `created_at` (same value), kept so the seed's clients find it.
+    pub date_created: String,
+    /// `google` or `apple` for accounts created through that provider, else null (seed key).
+    pub oauth_provider: Option<String>,
 }
 
 impl From<&User> for UserResponse {
@@ -35,6 +39,8 @@ impl From<&User> for UserResponse {
             is_superuser: user.is_superuser,
             is_active: user.is_active,
             created_at: rfc3339(user.created_at),
+            date_created: rfc3339(user.created_at),
+            oauth_provider: user.oauth_provider.clone(),
         }
     }
 }

@@ -79,7 +79,9 @@ pub async fn live_session_user(
 ) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as::<_, User>(
         "select u.id, u.email, u.username, u.password_hash, u.is_verified, u.is_superuser, u.is_active,
-                u.created_at, u.failed_login_count, u.locked_until
+                u.created_at, u.failed_login_count, u.locked_until,
+                (select provider from oauth_identities o where o.user_id = u.id order by o.created_at limit 1)
+                  as oauth_provider
            from sessions s join users u on u.id = s.user_id
           where s.id = $1 and s.user_id = $2 and s.revoked_at is null and s.expires_at > now() and u.is_active",
     )

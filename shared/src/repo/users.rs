@@ -27,12 +27,17 @@ pub struct User {
     pub failed_login_count: i32,
     /// Login attempts are refused until then (back-off).
     pub locked_until: Option<DateTime<Utc>>,
+    /// The first identity provider the account was linked to (`google`, `apple`), the seed's
+    /// `oauth_provider`; `None` for accounts that registered with a password.
+    pub oauth_provider: Option<String>,
 }
 
 /// The columns of [`User`], as a literal so queries stay static strings (sqlx refuses dynamic SQL).
 macro_rules! user_columns {
     () => {
-        "id, email, username, password_hash, is_verified, is_superuser, is_active, created_at, failed_login_count, locked_until"
+        "id, email, username, password_hash, is_verified, is_superuser, is_active, created_at, failed_login_count, locked_until, \
+         (select provider from oauth_identities where oauth_identities.user_id = users.id \
+           order by oauth_identities.created_at limit 1) as oauth_provider"
     };
 }
 

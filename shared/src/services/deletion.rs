@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{Caller, outbox_mail};
+use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
 use crate::domain::deletion::{self, DeletionState};
 use crate::error::ApiError;
@@ -31,12 +31,8 @@ fn last_superuser() -> ApiError {
     }
 }
 
-fn invalid_token() -> ApiError {
-    ApiError::BadRequest {
-        code: "invalid_token",
-        detail: "Invalid or expired deletion token. Please request a new one.".into(),
-    }
-}
+/// `confirm-deletion`'s answer for an unknown, expired or used token (seed text).
+pub const INVALID_TOKEN_REPLY: &str = "Invalid or expired deletion token. Please request a new one.";
 
 /// Mails a confirm link to the account with this address, if there is an active one without a
 /// confirmed deletion. The caller answers [`REQUEST_REPLY`] in every case.
@@ -72,24 +68,26 @@ pub async fn request_for(state: &AppState, user: &User, caller: &Caller) -> Resu
 }
 
 /// Confirms a deletion with the mailed token (single use) and schedules the purge
-/// `DELETION_GRACE_DAYS` from now. Returns when the account will be deleted.
-pub async fn confirm(state: &AppState, token: &str, caller: &Caller) -> Result<DateTime<Utc>, ApiError> {
+/// `DELETION_GRACE_DAYS` from now. Accepted with when the account will be deleted.
+pub async fn confirm(state: &AppState, token: &str, caller: &Caller) -> Result<TokenUse<DateTime<Utc>>, ApiError> {
     if !tokens::is_well_formed(token) {
-        return Err(invalid_token());
+        return Ok(TokenUse::Invalid);
     }
     let hash = tokens::hash(token);
-    let user_id = one_time_tokens::peek(&state.db, &hash, Purpose::ConfirmDeletion).await?.ok_or_else(invalid_token)?;
+    let Some(user_id) = one_time_tokens::peek(&state.db, &hash, Purpose::ConfirmDeletion).await? else {
+        return Ok(TokenUse::Invalid);
+    };
     let at = deletion::scheduled_for(Utc::now(), state.config.deletion_grace_days);
     let mut tx = state.db.begin().await?;
     // User row first, then the token: the order every writer of both uses, so none deadlock.
     users::lock_for_update(&mut *tx, user_id).await?;
     if one_time_tokens::consume(&mut *tx, &hash, Purpose::ConfirmDeletion).await?.is_none() {
-        return Err(invalid_token());
+        return Ok(TokenUse::Invalid);
     }
     if repo::is_last_superuser(&mut *tx, user_id).await? {
         return Err(last_superuser());
     }
-    let scheduled = repo::schedule(&mut *tx, user_id, at).await?.ok_or_else(invalid_token)?;
+    let Some(scheduled) = repo::schedule(&mut *tx, user_id, at).await? else { return Ok(TokenUse::Invalid) };
     let (email, username, at) = (scheduled.email, scheduled.username, scheduled.deletion_scheduled_for);
     let date = deletion::mail_date(at);
     let outbox_id = outbox_mail::queue_notice_with(
@@ -103,7 +101,7 @@ pub async fn confirm(state: &AppState, token: &str, caller: &Caller) -> Result<D
     caller.audit(&mut *tx, "deletion_confirmed", Some(user_id), true, json!({"scheduled_for": at})).await?;
     tx.commit().await?;
     outbox_mail::queue_delivery(state, outbox_id).await;
-    Ok(at)
+    Ok(TokenUse::Accepted(at))
 }
 
 /// Cancels the caller's pending deletion and voids any outstanding confirm link. Returns whether

@@ -16,6 +16,7 @@ use crate::domain::{device, login_backoff};
 use crate::error::ApiError;
 use crate::repo::sessions::{self, Origin};
 use crate::repo::users::{self, User};
+use crate::security::validation::Email;
 use crate::security::{password, tokens};
 
 /// argon2id (m=19456, t=2, p=1) hash of a random string nobody knows; verified against when the
@@ -46,20 +47,28 @@ pub struct LoginSuccess {
 }
 
 fn incorrect() -> ApiError {
-    ApiError::Unauthorized { code: "invalid_credentials", detail: "Incorrect email or password".into() }
+    ApiError::Unauthorized {
+        code: "invalid_credentials",
+        detail: "Invalid email or password. Please check your credentials and try again.".into(),
+    }
+}
+
+/// The seed's answer to a login whose email is malformed or of a disposable domain: no account
+/// can have such an address, so this reveals nothing.
+fn invalid_email_format() -> ApiError {
+    ApiError::BadRequest { code: "invalid_email_format", detail: "Invalid email format".into() }
 }
 
 /// Checks credentials and opens a session.
 pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) -> Result<LoginSuccess, ApiError> {
     let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
-    let email = credentials.email.trim().to_lowercase();
-    // Text Postgres cannot store (NUL) or no address could contain is simply an unknown user.
-    let plausible = email.len() <= 254 && !email.chars().any(char::is_control);
-    let user = if plausible { users::find_by_email(&state.db, &email).await? } else { None };
+    let email = Email::parse(&credentials.email).map_err(|_| invalid_email_format())?;
+    let email = email.as_str();
+    let user = users::find_by_email(&state.db, email).await?;
 
     match &user {
         Some(user) => claim_password_attempt(state, user.id).await?,
-        None => claim_unknown_email_attempt(state, &email).await?,
+        None => claim_unknown_email_attempt(state, email).await?,
     }
 
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -86,7 +95,7 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
         caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "unverified"})).await?;
         return Err(ApiError::Unauthorized {
             code: "email_not_verified",
-            detail: "Please verify your email address before logging in".into(),
+            detail: "Please verify your email before logging in. Check your inbox for a verification link.".into(),
         });
     }
     if !user.is_active {

@@ -24,6 +24,16 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::repo::audit::{self, AuditEvent};
 
+/// What a single-use token from a mail did. The seed answers an unknown, expired or used token
+/// with 200 and a false flag, not an error, so it is an outcome here too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse<T = ()> {
+    /// The token was valid and is now spent; carries what the action produced.
+    Accepted(T),
+    /// Unknown, expired, already used or malformed: nothing changed.
+    Invalid,
+}
+
 /// Who is asking, for sessions and the audit log.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::login::claim_password_attempt;
-use super::{Caller, outbox_mail};
+use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::mail::templates::Template;
@@ -25,9 +25,11 @@ pub const RESET_VALID_FOR: chrono::Duration = chrono::Duration::hours(1);
 /// The one answer `forgot-password` gives, whether or not the account exists.
 pub const FORGOT_REPLY: &str = "If an account with that email exists, a password reset link has been sent.";
 
-fn invalid_reset_token() -> ApiError {
-    ApiError::BadRequest { code: "invalid_token", detail: "Invalid or expired reset token".into() }
-}
+/// `reset-password`'s answer for a used token (seed text).
+pub const RESET_REPLY: &str = "Password reset successfully. You can now log in with your new password.";
+
+/// `reset-password`'s answer for an unknown, expired or used token (seed text).
+pub const INVALID_RESET_TOKEN_REPLY: &str = "Invalid or expired password reset token. Please request a new one.";
 
 /// Mails a reset link to an active account that has a password. Accounts that only sign in
 /// through Google/Apple, unknown and disabled addresses get nothing; the caller answers
@@ -54,21 +56,27 @@ pub async fn forgot(state: &AppState, email: &Email) -> Result<(), ApiError> {
 }
 
 /// Sets a new password with a reset token (single use) and ends every session of the user.
-pub async fn reset(state: &AppState, token: &str, new_password: SecretString, caller: &Caller) -> Result<(), ApiError> {
+pub async fn reset(
+    state: &AppState,
+    token: &str,
+    new_password: SecretString,
+    caller: &Caller,
+) -> Result<TokenUse, ApiError> {
     if !tokens::is_well_formed(token) {
-        return Err(invalid_reset_token());
+        return Ok(TokenUse::Invalid);
     }
     let hash = tokens::hash(token);
-    let user_id =
-        one_time_tokens::peek(&state.db, &hash, Purpose::ResetPassword).await?.ok_or_else(invalid_reset_token)?;
-    let user = users::find_by_id(&state.db, user_id).await?.ok_or_else(invalid_reset_token)?;
+    let Some(user_id) = one_time_tokens::peek(&state.db, &hash, Purpose::ResetPassword).await? else {
+        return Ok(TokenUse::Invalid);
+    };
+    let Some(user) = users::find_by_id(&state.db, user_id).await? else { return Ok(TokenUse::Invalid) };
     check_new_password(state, &user, &new_password, "new_password")?;
     let new_hash = password::hash(new_password).await.map_err(|error| ApiError::Internal(error.into()))?;
 
     let mut tx = state.db.begin().await?;
     // Consuming inside the transaction makes the token single use even under concurrent resets.
     if one_time_tokens::consume(&mut *tx, &hash, Purpose::ResetPassword).await?.is_none() {
-        return Err(invalid_reset_token());
+        return Ok(TokenUse::Invalid);
     }
     users::set_password(&mut *tx, user.id, &new_hash).await?;
     sessions::revoke_all_except(&mut *tx, user.id, None, "password_reset").await?;
@@ -77,7 +85,7 @@ pub async fn reset(state: &AppState, token: &str, new_password: SecretString, ca
     caller.audit(&mut *tx, "password_reset", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
     outbox_mail::queue_delivery(state, outbox_id).await;
-    Ok(())
+    Ok(TokenUse::Accepted(()))
 }
 
 /// Changes the password of the signed-in user and ends their other sessions.

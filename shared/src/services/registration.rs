@@ -103,6 +103,7 @@ fn stand_in(email: &Email, username: &Username) -> User {
         created_at: chrono::Utc::now(),
         failed_login_count: 0,
         locked_until: None,
+        oauth_provider: None,
     }
 }
 

@@ -32,7 +32,7 @@ fn invalid_refresh_token() -> ApiError {
 
 /// 401 when a refresh request carries no cookie.
 pub fn missing_refresh_token() -> ApiError {
-    ApiError::Unauthorized { code: "missing_refresh_token", detail: "Refresh token not found".into() }
+    ApiError::Unauthorized { code: "missing_refresh_token", detail: "No refresh token provided".into() }
 }
 
 /// Exchanges a refresh token for a new access token (and, normally, a new refresh token).

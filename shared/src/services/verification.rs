@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Caller, outbox_mail};
+use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::repo::one_time_tokens::{self, Purpose};
@@ -16,23 +16,26 @@ use super::registration::queue_verification_mail;
 pub const RESEND_REPLY: &str =
     "If an account with that email exists and is not yet verified, a verification email has been sent.";
 
-fn invalid_token() -> ApiError {
-    ApiError::BadRequest { code: "invalid_token", detail: "Invalid or expired verification token".into() }
-}
+/// `verify-email`'s answer for a used token (seed text).
+pub const VERIFIED_REPLY: &str = "Email verified successfully";
 
-/// Confirms an email address with the token from the mail. Single use: a second use fails.
-pub async fn verify_email(state: &AppState, token: &str, caller: &Caller) -> Result<(), ApiError> {
+/// `verify-email`'s answer for an unknown, expired or used token (seed text).
+pub const INVALID_TOKEN_REPLY: &str = "Invalid or expired verification token";
+
+/// Confirms an email address with the token from the mail. Single use: a second use is
+/// [`TokenUse::Invalid`].
+pub async fn verify_email(state: &AppState, token: &str, caller: &Caller) -> Result<TokenUse, ApiError> {
     if !tokens::is_well_formed(token) {
-        return Err(invalid_token());
+        return Ok(TokenUse::Invalid);
     }
     let mut tx = state.db.begin().await?;
     let Some(user_id) = one_time_tokens::consume(&mut *tx, &tokens::hash(token), Purpose::VerifyEmail).await? else {
-        return Err(invalid_token());
+        return Ok(TokenUse::Invalid);
     };
     users::mark_verified(&mut *tx, user_id).await?;
     caller.audit(&mut *tx, "verify_email", Some(user_id), true, json!({})).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(TokenUse::Accepted(()))
 }
 
 /// Sends a new verification link (voiding the previous one) if the account exists and is not

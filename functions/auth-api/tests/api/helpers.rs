@@ -77,7 +77,8 @@ impl TestApp {
     pub(crate) async fn signed_in_user(&self, email: &str, username: &str) -> String {
         assert_eq!(self.register(email, username).await.status, StatusCode::CREATED);
         let token = self.last_mailed_token(email);
-        assert_eq!(self.post_json("/api/v1/auth/verify-email", &json!({"token": token})).await.status, StatusCode::OK);
+        let verified = self.post_json("/api/v1/auth/verify-email", &json!({"token": token})).await;
+        assert_eq!((verified.status, &verified.body["verified"]), (StatusCode::OK, &json!(true)));
         let login = self.login(email, PASSWORD).await;
         assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
         login.body["access_token"].as_str().expect("token").to_owned()

@@ -74,6 +74,7 @@ async fn a_valid_google_token_creates_a_verified_account_once(db: PgPool) {
     let me = app.get_me(first.body["access_token"].as_str().expect("token")).await;
     assert_eq!(me.body["email"], "jane@gmail.example");
     assert_eq!(me.body["is_verified"], true);
+    assert_eq!(me.body["oauth_provider"], "google", "the seed's key");
     assert!(me.body["username"].as_str().expect("username").starts_with("google_"));
     let (users, identities): (i64, i64) = sqlx::query_as(
         "select (select count(*) from users), (select count(*) from oauth_identities where provider = 'google')",

@@ -28,6 +28,10 @@ async fn forgot_password_answers_the_same_for_everyone_and_mails_only_real_accou
 
     assert_eq!((known.status, unknown.status), (StatusCode::OK, StatusCode::OK));
     assert_eq!(known.body, unknown.body);
+    assert_eq!(
+        known.body,
+        json!({"message": "If an account with that email exists, a password reset link has been sent.", "email_sent": true})
+    );
     assert_eq!(malformed.status, StatusCode::UNPROCESSABLE_ENTITY);
     let mails = app.mails_to("jane@example.com");
     assert!(mails.last().expect("reset mail").contains("Subject: Reset your password"));
@@ -51,8 +55,16 @@ async fn a_reset_sets_the_password_once_and_ends_every_session(db: PgPool) {
     assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY, "a rejected password does not burn the link");
     assert_eq!(weak.body["detail"][0]["loc"], json!(["body", "new_password"]));
     assert_eq!(reset.status, StatusCode::OK, "{:?}", reset.body);
-    assert_eq!(again.status, StatusCode::BAD_REQUEST);
-    assert_eq!(again.body["detail"], "Invalid or expired reset token");
+    assert_eq!(
+        reset.body,
+        json!({"message": "Password reset successfully. You can now log in with your new password.", "password_reset": true})
+    );
+    // The seed answers a spent token with 200 and `password_reset: false`.
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        again.body,
+        json!({"message": "Invalid or expired password reset token. Please request a new one.", "password_reset": false})
+    );
     assert_eq!(app.get_me(&access).await.status, StatusCode::UNAUTHORIZED, "old sessions end at once");
     assert_eq!(app.login("jane@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.login("jane@example.com", NEW_PASSWORD).await.status, StatusCode::OK);
@@ -78,8 +90,9 @@ async fn reset_tokens_expire_and_do_not_work_for_other_purposes(db: PgPool) {
         .post_json("/api/v1/auth/reset-password", &json!({"token": verify_token, "new_password": NEW_PASSWORD}))
         .await;
 
-    assert_eq!(expired.status, StatusCode::BAD_REQUEST);
-    assert_eq!(wrong_purpose.status, StatusCode::BAD_REQUEST);
+    assert_eq!((expired.status, &expired.body["password_reset"]), (StatusCode::OK, &json!(false)));
+    assert_eq!((wrong_purpose.status, &wrong_purpose.body["password_reset"]), (StatusCode::OK, &json!(false)));
+    assert_eq!(app.login("jane@example.com", NEW_PASSWORD).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

@@ -102,7 +102,7 @@ async fn refresh_without_or_with_a_bad_cookie_is_a_401(db: PgPool) {
     let unknown = refresh(&app, &"A".repeat(43)).await;
 
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(missing.body["detail"], "Refresh token not found");
+    assert_eq!(missing.body["detail"], "No refresh token provided");
     assert_eq!(garbage.body["detail"], "Invalid refresh token");
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
 }
@@ -117,6 +117,8 @@ async fn logout_revokes_the_session_and_clears_the_cookie(db: PgPool) {
     let anonymous = app.send(with_cookie("POST", "/api/v1/auth/logout", None, None)).await;
 
     assert_eq!((out.status, anonymous.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(out.body, json!({"message": "Successfully logged out"}));
+    assert_eq!(anonymous.body, out.body);
     let cleared = out.headers[header::SET_COOKIE].to_str().expect("ascii");
     assert!(
         cleared.starts_with("refresh_token=;")
@@ -137,13 +139,14 @@ async fn the_session_list_shows_live_sessions_newest_first_with_the_current_one(
     let by_cookie = app.send(with_cookie("GET", "/api/v1/auth/sessions", Some(&older), Some(&access))).await;
     let by_token = app.send(with_cookie("GET", "/api/v1/auth/sessions", None, Some(&access))).await;
 
-    let list = by_cookie.body.as_array().expect("list");
+    let list = by_cookie.body["sessions"].as_array().expect("list");
     assert_eq!(list.len(), 3, "signed_in_user logged in once too");
+    assert_eq!(by_cookie.body["total_sessions"], 3);
     assert!(list[0]["created_at"].as_str() >= list[1]["created_at"].as_str());
     let current: Vec<usize> =
         list.iter().enumerate().filter(|(_, s)| s["is_current"] == true).map(|(i, _)| i).collect();
     assert_eq!(current, vec![1], "the refresh cookie's session is current");
-    let by_token = by_token.body.as_array().expect("list").clone();
+    let by_token = by_token.body["sessions"].as_array().expect("list").clone();
     assert_eq!(by_token[0]["is_current"], true, "without a cookie, the access token's session");
 }
 
@@ -153,7 +156,7 @@ async fn a_user_can_revoke_only_their_own_sessions(db: PgPool) {
     let jane = app.signed_in_user("jane@example.com", "jane").await;
     let joe = app.signed_in_user("joe@example.com", "joe").await;
     let joes_sessions = app.send(with_cookie("GET", "/api/v1/auth/sessions", None, Some(&joe))).await;
-    let joes_session = joes_sessions.body[0]["id"].as_str().expect("id").to_owned();
+    let joes_session = joes_sessions.body["sessions"][0]["id"].as_str().expect("id").to_owned();
 
     let foreign =
         app.send(with_cookie("DELETE", &format!("/api/v1/auth/sessions/{joes_session}"), None, Some(&jane))).await;
@@ -164,6 +167,7 @@ async fn a_user_can_revoke_only_their_own_sessions(db: PgPool) {
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     assert_eq!(malformed.body["detail"], "Invalid session ID format");
     assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(own.body, json!({"message": "Session revoked successfully"}));
     assert_eq!(app.get_me(&joe).await.status, StatusCode::UNAUTHORIZED, "joe revoked his own current session");
     assert_eq!(app.get_me(&jane).await.status, StatusCode::OK);
 }
@@ -178,7 +182,7 @@ async fn revoking_all_sessions_keeps_the_current_one(db: PgPool) {
     let response = app.send(with_cookie("DELETE", "/api/v1/auth/sessions", None, Some(&current))).await;
 
     assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.body["revoked_count"], 2);
+    assert_eq!(response.body, json!({"message": "Successfully revoked 2 sessions", "revoked_count": 2}));
     assert_eq!(app.get_me(&current).await.status, StatusCode::OK);
     assert_eq!(app.get_me(&first).await.status, StatusCode::UNAUTHORIZED);
 }

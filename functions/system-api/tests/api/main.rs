@@ -71,7 +71,7 @@ async fn simple_and_live_have_the_seed_shapes_and_need_no_database() {
 
     let live = send(app_without_database(), get("/api/v1/health/live")).await;
     assert_eq!(live.status, StatusCode::OK);
-    assert_eq!(live.json()["alive"], true);
+    assert_eq!(live.json()["alive"], "true", "a string, as the seed sends it");
     assert_rfc3339_utc(&live.json()["timestamp"]);
 }
 
@@ -272,6 +272,43 @@ async fn swagger_ui_is_served_at_docs() {
     let policy = response.headers["content-security-policy"].to_str().expect("ascii");
     assert!(policy.starts_with("default-src 'none'; script-src https://cdn.jsdelivr.net/npm/swagger-ui-dist@5."));
     assert!(!policy.contains("unsafe-eval"));
+}
+
+#[test]
+fn no_two_functions_document_different_schemas_under_one_name() {
+    // The document merges each function's components by name, so a second schema of the same
+    // name would silently replace the first and describe the other function's answers wrongly.
+    use utoipa::OpenApi;
+    let documents = [
+        ("system-api", system_api::ApiDoc::openapi()),
+        ("auth-api", auth_api::ApiDoc::openapi()),
+        ("users-api", users_api::ApiDoc::openapi()),
+        ("tasks-api", tasks_api::ApiDoc::openapi()),
+    ];
+    let mut owners: std::collections::BTreeMap<String, (&str, String)> = Default::default();
+    for (function, document) in &documents {
+        for (name, schema) in document.components.as_ref().map(|c| c.schemas.clone()).unwrap_or_default() {
+            let body = serde_json::to_string(&schema).expect("schema");
+            if let Some((other, other_body)) = owners.get(&name) {
+                assert_eq!(&body, other_body, "schema {name} differs between {other} and {function}");
+            }
+            owners.insert(name, (function, body));
+        }
+    }
+    assert!(owners.len() > 30, "only {} schemas found", owners.len());
+}
+
+#[tokio::test]
+async fn redoc_is_served_at_redoc_like_the_seed() {
+    let response = send(app_without_database(), get("/redoc")).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    assert!(response.text.contains(r#"<redoc spec-url="/api/v1/openapi.json">"#), "not the ReDoc page");
+    assert_eq!(response.text.matches(r#"integrity="sha384-"#).count(), 1, "the one script is integrity-checked");
+    assert!(!response.text.contains("<script>"), "no inline script");
+    let policy = response.headers["content-security-policy"].to_str().expect("ascii");
+    assert!(policy.starts_with("default-src 'none'; script-src https://cdn.jsdelivr.net/npm/redoc@2."));
+    assert!(!policy.contains("unsafe-eval") && policy.contains("frame-ancestors 'none'"));
 }
 
 #[tokio::test]

@@ -15,6 +15,10 @@ static DISPOSABLE_DOMAINS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The seed's own list, refused whatever the bundled list holds: clients of the seed rely on it.
+const SEED_DISPOSABLE_DOMAINS: [&str; 6] =
+    ["10minutemail.com", "guerrillamail.com", "tempmail.org", "mailinator.com", "throwaway.email", "temp-mail.org"];
+
 /// A syntactically valid, normalised (trimmed, lowercased), non-disposable email address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
@@ -106,7 +110,7 @@ fn valid_domain(domain: &str) -> bool {
 fn is_disposable(domain: &str) -> bool {
     let mut rest = domain;
     loop {
-        if DISPOSABLE_DOMAINS.contains(rest) {
+        if DISPOSABLE_DOMAINS.contains(rest) || SEED_DISPOSABLE_DOMAINS.contains(&rest) {
             return true;
         }
         match rest.split_once('.') {
@@ -158,6 +162,15 @@ mod tests {
     fn disposable_domains_and_their_subdomains_are_refused() {
         for raw in ["someone@mailinator.com", "someone@eu.mailinator.com", "x@YOPMAIL.com"] {
             assert_eq!(Email::parse(raw).expect_err(raw).message, "Disposable email addresses are not allowed");
+        }
+    }
+
+    #[test]
+    fn the_seeds_six_disposable_domains_are_refused_with_their_subdomains() {
+        for domain in SEED_DISPOSABLE_DOMAINS {
+            for raw in [format!("someone@{domain}"), format!("someone@mx.{}", domain.to_uppercase())] {
+                assert_eq!(Email::parse(&raw).expect_err(&raw).message, "Disposable email addresses are not allowed");
+            }
         }
     }
 

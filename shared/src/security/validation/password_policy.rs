@@ -8,8 +8,13 @@ use std::sync::LazyLock;
 
 use super::RuleViolation;
 
-/// The special characters the seed's policy asks for (one of them is enough).
-pub(crate) const SPECIAL_CHARACTERS: &str = "!@#$%^&*()_+-=[]{}|;:,.<>?";
+/// The special characters the seed's policy asks for (one of them is enough): the seed's set,
+/// which also counts quotes, backslash and slash although its message does not list them.
+pub(crate) const SPECIAL_CHARACTERS: &str = "!@#$%^&*()_+-=[]{};':\"\\|,.<>/?";
+
+/// The seed's message for a password without one of [`SPECIAL_CHARACTERS`], word for word.
+const SPECIAL_CHARACTER_RULE: &str =
+    "Password must contain at least one special character (!@#$%^&*()_+-=[]{}|;:,.<>?)";
 
 /// Shortest and longest accepted password, in characters.
 pub(crate) const LENGTH: std::ops::RangeInclusive<usize> = 8..=128;
@@ -44,7 +49,7 @@ pub fn check_password(password: &str, policy: PasswordPolicy, context: &[&str]) 
         return Err(RuleViolation::new(format!("Password must be at least {} characters long", LENGTH.start())));
     }
     if length > *LENGTH.end() {
-        return Err(RuleViolation::new(format!("Password must be at most {} characters long", LENGTH.end())));
+        return Err(RuleViolation::new(format!("Password must be less than {} characters", LENGTH.end())));
     }
     if password.contains('\0') {
         return Err(RuleViolation::new("Password must not contain NUL characters"));
@@ -54,7 +59,7 @@ pub fn check_password(password: &str, policy: PasswordPolicy, context: &[&str]) 
             (char::is_uppercase, "Password must contain at least one uppercase letter"),
             (char::is_lowercase, "Password must contain at least one lowercase letter"),
             (|c| c.is_ascii_digit(), "Password must contain at least one number"),
-            (|c| SPECIAL_CHARACTERS.contains(c), "Password must contain at least one special character"),
+            (|c| SPECIAL_CHARACTERS.contains(c), SPECIAL_CHARACTER_RULE),
         ];
         for (has, message) in rules {
             if !password.chars().any(has) {
@@ -64,7 +69,7 @@ pub fn check_password(password: &str, policy: PasswordPolicy, context: &[&str]) 
     }
     let lowered = password.to_lowercase();
     if COMMON_PASSWORDS.contains(lowered.as_str()) {
-        return Err(RuleViolation::new("Password is too common. Please choose a stronger password"));
+        return Err(RuleViolation::new("Password is too common, please choose a stronger password"));
     }
     if context.iter().any(|word| !word.is_empty() && word.to_lowercase() == lowered) {
         return Err(RuleViolation::new("Password must not be the same as your username or email"));
@@ -89,11 +94,17 @@ mod tests {
     #[test]
     fn each_seed_rule_has_its_message() {
         assert_eq!(seed_message("Ab1!"), "Password must be at least 8 characters long");
-        assert_eq!(seed_message(&format!("Ab1!{}", "x".repeat(125))), "Password must be at most 128 characters long");
+        assert_eq!(seed_message(&format!("Ab1!{}", "x".repeat(125))), "Password must be less than 128 characters");
         assert_eq!(seed_message("lowercase1!"), "Password must contain at least one uppercase letter");
         assert_eq!(seed_message("UPPERCASE1!"), "Password must contain at least one lowercase letter");
         assert_eq!(seed_message("NoDigits!!"), "Password must contain at least one number");
-        assert_eq!(seed_message("NoSpecial123"), "Password must contain at least one special character");
+        assert_eq!(seed_message("NoSpecial123"), SPECIAL_CHARACTER_RULE);
+        for special in ["'", "\"", "\\", "/"] {
+            assert!(check_password(&format!("NoSpecial123{special}"), PasswordPolicy::Seed, &[]).is_ok(), "{special}");
+        }
+        for not_special in [" ", "`", "~"] {
+            assert_eq!(seed_message(&format!("NoSpecial123{not_special}")), SPECIAL_CHARACTER_RULE, "{not_special:?}");
+        }
     }
 
     #[test]
@@ -106,7 +117,7 @@ mod tests {
     fn common_passwords_are_refused_case_insensitively_under_both_policies() {
         for password in ["password", "PASSWORD1", "iloveyou", "qwertyuiop"] {
             let message = check_password(password, PasswordPolicy::Nist, &[]).expect_err(password).message;
-            assert_eq!(message, "Password is too common. Please choose a stronger password");
+            assert_eq!(message, "Password is too common, please choose a stronger password");
         }
         assert!(COMMON_PASSWORDS.len() >= 10_000);
     }
