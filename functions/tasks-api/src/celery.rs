@@ -56,6 +56,18 @@ async fn store(state: &AppState, admin: &Superuser, caller: &Caller, task: NewTa
     service::submit(state, admin.0.user.id, task, caller).await
 }
 
+/// Checks `kwargs` for task `name` (a 422 points into `loc`), then stores and queues it.
+async fn queue(
+    state: &AppState,
+    admin: &Superuser,
+    caller: &Caller,
+    name: TaskName,
+    kwargs: Map<String, Value>,
+    loc: &[&str],
+) -> ApiResult<Task> {
+    store(state, admin, caller, NewTask::from_keywords(name, kwargs, loc)?).await
+}
+
 /// Submits a task by name (the seed's `POST /celery/tasks/submit`).
 #[utoipa::path(
     post,
@@ -311,8 +323,7 @@ pub(crate) async fn process_data(
 ) -> ApiResult<Json<CelerySubmitted>> {
     let count = data.len();
     let kwargs = Map::from_iter([("data".to_owned(), Value::Array(data))]);
-    let task = NewTask::from_keywords(TaskName::ProcessData, kwargs, &["body"])?;
-    let stored = store(&state, &admin, &caller, task).await?;
+    let stored = queue(&state, &admin, &caller, TaskName::ProcessData, kwargs, &["body"]).await?;
     let message = format!("Data processing task submitted successfully for {count} items");
     Ok(submitted(&stored, TaskName::ProcessData.seed_name(), message))
 }
@@ -334,8 +345,7 @@ pub(crate) async fn cleanup(
     admin: Superuser,
     caller: Caller,
 ) -> ApiResult<Json<CelerySubmitted>> {
-    let task = NewTask::from_keywords(TaskName::Cleanup, Map::new(), &["query"])?;
-    let stored = store(&state, &admin, &caller, task).await?;
+    let stored = queue(&state, &admin, &caller, TaskName::Cleanup, Map::new(), &["query"]).await?;
     Ok(submitted(&stored, TaskName::Cleanup.seed_name(), "Cleanup task submitted successfully"))
 }
 
@@ -369,8 +379,7 @@ pub(crate) async fn long_running(
 ) -> ApiResult<Json<CelerySubmitted>> {
     let duration = query.duration.unwrap_or(shared::domain::tasks::DURATION_SECONDS.2);
     let kwargs = Map::from_iter([("duration".to_owned(), json!(duration))]);
-    let task = NewTask::from_keywords(TaskName::LongRunning, kwargs, &["query"])?;
-    let stored = store(&state, &admin, &caller, task).await?;
+    let stored = queue(&state, &admin, &caller, TaskName::LongRunning, kwargs, &["query"]).await?;
     let message = format!("Long-running task submitted successfully (duration: {duration}s)");
     Ok(submitted(&stored, TaskName::LongRunning.seed_name(), message))
 }
@@ -393,7 +402,6 @@ pub(crate) async fn permanently_delete_accounts(
     admin: Superuser,
     caller: Caller,
 ) -> ApiResult<Json<CelerySubmitted>> {
-    let task = NewTask::from_keywords(TaskName::PermanentlyDeleteAccounts, Map::new(), &["query"])?;
-    let stored = store(&state, &admin, &caller, task).await?;
+    let stored = queue(&state, &admin, &caller, TaskName::PermanentlyDeleteAccounts, Map::new(), &["query"]).await?;
     Ok(submitted(&stored, PURGE_TASK_PATH, "Permanent account deletion task submitted successfully"))
 }
