@@ -53,8 +53,8 @@ fn incorrect() -> ApiError {
     }
 }
 
-/// The seed's answer to a login whose email is malformed or of a disposable domain: no account
-/// can have such an address, so this reveals nothing.
+/// The seed's answer to a login whose email is malformed or of one of its disposable domains: no
+/// account can have such an address, so this reveals nothing.
 fn invalid_email_format() -> ApiError {
     ApiError::BadRequest { code: "invalid_email_format", detail: "Invalid email format".into() }
 }
@@ -62,7 +62,7 @@ fn invalid_email_format() -> ApiError {
 /// Checks credentials and opens a session.
 pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) -> Result<LoginSuccess, ApiError> {
     let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
-    let email = Email::parse(&credentials.email).map_err(|_| invalid_email_format())?;
+    let email = Email::parse_for_login(&credentials.email).map_err(|_| invalid_email_format())?;
     let email = email.as_str();
     let user = users::find_by_email(&state.db, email).await?;
 
