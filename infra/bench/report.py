@@ -1,4 +1,4 @@
-"""Writes BENCHMARKS.md from the JSON results of run.py, with each DESIGN §11 target marked.
+"""Writes BENCHMARKS.md from the JSON results of run.py, with each performance target marked.
 
 Usage: report.py RESULTS.json BENCHMARKS.md
 """
@@ -147,7 +147,7 @@ def main(results_path: str, out_path: str) -> int:
         targets.append(("warm `/users/me` p50 ≤ 2 ms at concurrency 1", *verdicts["me_p50"]))
         targets.append(("refresh cost flat from 1 to 10,000 sessions", *verdicts["refresh_flat"]))
         targets.append(("zero errors in every run", *verdicts["zero_errors"]))
-    table = ["## Targets (DESIGN §11)", "", "| target | result | detail |", "|---|---|---|"]
+    table = ["## Performance targets", "", "| target | result | detail |", "|---|---|---|"]
     table += [f"| {name} | {verdict(ok)} | {detail} |" for name, ok, detail in targets]
     out = out[:7] + table + [""] + out[7:]
     # The tuning log is written by hand: what changed, and the numbers before and after.

@@ -1,4 +1,4 @@
-//! Typed configuration, read once from the environment at cold start (DESIGN §9).
+//! Typed configuration, read once from the environment at cold start.
 //!
 //! Every variable is parsed here and nowhere else, so a bad value stops the process at start with
 //! one line naming the variable instead of failing on the first request that needs it.

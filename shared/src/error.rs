@@ -1,4 +1,4 @@
-//! The one error type of the HTTP functions and its JSON envelope (DESIGN §5).
+//! The one error type of the HTTP functions and its JSON envelope.
 //!
 //! Client errors carry the seed's status and message plus a stable `code`; server errors carry a
 //! generic message and the request id, while the cause goes to the log exactly once (see

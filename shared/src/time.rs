@@ -1,5 +1,5 @@
 //! Time in the forms this service uses: RFC 3339 UTC timestamps with a `Z` suffix, the one format
-//! clients see (DESIGN §12), and Lambda invocation deadlines as monotonic instants.
+//! clients see, and Lambda invocation deadlines as monotonic instants.
 
 use std::time::{Duration, Instant, SystemTime};
 

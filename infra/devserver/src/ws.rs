@@ -1,4 +1,4 @@
-//! The devserver's WebSocket endpoint, `GET /api/v1/ws?token=…` (DESIGN §8): the handshake and
+//! The devserver's WebSocket endpoint, `GET /api/v1/ws?token=…`: the handshake and
 //! every frame go through `shared::services::ws`, the same code the `ws` function runs, with the
 //! in-process [`LocalHub`] standing in for API Gateway's Management API.
 
@@ -31,7 +31,7 @@ pub(crate) fn routes(hub: Arc<LocalHub>) -> Router<AppState> {
 }
 
 /// Authenticates the handshake, then upgrades. A refused handshake gets its plain HTTP status
-/// before any upgrade (DESIGN §12), so clients can tell "log in again" from a network error.
+/// before any upgrade, so clients can tell "log in again" from a network error.
 async fn handshake(
     State(state): State<AppState>,
     Extension(hub): Extension<Arc<LocalHub>>,

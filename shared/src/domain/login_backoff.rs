@@ -1,4 +1,4 @@
-//! Per-account back-off after repeated failed logins (DESIGN §12): after 5 consecutive failures,
+//! Per-account back-off after repeated failed logins: after 5 consecutive failures,
 //! each further failure opens a window of 2^(n−5) seconds (n = failures so far), capped at
 //! 15 minutes, during which attempts get 429 without checking the password. A success resets it.
 //! Independent of `RATE_LIMIT_ENABLED`, and keyed by account, so rotating IPs does not help.

@@ -1,4 +1,4 @@
-//! Background tasks, the seed's Celery tasks (DESIGN §6, §12): their names, their statuses, and
+//! Background tasks, the seed's Celery tasks: their names, their statuses, and
 //! the arguments each one takes.
 //!
 //! Arguments arrive the Celery way, as positional `args` and keyword `kwargs` (or, on the shortcut

@@ -1,4 +1,4 @@
-//! The WebSocket message protocol (the seed's demo protocol, DESIGN §8): what a client's text
+//! The WebSocket message protocol (the seed's demo protocol): what a client's text
 //! frame asks for, and the JSON frames sent back. No I/O; the service applies it with the
 //! connections table and a [`crate::ports::Publisher`].
 
@@ -148,7 +148,7 @@ pub fn broadcast(kind: &str, message: &Value, room: &str, sender: &Sender<'_>, t
     .to_string()
 }
 
-/// `{"type":"joined","room":…}` (DESIGN §12).
+/// `{"type":"joined","room":…}`.
 pub fn joined(room: &str, timestamp: &str) -> String {
     json!({"type": "joined", "room": room, "timestamp": timestamp}).to_string()
 }

@@ -1,4 +1,4 @@
-//! The refresh-token cookie (DESIGN §4): HttpOnly, scoped to `/api/v1/auth`, `SameSite=Lax`,
+//! The refresh-token cookie: HttpOnly, scoped to `/api/v1/auth`, `SameSite=Lax`,
 //! `Secure` when configured. Set and cleared with identical attributes so browsers match them.
 
 use http::HeaderValue;

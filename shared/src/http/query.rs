@@ -1,5 +1,5 @@
 //! `AppQuery<T>`: a query-string extractor whose failures are FastAPI-style 422 bodies, and
-//! [`Pagination`], the `page`/`size` rule every list endpoint shares (DESIGN §12).
+//! [`Pagination`], the `page`/`size` rule every list endpoint shares.
 //!
 //! Axum's own `Query` answers a bad value with a plain-text 400; seed clients expect
 //! `{"detail":[{"type","loc":["query",name],"msg","input"}]}`. The string is deserialised through

@@ -1,4 +1,4 @@
-//! The queue message format (DESIGN §6): `{"job": "<name>", "id": "<uuid>", "payload": {...}}`.
+//! The queue message format: `{"job": "<name>", "id": "<uuid>", "payload": {...}}`.
 //! The `id` names the message for idempotency: a redelivered message has the same id.
 
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,7 @@
 //! never stalls it. Hashes are PHC strings, so stored parameters travel with each
 //! hash and older, weaker hashes can be recognised and upgraded at login.
 //!
-//! Hashes run on a small pool of dedicated threads, one per CPU (DESIGN §11), so a burst of logins
+//! Hashes run on a small pool of dedicated threads, one per CPU, so a burst of logins
 //! queues here instead of starving every other request of CPU. Each thread keeps its 19 MiB of
 //! argon2 memory for its whole life instead of allocating it per hash: with a fresh allocation
 //! each time, glibc kept the freed buffers around, and 32 concurrent registrations left the

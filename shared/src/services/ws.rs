@@ -1,4 +1,4 @@
-//! WebSocket connections (DESIGN §8): who may connect, and what each frame does. The `ws`
+//! WebSocket connections: who may connect, and what each frame does. The `ws`
 //! function and the devserver both call these, with their own [`Publisher`].
 
 use chrono::Utc;
