@@ -3,9 +3,12 @@
 //! Every variable is parsed here and nowhere else, so a bad value stops the process at start with
 //! one line naming the variable instead of failing on the first request that needs it.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use secrecy::SecretString;
+
+use crate::domain::rate_limit::{Limit, RateLimits};
 
 use crate::security::jwt::{JwtKeys, KeyError};
 use crate::security::oidc::ProviderConfig;
@@ -82,6 +85,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Whether request rate limits are enforced (`RATE_LIMIT_ENABLED`, default true).
     pub rate_limit_enabled: bool,
+    /// The limit of each route group (`RATE_LIMIT_LOGIN=5/minute`, …; the seed's by default).
+    pub rate_limits: RateLimits,
     /// How many proxies in front of API Gateway may be trusted to append to `X-Forwarded-For`
     /// (`TRUSTED_PROXY_HOPS`, default 0: the client IP is the connection's source address).
     pub trusted_proxy_hops: u8,
@@ -97,6 +102,12 @@ pub struct Config {
     pub jwt: Option<JwtKeys>,
     /// Absolute lifetime of a session and its refresh tokens (`REFRESH_TOKEN_EXPIRE_DAYS`, 30).
     pub refresh_token_days: u32,
+    /// How long a verification link works (`VERIFICATION_TOKEN_EXPIRE_HOURS`, 24).
+    pub verification_token_ttl: chrono::Duration,
+    /// How long a password-reset link works (`PASSWORD_RESET_TOKEN_EXPIRE_HOURS`, 1).
+    pub password_reset_token_ttl: chrono::Duration,
+    /// How long a deletion-confirmation link works (`ACCOUNT_DELETION_TOKEN_EXPIRE_HOURS`, 24).
+    pub deletion_token_ttl: chrono::Duration,
     /// Window in which a just-rotated refresh token still works, for concurrent tabs
     /// (`REFRESH_REUSE_GRACE_SECONDS`, 10).
     pub refresh_reuse_grace_seconds: u32,
@@ -135,7 +146,66 @@ pub struct Config {
     pub ws_callback_url: Option<String>,
     /// True inside a Lambda execution environment (`AWS_LAMBDA_FUNCTION_NAME` is set).
     pub on_lambda: bool,
+    /// The seed's setting names that supplied a value, as `(seed name, our name)`: logged once at
+    /// start so nobody wonders where a value came from.
+    pub seed_aliases_used: Vec<(&'static str, &'static str)>,
+    /// The seed's settings that are set but mean nothing here (SMTP, Redis, Celery, log files):
+    /// accepted so a seed `.env` starts the project, and named in one warning.
+    pub ignored_seed_settings: Vec<&'static str>,
 }
+
+/// The seed's names for our settings, as `(our name, the seed's name)`. Ours wins when both are
+/// set. `FROM_NAME` joins `FROM_EMAIL` into `MAIL_FROM`.
+pub const SEED_ALIASES: [(&str, &str); 6] = [
+    ("JWT_SECRET", "SECRET_KEY"),
+    ("RATE_LIMIT_ENABLED", "ENABLE_RATE_LIMITING"),
+    ("MAIL_FROM", "FROM_EMAIL"),
+    ("DELETION_GRACE_DAYS", "ACCOUNT_DELETION_GRACE_PERIOD_DAYS"),
+    ("DELETION_REMINDER_DAYS", "ACCOUNT_DELETION_REMINDER_DAYS"),
+    ("FIRST_SUPERUSER_EMAIL", "FIRST_SUPERUSER"),
+];
+
+/// The seed's settings for parts this port replaces: SMTP (here SES or files), Redis (Postgres),
+/// Celery (SQS and the worker function), log files and colours (CloudWatch takes JSON lines),
+/// the OAuth client secrets and Apple key (only ID tokens are verified, which needs none), and
+/// switches for features that are always on.
+pub const IGNORED_SEED_SETTINGS: [&str; 31] = [
+    "API_V1_STR",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "SMTP_TLS",
+    "SMTP_SSL",
+    "ENABLE_REDIS",
+    "REDIS_URL",
+    "RATE_LIMIT_STORAGE_BACKEND",
+    "ENABLE_WEBSOCKETS",
+    "ENABLE_CELERY",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "CELERY_TASK_ALWAYS_EAGER",
+    "CELERY_TASK_EAGER_PROPAGATES",
+    "ENABLE_LOGGING",
+    "ENABLE_FILE_LOGGING",
+    "LOG_FILE_PATH",
+    "LOG_FILE_MAX_SIZE",
+    "LOG_FILE_BACKUP_COUNT",
+    "ENABLE_COLORED_LOGS",
+    "LOG_INCLUDE_TIMESTAMP",
+    "LOG_INCLUDE_PID",
+    "LOG_INCLUDE_THREAD",
+    "ENABLE_OAUTH",
+    "GOOGLE_CLIENT_SECRET",
+    "APPLE_TEAM_ID",
+    "APPLE_KEY_ID",
+    "APPLE_PRIVATE_KEY",
+    "REFRESH_TOKEN_SECRET_KEY",
+];
+
+/// The secret the seed's documentation ships as its example `SECRET_KEY`: public, so refused
+/// in production.
+const SEED_EXAMPLE_SECRET: &str = "dev_secret_key_change_in_production";
 
 /// A missing or invalid variable; its `Display` is the one line printed before exiting.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -177,7 +247,7 @@ impl Config {
     /// Builds the configuration from any variable source; tests pass a map instead of mutating
     /// the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let vars = Vars(&lookup);
+        let vars = Vars { lookup: &lookup, aliases_used: RefCell::default() };
         let on_lambda = vars.get("AWS_LAMBDA_FUNCTION_NAME").is_some();
 
         let database_url = vars
@@ -245,28 +315,39 @@ impl Config {
             }
         };
 
-        let provider =
-            |id_var: &str, url_var: &'static str, default_url: &str| -> Result<Option<ProviderConfig>, ConfigError> {
-                let Some(client_id) = vars.get(id_var) else { return Ok(None) };
-                let jwks_url = vars.get(url_var).unwrap_or_else(|| default_url.into());
-                if !(jwks_url.starts_with("https://") || jwks_url.starts_with("http://")) {
-                    return Err(ConfigError::new(url_var, "must be an http(s) URL"));
-                }
-                Ok(Some(ProviderConfig { client_id, jwks_url }))
-            };
+        let provider = |id_var: &'static str,
+                        url_var: &'static str,
+                        default_url: &str|
+         -> Result<Option<ProviderConfig>, ConfigError> {
+            let Some(client_id) = vars.get(id_var) else { return Ok(None) };
+            let jwks_url = vars.get(url_var).unwrap_or_else(|| default_url.into());
+            if !(jwks_url.starts_with("https://") || jwks_url.starts_with("http://")) {
+                return Err(ConfigError::new(url_var, "must be an http(s) URL"));
+            }
+            Ok(Some(ProviderConfig { client_id, jwks_url }))
+        };
 
-        Ok(Self {
+        let jwt = parse_jwt(&vars, &environment)?;
+        let mail_from = parse_mail_from(&vars)?;
+        let rate_limits = parse_rate_limits(&vars)?;
+        let hours = |name: &'static str, default: i64, max: i64| -> Result<chrono::Duration, ConfigError> {
+            vars.number(name, default, 1..=max).map(chrono::Duration::hours)
+        };
+        let mut config = Self {
             google: provider("GOOGLE_CLIENT_ID", "GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs")?,
             apple: provider("APPLE_CLIENT_ID", "APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys")?,
-            jwt: parse_jwt(&vars)?,
+            jwt,
             refresh_token_days: vars.number("REFRESH_TOKEN_EXPIRE_DAYS", 30, 1..=365)?,
+            verification_token_ttl: hours("VERIFICATION_TOKEN_EXPIRE_HOURS", 24, 720)?,
+            password_reset_token_ttl: hours("PASSWORD_RESET_TOKEN_EXPIRE_HOURS", 1, 72)?,
+            deletion_token_ttl: hours("ACCOUNT_DELETION_TOKEN_EXPIRE_HOURS", 24, 720)?,
             refresh_reuse_grace_seconds: vars.number("REFRESH_REUSE_GRACE_SECONDS", 10, 0..=300)?,
             max_sessions_per_user: vars.number("MAX_SESSIONS_PER_USER", 5, 1..=100)?,
             cookie_secure: vars.flag("COOKIE_SECURE", on_lambda)?,
             password_policy,
             frontend_url,
             mail_backend,
-            mail_from: vars.get("MAIL_FROM").unwrap_or_else(|| "Serverless Auth <noreply@localhost>".into()),
+            mail_from,
             mail_dir: vars.get("MAIL_DIR").unwrap_or_else(|| ".local/mail".into()).into(),
             database_url: SecretString::from(database_url),
             database_host,
@@ -279,12 +360,16 @@ impl Config {
                 &vars.get("BACKEND_CORS_ORIGINS").unwrap_or_else(|| DEFAULT_CORS_ORIGINS.into()),
             )?,
             rate_limit_enabled: vars.flag("RATE_LIMIT_ENABLED", true)?,
+            rate_limits,
             trusted_proxy_hops: vars.number("TRUSTED_PROXY_HOPS", 0, 0..=10)?,
             log_format,
             log_level: parse_log_level(vars.get("LOG_LEVEL"))?,
             first_superuser: parse_superuser(&vars)?,
             deletion_grace_days: vars.number("DELETION_GRACE_DAYS", 7, 0..=365)?,
-            deletion_reminder_days: parse_reminder_days(vars.get("DELETION_REMINDER_DAYS"))?,
+            deletion_reminder_days: parse_reminder_days(
+                vars.get("DELETION_REMINDER_DAYS"),
+                vars.source("DELETION_REMINDER_DAYS"),
+            )?,
             scheduler_interval_seconds: vars.number("SCHEDULER_INTERVAL_SECONDS", 60, 0..=86_400)?,
             queue: parse_queue(&vars, on_lambda)?,
             ws_callback_url: match vars.get("WS_CALLBACK_URL") {
@@ -295,7 +380,25 @@ impl Config {
                 None => None,
             },
             on_lambda,
-        })
+            seed_aliases_used: Vec::new(),
+            ignored_seed_settings: IGNORED_SEED_SETTINGS.into_iter().filter(|name| vars.raw(name).is_some()).collect(),
+        };
+        config.seed_aliases_used = vars.aliases_used.into_inner();
+        Ok(config)
+    }
+
+    /// Logs, once at start, which of the seed's setting names supplied values and which seed
+    /// settings are ignored here.
+    pub fn log_seed_settings(&self) {
+        if !self.seed_aliases_used.is_empty() {
+            let used: Vec<String> =
+                self.seed_aliases_used.iter().map(|(seed, ours)| format!("{seed} as {ours}")).collect();
+            tracing::info!("read the seed's setting names: {}", used.join(", "));
+        }
+        if !self.ignored_seed_settings.is_empty() {
+            let ignored = self.ignored_seed_settings.join(", ");
+            tracing::warn!("ignored the seed's settings that mean nothing here: {ignored}");
+        }
     }
 }
 
@@ -308,12 +411,14 @@ impl Config {
 
 /// Reads the signing key. A PEM in an environment variable often arrives with literal `\n`
 /// sequences instead of newlines; both forms are accepted.
-fn parse_jwt(vars: &Vars<'_>) -> Result<Option<JwtKeys>, ConfigError> {
+fn parse_jwt(vars: &Vars<'_>, environment: &str) -> Result<Option<JwtKeys>, ConfigError> {
     let issuer = vars.get("JWT_ISSUER").unwrap_or_else(|| "serverless-auth".into());
     let audience = vars.get("JWT_AUDIENCE").unwrap_or_else(|| "serverless-auth".into());
-    let ttl_minutes: i64 = vars.number("ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1..=1440)?;
+    // Up to 30 days, the seed's example value: access tokens are bound to their session, so
+    // revoking the session still ends a long-lived token.
+    let ttl_minutes: i64 = vars.number("ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1..=43_200)?;
     let ttl = ttl_minutes * 60;
-    let pem = |name: &str| vars.get(name).map(|pem| pem.replace("\\n", "\n"));
+    let pem = |name: &'static str| vars.get(name).map(|pem| pem.replace("\\n", "\n"));
     let previous = pem("JWT_PREVIOUS_PRIVATE_KEY");
     if let Some(pem) = pem("JWT_PRIVATE_KEY") {
         let keys = JwtKeys::from_private_pem(pem.as_bytes(), &issuer, &audience, ttl)
@@ -329,20 +434,98 @@ fn parse_jwt(vars: &Vars<'_>) -> Result<Option<JwtKeys>, ConfigError> {
     if previous.is_some() {
         return Err(ConfigError::new("JWT_PREVIOUS_PRIVATE_KEY", KeyError::PreviousWithoutPrivateKey.to_string()));
     }
+    let source = vars.source("JWT_SECRET");
     match vars.get("JWT_SECRET") {
         None => Ok(None),
+        Some(secret) if secret == SEED_EXAMPLE_SECRET && environment == "production" => {
+            Err(ConfigError::new(source, "is the seed's published example; set a random secret in production"))
+        }
         Some(secret) => JwtKeys::from_secret(secret.as_bytes(), &issuer, &audience, ttl)
             .map(Some)
-            .map_err(|error| ConfigError::new("JWT_SECRET", error.to_string())),
+            .map_err(|error| ConfigError::new(source, error.to_string())),
     }
 }
 
-/// Variable access that treats an empty value as unset, the way `.env` files are usually meant.
-struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+/// `MAIL_FROM`, or the seed's `FROM_NAME` and `FROM_EMAIL` joined into one mailbox; checked
+/// here so a bad sender stops the start instead of every mail.
+fn parse_mail_from(vars: &Vars<'_>) -> Result<String, ConfigError> {
+    let source = vars.source("MAIL_FROM");
+    let Some(address) = vars.get("MAIL_FROM") else { return Ok("Serverless Auth <noreply@localhost>".into()) };
+    let invalid =
+        || ConfigError::new(source, format!("is not a mail address such as Name <noreply@example.com>: {address:?}"));
+    let mailbox: lettre::message::Mailbox = address.parse().map_err(|_| invalid())?;
+    if source == "FROM_EMAIL"
+        && let Some(name) = vars.get("FROM_NAME")
+    {
+        vars.record_alias("FROM_NAME", "MAIL_FROM");
+        return Ok(lettre::message::Mailbox::new(Some(name), mailbox.email).to_string());
+    }
+    Ok(address)
+}
+
+/// The per-route limits: the seed's `RATE_LIMIT_*` settings, in its `5/minute` notation.
+fn parse_rate_limits(vars: &Vars<'_>) -> Result<RateLimits, ConfigError> {
+    let limit = |var: &'static str, default: Limit| -> Result<Limit, ConfigError> {
+        match vars.get(var) {
+            None => Ok(default),
+            Some(raw) => {
+                Limit::parse(default.name, &raw).map_err(|problem| ConfigError::new(var, format!("must be {problem}")))
+            }
+        }
+    };
+    let seed = RateLimits::SEED;
+    Ok(RateLimits {
+        default: limit("RATE_LIMIT_DEFAULT", seed.default)?,
+        login: limit("RATE_LIMIT_LOGIN", seed.login)?,
+        register: limit("RATE_LIMIT_REGISTER", seed.register)?,
+        email_verification: limit("RATE_LIMIT_EMAIL_VERIFICATION", seed.email_verification)?,
+        password_reset: limit("RATE_LIMIT_PASSWORD_RESET", seed.password_reset)?,
+        oauth: limit("RATE_LIMIT_OAUTH", seed.oauth)?,
+        account_deletion: limit("RATE_LIMIT_ACCOUNT_DELETION", seed.account_deletion)?,
+    })
+}
+
+/// Variable access that treats an empty value as unset, the way `.env` files are usually meant,
+/// and falls back to the seed's name of a setting (recording that it did).
+struct Vars<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    aliases_used: RefCell<Vec<(&'static str, &'static str)>>,
+}
 
 impl Vars<'_> {
-    fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    fn raw(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// The seed's name of `name`, when it has one.
+    fn alias(name: &str) -> Option<&'static str> {
+        SEED_ALIASES.iter().find(|(ours, _)| *ours == name).map(|(_, seed)| *seed)
+    }
+
+    /// The variable that supplies `name`: `name` itself unless only its seed alias is set. Errors
+    /// name it, so the message points at the line the user wrote.
+    fn source(&self, name: &'static str) -> &'static str {
+        match Self::alias(name) {
+            Some(alias) if self.raw(name).is_none() && self.raw(alias).is_some() => alias,
+            _ => name,
+        }
+    }
+
+    fn get(&self, name: &'static str) -> Option<String> {
+        if let Some(value) = self.raw(name) {
+            return Some(value);
+        }
+        let alias = Self::alias(name)?;
+        let value = self.raw(alias)?;
+        self.record_alias(alias, name);
+        Some(value)
+    }
+
+    fn record_alias(&self, seed: &'static str, ours: &'static str) {
+        let mut used = self.aliases_used.borrow_mut();
+        if !used.contains(&(seed, ours)) {
+            used.push((seed, ours));
+        }
     }
 
     fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
@@ -350,7 +533,7 @@ impl Vars<'_> {
             None => Ok(default),
             Some("true" | "1" | "yes" | "on") => Ok(true),
             Some("false" | "0" | "no" | "off") => Ok(false),
-            Some(other) => Err(ConfigError::new(name, format!("must be true or false, not {other:?}"))),
+            Some(other) => Err(ConfigError::new(self.source(name), format!("must be true or false, not {other:?}"))),
         }
     }
 
@@ -362,7 +545,7 @@ impl Vars<'_> {
         match raw.parse::<T>() {
             Ok(value) if range.contains(&value) => Ok(value),
             _ => Err(ConfigError::new(
-                name,
+                self.source(name),
                 format!("must be a whole number from {} to {}, not {raw:?}", range.start(), range.end()),
             )),
         }
@@ -414,14 +597,13 @@ fn parse_queue(vars: &Vars<'_>, on_lambda: bool) -> Result<QueueBackend, ConfigE
 }
 
 /// Parses `DELETION_REMINDER_DAYS` (`3,1`): distinct whole days from 1 to 365, largest first.
-fn parse_reminder_days(raw: Option<String>) -> Result<Vec<u32>, ConfigError> {
-    const VAR: &str = "DELETION_REMINDER_DAYS";
+fn parse_reminder_days(raw: Option<String>, var: &'static str) -> Result<Vec<u32>, ConfigError> {
     let Some(raw) = raw else { return Ok(vec![3, 1]) };
     let mut days = Vec::new();
     for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part.parse::<u32>() {
             Ok(day @ 1..=365) => days.push(day),
-            _ => return Err(ConfigError::new(VAR, format!("must list whole days from 1 to 365, not {part:?}"))),
+            _ => return Err(ConfigError::new(var, format!("must list whole days from 1 to 365, not {part:?}"))),
         }
     }
     days.sort_unstable_by(|a, b| b.cmp(a));
@@ -444,8 +626,7 @@ fn parse_log_level(raw: Option<String>) -> Result<String, ConfigError> {
 }
 
 fn parse_superuser(vars: &Vars<'_>) -> Result<Option<SuperuserSeed>, ConfigError> {
-    // The seed calls the email variable FIRST_SUPERUSER; both names are accepted.
-    let email = vars.get("FIRST_SUPERUSER_EMAIL").or_else(|| vars.get("FIRST_SUPERUSER"));
+    let email = vars.get("FIRST_SUPERUSER_EMAIL");
     let password = vars.get("FIRST_SUPERUSER_PASSWORD");
     match (email, password) {
         (None, None) => Ok(None),
@@ -628,6 +809,139 @@ mod tests {
         let keys = config.require_jwt().expect("keys");
         assert_eq!(keys.algorithm(), jsonwebtoken::Algorithm::ES256);
         assert_eq!(keys.ttl_seconds(), 300);
+    }
+
+    /// A `.env` written for the seed, as its README shows one.
+    const SEED_ENV: [(&str, &str); 16] = [
+        ("DATABASE_URL", "postgresql://postgres:dev_password_123@localhost:5432/fastapi_template"),
+        ("SECRET_KEY", "dev_secret_key_change_in_production"),
+        ("ACCESS_TOKEN_EXPIRE_MINUTES", "43200"),
+        ("ENABLE_RATE_LIMITING", "false"),
+        ("RATE_LIMIT_LOGIN", "10/minute"),
+        ("RATE_LIMIT_DEFAULT", "1000 per hour"),
+        ("VERIFICATION_TOKEN_EXPIRE_HOURS", "48"),
+        ("PASSWORD_RESET_TOKEN_EXPIRE_HOURS", "2"),
+        ("ACCOUNT_DELETION_TOKEN_EXPIRE_HOURS", "12"),
+        ("ACCOUNT_DELETION_GRACE_PERIOD_DAYS", "14"),
+        ("ACCOUNT_DELETION_REMINDER_DAYS", "1,7,3"),
+        ("FROM_EMAIL", "noreply@example.com"),
+        ("FROM_NAME", "Your App, Inc."),
+        ("SMTP_HOST", "smtp.gmail.com"),
+        ("ENABLE_REDIS", "false"),
+        ("LOG_LEVEL", "INFO"),
+    ];
+
+    #[test]
+    fn a_seed_env_file_starts_with_every_setting_it_names() {
+        let config = config_from(&SEED_ENV).expect("a seed .env is a valid configuration");
+        assert_eq!(config.require_jwt().expect("SECRET_KEY is the signing secret").ttl_seconds(), 43_200 * 60);
+        assert!(!config.rate_limit_enabled);
+        assert_eq!(config.rate_limits.login, Limit { name: "login", max: 10, window_seconds: 60 });
+        assert_eq!(config.rate_limits.default, Limit { name: "default", max: 1000, window_seconds: 3_600 });
+        assert_eq!(config.rate_limits.register, Limit::REGISTER);
+        assert_eq!(config.verification_token_ttl, chrono::Duration::hours(48));
+        assert_eq!(config.password_reset_token_ttl, chrono::Duration::hours(2));
+        assert_eq!(config.deletion_token_ttl, chrono::Duration::hours(12));
+        assert_eq!(config.deletion_grace_days, 14);
+        assert_eq!(config.deletion_reminder_days, vec![7, 3, 1]);
+        assert_eq!(config.mail_from, "\"Your App, Inc.\" <noreply@example.com>");
+        assert_eq!(
+            config.seed_aliases_used,
+            vec![
+                ("SECRET_KEY", "JWT_SECRET"),
+                ("FROM_EMAIL", "MAIL_FROM"),
+                ("FROM_NAME", "MAIL_FROM"),
+                ("ENABLE_RATE_LIMITING", "RATE_LIMIT_ENABLED"),
+                ("ACCOUNT_DELETION_GRACE_PERIOD_DAYS", "DELETION_GRACE_DAYS"),
+                ("ACCOUNT_DELETION_REMINDER_DAYS", "DELETION_REMINDER_DAYS"),
+            ]
+        );
+        assert_eq!(config.ignored_seed_settings, vec!["SMTP_HOST", "ENABLE_REDIS"]);
+    }
+
+    #[test]
+    fn our_setting_wins_over_the_seeds_name_for_it() {
+        let config = config_from(&[
+            DB,
+            ("JWT_SECRET", "ours-ours-ours-ours-ours-ours-ours-ours"),
+            ("SECRET_KEY", "short"),
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("ENABLE_RATE_LIMITING", "false"),
+            ("MAIL_FROM", "Ours <ours@example.com>"),
+            ("FROM_EMAIL", "seed@example.com"),
+        ])
+        .expect("valid: the seed's values are not even read");
+        assert!(config.rate_limit_enabled);
+        assert_eq!(config.mail_from, "Ours <ours@example.com>");
+        assert!(config.seed_aliases_used.is_empty());
+        assert!(config.ignored_seed_settings.is_empty());
+        assert_eq!(config.rate_limits, RateLimits::SEED);
+    }
+
+    #[test]
+    fn a_bad_value_under_a_seed_name_is_reported_under_that_name() {
+        let cases = [
+            ("SECRET_KEY", "short"),
+            ("ENABLE_RATE_LIMITING", "sometimes"),
+            ("ACCOUNT_DELETION_GRACE_PERIOD_DAYS", "a week"),
+            ("ACCOUNT_DELETION_REMINDER_DAYS", "3,0"),
+            ("FROM_EMAIL", "not an address"),
+            ("RATE_LIMIT_LOGIN", "5/fortnight"),
+            ("RATE_LIMIT_OAUTH", "0/minute"),
+            ("VERIFICATION_TOKEN_EXPIRE_HOURS", "0"),
+            ("PASSWORD_RESET_TOKEN_EXPIRE_HOURS", "100"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "43201"),
+            ("MAIL_FROM", "<>"),
+        ];
+        for (var, value) in cases {
+            let error = config_from(&[DB, (var, value)]).expect_err(&format!("{var}={value} must fail"));
+            assert_eq!(error.var, var, "{var}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_seeds_example_secret_is_refused_in_production_only() {
+        let seed_secret = ("SECRET_KEY", "dev_secret_key_change_in_production");
+        config_from(&[DB, seed_secret]).expect("fine for development");
+        let error = config_from(&[DB, seed_secret, ("ENVIRONMENT", "production")]).expect_err("public secret");
+        assert_eq!(error.var, "SECRET_KEY");
+        assert!(error.to_string().contains("published example"), "{error}");
+    }
+
+    /// Every setting this module reads, by the quoted upper-case names in its source.
+    fn setting_names() -> std::collections::BTreeSet<&'static str> {
+        let not_settings = ["INFO", "WARNING", "AWS_LAMBDA_FUNCTION_NAME"];
+        include_str!("config.rs")
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|name| {
+                name.len() > 2
+                    && name.starts_with(|c: char| c.is_ascii_uppercase())
+                    && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .filter(|name| !not_settings.contains(name))
+            .collect()
+    }
+
+    #[test]
+    fn every_setting_is_documented_in_the_env_example_and_the_readme() {
+        let env_example = include_str!("../../.env.example");
+        let readme = include_str!("../../README.md");
+        let names = setting_names();
+        assert!(names.len() > 80, "found only {names:?}");
+        for name in names {
+            let word = |text: &str| {
+                text.match_indices(name).any(|(at, _)| {
+                    let before = text[..at].chars().next_back();
+                    let after = text[at + name.len()..].chars().next();
+                    let part_of_name = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+                    !part_of_name(before) && !part_of_name(after)
+                })
+            };
+            assert!(word(env_example), "{name} is missing from .env.example");
+            assert!(word(readme), "{name} is missing from README.md");
+        }
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub async fn state_or_exit_with_defaults(needs: Needs, defaults: &[(&str, &str)]
         exit_with(&error.to_string());
     }
     crate::telemetry::init(&config);
+    config.log_seed_settings();
     AppState::new(config)
 }
 

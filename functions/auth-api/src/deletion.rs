@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::AppState;
 use shared::domain::deletion::confirmation_message;
-use shared::domain::rate_limit::Limit;
 use shared::error::{ApiError, ApiResult};
 use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, CurrentUser, rate_limit};
@@ -24,13 +23,13 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let anonymous = Router::new()
         .route("/api/v1/auth/request-deletion", post(request_deletion))
         .route("/api/v1/auth/confirm-deletion", post(confirm_deletion))
-        .route_layer(rate_limit::layer(state, Limit::ACCOUNT_DELETION));
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.account_deletion));
     // Signed-in routes get the ordinary limit, so anonymous requests from a shared address
     // cannot use up the owner's chance to cancel.
     let signed_in = Router::new()
         .route("/api/v1/auth/cancel-deletion", post(cancel_deletion))
         .route("/api/v1/auth/deletion-status", get(deletion_status))
-        .route_layer(rate_limit::layer(state, Limit::DEFAULT));
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.default));
     anonymous.merge(signed_in)
 }
 

@@ -10,7 +10,6 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::AppState;
-use shared::domain::rate_limit::Limit;
 use shared::error::{ApiError, ApiResult};
 use shared::http::{AppJson, cookies, rate_limit};
 use shared::services::Caller;
@@ -18,7 +17,9 @@ use shared::services::login::{self, Credentials};
 use utoipa::ToSchema;
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    Router::new().route("/api/v1/auth/login", post(login)).route_layer(rate_limit::layer(state, Limit::LOGIN))
+    Router::new()
+        .route("/api/v1/auth/login", post(login))
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.login))
 }
 
 /// JSON login body; `username` is accepted in place of `email` for seed clients.

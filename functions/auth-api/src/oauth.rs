@@ -7,7 +7,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::domain::rate_limit::Limit;
 use shared::error::ApiResult;
 use shared::http::{AppJson, cookies, rate_limit};
 use shared::security::oidc::Provider;
@@ -20,7 +19,7 @@ use crate::login::TokenResponse;
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/oauth/login", post(oauth_login))
-        .route_layer(rate_limit::layer(state, Limit::OAUTH))
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.oauth))
         .route("/api/v1/auth/oauth/providers", get(providers))
 }
 

@@ -6,7 +6,6 @@ use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::domain::rate_limit::Limit;
 use shared::error::ApiResult;
 use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, CurrentUser, rate_limit};
@@ -20,10 +19,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let reset = Router::new()
         .route("/api/v1/auth/forgot-password", post(forgot_password))
         .route("/api/v1/auth/reset-password", post(reset_password))
-        .route_layer(rate_limit::layer(state, Limit::PASSWORD_RESET));
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.password_reset));
     let change = Router::new()
         .route("/api/v1/auth/change-password", post(change_password))
-        .route_layer(rate_limit::layer(state, Limit::DEFAULT));
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.default));
     reset.merge(change)
 }
 

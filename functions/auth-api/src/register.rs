@@ -7,15 +7,17 @@ use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::Deserialize;
 use shared::AppState;
-use shared::domain::rate_limit::Limit;
 use shared::error::ApiResult;
-use shared::http::{AppJson, UserResponse, rate_limit};
+use shared::http::json::{CleanedJson, DropsControlCharacters};
+use shared::http::{UserResponse, rate_limit};
 use shared::services::Caller;
 use shared::services::registration::{self, Registration};
 use utoipa::ToSchema;
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    Router::new().route("/api/v1/auth/register", post(register)).route_layer(rate_limit::layer(state, Limit::REGISTER))
+    Router::new()
+        .route("/api/v1/auth/register", post(register))
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.register))
 }
 
 /// Registration body. Unknown fields, `is_superuser` included, are ignored.
@@ -25,6 +27,11 @@ pub(crate) struct RegisterBody {
     username: String,
     #[schema(value_type = String, format = Password)]
     password: SecretString,
+}
+
+/// The username rules drop control characters before anything else, as the seed does.
+impl DropsControlCharacters for RegisterBody {
+    const FIELDS: &'static [&'static str] = &["username"];
 }
 
 /// Creates an unverified account and mails a verification link. An email that already has an
@@ -45,7 +52,7 @@ pub(crate) struct RegisterBody {
 pub(crate) async fn register(
     State(state): State<AppState>,
     caller: Caller,
-    AppJson(body): AppJson<RegisterBody>,
+    CleanedJson(body): CleanedJson<RegisterBody>,
 ) -> ApiResult<(StatusCode, Json<UserResponse>)> {
     let input = Registration { email: body.email, username: body.username, password: body.password };
     let user = registration::register(&state, input, &caller).await?;

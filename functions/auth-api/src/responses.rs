@@ -44,8 +44,9 @@ impl EmailSent {
     }
 }
 
-/// An email field of a lookup route (resend, forgot): syntax only, so every well-formed address
-/// gets the same answer; a malformed one is the seed's 422.
+/// An email field of a lookup route (resend, forgot, request-deletion): every well-formed address
+/// gets the same answer, whether or not it has an account; a malformed one, or one of the seed's
+/// disposable domains, is the seed's 422.
 pub(crate) fn lookup_email(raw: &str) -> Result<Email, ApiError> {
-    Email::parse_address(raw).map_err(|rule| ApiError::Validation(vec![rule.at("email", json!(raw))]))
+    Email::parse_existing(raw).map_err(|rule| ApiError::Validation(vec![rule.at("email", json!(raw))]))
 }

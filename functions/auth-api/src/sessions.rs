@@ -8,7 +8,6 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use shared::AppState;
-use shared::domain::rate_limit::Limit;
 use shared::error::{ApiError, ApiResult};
 use shared::http::{CurrentUser, cookies, rate_limit};
 use shared::services::Caller;
@@ -27,7 +26,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/sessions", get(list_sessions).delete(revoke_other_sessions))
         .route("/api/v1/auth/sessions/{session_id}", delete(revoke_session))
-        .route_layer(rate_limit::layer(state, Limit::DEFAULT))
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.default))
 }
 
 /// A live session of the caller.

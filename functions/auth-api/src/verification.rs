@@ -5,7 +5,6 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
-use shared::domain::rate_limit::Limit;
 use shared::error::ApiResult;
 use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, rate_limit};
@@ -19,7 +18,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/verify-email", post(verify_email))
         .route("/api/v1/auth/resend-verification", post(resend_verification))
-        .route_layer(rate_limit::layer(state, Limit::EMAIL_VERIFICATION))
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.email_verification))
 }
 
 /// Body of `verify-email`.

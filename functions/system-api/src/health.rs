@@ -181,8 +181,9 @@ pub(crate) async fn rate_limit(
 ) -> Result<Json<RateLimitStatus>, ApiError> {
     let now = Utc::now();
     let mut limits = BTreeMap::new();
-    for window in Limit::ALL.iter().map(|limit| limit.window_start(now)).collect::<BTreeSet<_>>() {
-        let same_window: Vec<&Limit> = Limit::ALL.iter().filter(|limit| limit.window_start(now) == window).collect();
+    let all = state.config.rate_limits.all();
+    for window in all.iter().map(|limit| limit.window_start(now)).collect::<BTreeSet<_>>() {
+        let same_window: Vec<&Limit> = all.iter().filter(|limit| limit.window_start(now) == window).collect();
         let keys: Vec<String> = same_window.iter().map(|limit| limit.key(ip)).collect();
         let counts = rate_limits::peek_many(&state.db, &keys, window).await?;
         for (limit, key) in same_window.into_iter().zip(&keys) {

@@ -15,7 +15,6 @@ use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::routing::{delete, get, post};
 use shared::AppState;
-use shared::domain::rate_limit::Limit;
 use shared::http::rate_limit;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -77,7 +76,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/celery/tasks/permanently-delete-accounts", post(celery::permanently_delete_accounts))
         .route("/api/v1/celery/tasks/{task_id}/status", get(celery::task_status))
         .route("/api/v1/celery/tasks/{task_id}/cancel", delete(celery::cancel))
-        .route_layer(rate_limit::layer(state, Limit::DEFAULT))
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.default))
         // Task arguments and results may be personal (mail addresses): never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }

@@ -8,7 +8,6 @@ mod me;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use shared::AppState;
-use shared::domain::rate_limit::Limit;
 use shared::http::rate_limit;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -39,7 +38,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     me::routes()
         .merge(export::routes())
         .merge(admin::routes())
-        .route_layer(rate_limit::layer(state, Limit::DEFAULT))
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.default))
         // Account data is personal: never cache it.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }

@@ -475,3 +475,38 @@ fn the_token_may_come_as_the_subprotocol_and_a_revoked_session_loses_its_socket(
         assert_eq!(status["total_connections"], 1, "{status}");
     });
 }
+
+#[test]
+fn a_seed_env_starts_the_server_and_the_log_names_the_seed_settings_read_and_ignored() {
+    let database_url = migrated_database();
+    let port = free_port();
+    let child = devserver()
+        .env("DATABASE_URL", database_url)
+        .env("PORT", port.to_string())
+        .env("LOG_FORMAT", "json")
+        .env("SECRET_KEY", TEST_SECRET)
+        .env("RATE_LIMIT_LOGIN", "7/minute")
+        .env("SMTP_HOST", "smtp.gmail.com")
+        .env("ENABLE_CELERY", "true")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start devserver");
+    let mut server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/api/v1/health/live").is_err() {
+        assert!(Instant::now() < deadline, "devserver never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let (status, body) = http_get(port, "/api/v1/health/rate-limit").expect("rate-limit");
+    assert_eq!(status, 200, "{body}");
+    let limits: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(limits["limits"]["login"]["limit"], 7, "{body}");
+
+    let _ = server.0.kill();
+    let mut logs = String::new();
+    server.0.stdout.take().expect("piped").read_to_string(&mut logs).expect("read logs");
+    let line = |needle: &str| logs.lines().filter(|line| line.contains(needle)).count();
+    assert_eq!(line("read the seed's setting names: SECRET_KEY as JWT_SECRET"), 1, "{logs}");
+    assert_eq!(line("ignored the seed's settings that mean nothing here: SMTP_HOST, ENABLE_CELERY"), 1, "{logs}");
+}

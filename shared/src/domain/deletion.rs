@@ -3,9 +3,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-/// How long a "confirm deletion" link works (seed: 24 hours).
-pub const CONFIRM_VALID_FOR: Duration = Duration::hours(24);
-
 /// The instant a deletion confirmed at `now` is carried out.
 pub fn scheduled_for(now: DateTime<Utc>, grace_days: u32) -> DateTime<Utc> {
     now + Duration::days(i64::from(grace_days))

@@ -32,16 +32,37 @@ impl Limit {
     /// 3/minute on the account-deletion routes (request, confirm, cancel).
     pub const ACCOUNT_DELETION: Self = Self { name: "account_deletion", max: 3, window_seconds: 60 };
 
-    /// Every limit, for the status endpoint.
-    pub const ALL: [Self; 7] = [
-        Self::DEFAULT,
-        Self::LOGIN,
-        Self::REGISTER,
-        Self::EMAIL_VERIFICATION,
-        Self::PASSWORD_RESET,
-        Self::OAUTH,
-        Self::ACCOUNT_DELETION,
-    ];
+    /// Longest window a setting may ask for: counters older than this are deleted by the cleanup
+    /// job, so a longer window would reset early.
+    pub const MAX_WINDOW_SECONDS: u32 = 86_400;
+
+    /// Reads a limit written the way the seed's settings write it: `5/minute`, `100 per hour`,
+    /// `10/2 minutes`; units second, minute, hour or day. The error completes "must be …".
+    pub fn parse(name: &'static str, raw: &str) -> Result<Self, String> {
+        let raw = raw.trim().to_ascii_lowercase();
+        let malformed = || format!("a limit such as 5/minute or 100 per hour, not {raw:?}");
+        let (count, period) = raw.split_once('/').or_else(|| raw.split_once(" per ")).ok_or_else(malformed)?;
+        let max: u32 = count.trim().parse().map_err(|_| malformed())?;
+        let period = period.trim();
+        let (multiple, unit) = match period.split_once(char::is_whitespace) {
+            Some((multiple, unit)) => (multiple.parse::<u32>().map_err(|_| malformed())?, unit.trim()),
+            None => (1, period),
+        };
+        let unit_seconds = match unit.trim_end_matches('s') {
+            "second" | "sec" => 1,
+            "minute" | "min" => 60,
+            "hour" => 3_600,
+            "day" => 86_400,
+            _ => return Err(malformed()),
+        };
+        let window_seconds = multiple.checked_mul(unit_seconds).ok_or_else(malformed)?;
+        if max == 0 || window_seconds == 0 || window_seconds > Self::MAX_WINDOW_SECONDS {
+            return Err(format!(
+                "at least 1 request per window of 1 second to 1 day (to switch limits off, set RATE_LIMIT_ENABLED=false), not {raw:?}"
+            ));
+        }
+        Ok(Self { name, max, window_seconds })
+    }
 
     /// Start of the window containing `now`.
     pub fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -77,6 +98,56 @@ impl Limit {
     }
 }
 
+/// The limit of each route group: the seed's numbers unless a setting changes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Routes without a stricter limit (`RATE_LIMIT_DEFAULT`).
+    pub default: Limit,
+    /// Login (`RATE_LIMIT_LOGIN`).
+    pub login: Limit,
+    /// Registration (`RATE_LIMIT_REGISTER`).
+    pub register: Limit,
+    /// Verify-email and resend-verification (`RATE_LIMIT_EMAIL_VERIFICATION`).
+    pub email_verification: Limit,
+    /// Forgot and reset password (`RATE_LIMIT_PASSWORD_RESET`).
+    pub password_reset: Limit,
+    /// OAuth sign-in (`RATE_LIMIT_OAUTH`).
+    pub oauth: Limit,
+    /// The account-deletion routes (`RATE_LIMIT_ACCOUNT_DELETION`).
+    pub account_deletion: Limit,
+}
+
+impl RateLimits {
+    /// The seed's limits.
+    pub const SEED: Self = Self {
+        default: Limit::DEFAULT,
+        login: Limit::LOGIN,
+        register: Limit::REGISTER,
+        email_verification: Limit::EMAIL_VERIFICATION,
+        password_reset: Limit::PASSWORD_RESET,
+        oauth: Limit::OAUTH,
+        account_deletion: Limit::ACCOUNT_DELETION,
+    };
+
+    /// Every limit, for the status endpoint.
+    pub fn all(&self) -> [Limit; 7] {
+        [
+            self.default,
+            self.login,
+            self.register,
+            self.email_verification,
+            self.password_reset,
+            self.oauth,
+            self.account_deletion,
+        ]
+    }
+
+    /// The longest window of any limit: how long the cleanup job keeps counters.
+    pub fn longest_window_seconds(&self) -> u32 {
+        self.all().iter().map(|limit| limit.window_seconds).max().unwrap_or(60)
+    }
+}
+
 /// The outcome of counting one request, with what the `RateLimit-*` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
@@ -109,6 +180,35 @@ mod tests {
         assert_ne!(Limit::LOGIN.key(Some(a)), Limit::LOGIN.key(Some(other)));
         assert_eq!(Limit::LOGIN.key(Some("203.0.113.7".parse().expect("ip"))), "login:203.0.113.7");
         assert_eq!(Limit::LOGIN.key(None), "login:unknown");
+    }
+
+    #[test]
+    fn limits_are_read_in_the_seeds_notation() {
+        let cases = [
+            ("5/minute", 5, 60),
+            ("100/minute", 100, 60),
+            ("3 per hour", 3, 3_600),
+            ("10/2 minutes", 10, 120),
+            (" 7/Second ", 7, 1),
+            ("1000/day", 1000, 86_400),
+        ];
+        for (raw, max, window_seconds) in cases {
+            assert_eq!(Limit::parse("login", raw), Ok(Limit { name: "login", max, window_seconds }), "{raw}");
+        }
+        for bad in
+            ["", "5", "five/minute", "5/fortnight", "0/minute", "5/0 minutes", "5/2 days", "-1/minute", "5/month"]
+        {
+            assert!(Limit::parse("login", bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn the_seed_limits_are_the_defaults_and_counters_outlive_the_longest_window() {
+        assert_eq!(RateLimits::SEED.all()[1], Limit::LOGIN);
+        assert_eq!(RateLimits::SEED.longest_window_seconds(), 60);
+        let daily =
+            RateLimits { register: Limit { name: "register", max: 50, window_seconds: 86_400 }, ..RateLimits::SEED };
+        assert_eq!(daily.longest_window_seconds(), 86_400);
     }
 
     #[test]

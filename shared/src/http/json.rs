@@ -25,27 +25,56 @@ where
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !has_json_content_type(&request) {
-            return Err(ApiError::field(
-                "content_type",
-                vec![json!("body")],
-                "Content-Type must be application/json",
-                Value::Null,
-            )
-            .into_response());
-        }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                (status, axum::Json(json!({"detail": "Request body too large", "code": "payload_too_large"})))
-                    .into_response()
-            } else {
-                ApiError::field("body_read", vec![json!("body")], "Could not read the request body", Value::Null)
-                    .into_response()
-            }
-        })?;
+        let bytes = json_bytes(request, state).await?;
         parse(&bytes).map(AppJson).map_err(IntoResponse::into_response)
     }
+}
+
+/// A body type whose named top-level string fields are cleaned of control characters by their
+/// own validation (the seed drops them from usernames), so a NUL there is not refused up front.
+pub trait DropsControlCharacters {
+    /// The top-level fields whose validation removes control characters before use.
+    const FIELDS: &'static [&'static str];
+}
+
+/// [`AppJson`] for a body type that cleans some fields itself ([`DropsControlCharacters`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CleanedJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for CleanedJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + DropsControlCharacters,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = json_bytes(request, state).await?;
+        parse_cleaning(&bytes, T::FIELDS).map(CleanedJson).map_err(IntoResponse::into_response)
+    }
+}
+
+/// The body of a request that says it is JSON, or the 422 / 413 answer.
+async fn json_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Response> {
+    if !has_json_content_type(&request) {
+        return Err(ApiError::field(
+            "content_type",
+            vec![json!("body")],
+            "Content-Type must be application/json",
+            Value::Null,
+        )
+        .into_response());
+    }
+    Bytes::from_request(request, state).await.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            (status, axum::Json(json!({"detail": "Request body too large", "code": "payload_too_large"})))
+                .into_response()
+        } else {
+            ApiError::field("body_read", vec![json!("body")], "Could not read the request body", Value::Null)
+                .into_response()
+        }
+    })
 }
 
 fn has_json_content_type(request: &Request) -> bool {
@@ -58,6 +87,11 @@ fn has_json_content_type(request: &Request) -> bool {
 
 /// Parses `bytes` as `T`, describing the first problem the way FastAPI does.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse_cleaning(bytes, &[])
+}
+
+/// [`parse`], letting NUL through in the top-level string fields named in `cleaned`.
+fn parse_cleaning<T: DeserializeOwned>(bytes: &[u8], cleaned: &[&str]) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|error| {
         ApiError::Validation(vec![FieldError {
             kind: "json_invalid".into(),
@@ -66,7 +100,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             input: json!({}),
         }])
     })?;
-    if let Some(loc) = nul_location(&value, vec![json!("body")]) {
+    let first_nul = match &value {
+        Value::Object(fields) => fields
+            .iter()
+            .filter(|(key, _)| !cleaned.contains(&key.as_str()))
+            .find_map(|(key, item)| entry_nul_location(key, item, &[json!("body")])),
+        other => nul_location(other, vec![json!("body")]),
+    };
+    if let Some(loc) = first_nul {
         return Err(ApiError::field(
             "string_pattern_mismatch",
             loc,
@@ -140,13 +181,16 @@ fn nul_location(value: &Value, loc: Vec<Value>) -> Option<Vec<Value>> {
             at.push(json!(index));
             nul_location(item, at)
         }),
-        Value::Object(map) => map.iter().find_map(|(key, item)| {
-            let mut at = loc.clone();
-            at.push(json!(key));
-            if key.contains('\0') { Some(at) } else { nul_location(item, at) }
-        }),
+        Value::Object(map) => map.iter().find_map(|(key, item)| entry_nul_location(key, item, &loc)),
         _ => None,
     }
+}
+
+/// [`nul_location`] of one object entry at `loc`: its key, then its value.
+fn entry_nul_location(key: &str, item: &Value, loc: &[Value]) -> Option<Vec<Value>> {
+    let mut at = loc.to_vec();
+    at.push(json!(key));
+    if key.contains('\0') { Some(at) } else { nul_location(item, at) }
 }
 
 fn describe(error: &serde_path_to_error::Error<serde_json::Error>, body: &Value) -> FieldError {
@@ -256,6 +300,18 @@ mod tests {
         }
         assert_eq!(parse::<Vec<Value>>(b"[1, 2]").expect("arrays where a list is wanted"), vec![json!(1), json!(2)]);
         assert!(parse::<Login>(br#"{"email": "a@b.c", "password": "x"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_nul_is_let_through_only_in_fields_their_validation_cleans() {
+        let body = br#"{"username": "user\u0000name", "email": "a@b.c"}"#;
+        let parsed: Value = parse_cleaning(body, &["username"]).expect("username cleans itself");
+        assert_eq!(parsed["username"], "user\u{0}name");
+        let elsewhere = parse_cleaning::<Value>(br#"{"username": "ok", "email": "a\u0000@b.c"}"#, &["username"])
+            .expect_err("email does not clean itself");
+        let ApiError::Validation(errors) = elsewhere else { panic!("a 422") };
+        assert_eq!(errors[0].loc, vec![json!("body"), json!("email")]);
+        assert!(parse::<Value>(body).is_err(), "without the exception, refused");
     }
 
     #[test]

@@ -26,6 +26,12 @@ const ABANDONED_TASK_MINUTES: i32 = 60;
 /// Rows one cleanup statement deletes: deletes are cheap, so batches are larger than elsewhere.
 const CLEANUP_BATCH: i64 = BATCH_SIZE * 10;
 
+/// Rate-limit counters stay an hour, or a whole window of the longest configured limit, so a
+/// counter is never deleted while its window still runs.
+fn rate_limit_windows_kept_seconds(state: &AppState) -> u32 {
+    state.config.rate_limits.longest_window_seconds().max(3_600)
+}
+
 /// Runs every cleanup in bounded batches.
 pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report) -> Result<(), JobError> {
     let db = &state.db;
@@ -38,7 +44,7 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
         })
         .await?
         && drain(report, "rate_limit_windows_deleted", stop_at, || {
-            maintenance::delete_old_rate_limit_windows(db, CLEANUP_BATCH)
+            maintenance::delete_old_rate_limit_windows(db, rate_limit_windows_kept_seconds(state), CLEANUP_BATCH)
         })
         .await?
         && drain(report, "unknown_email_logins_deleted", stop_at, || {

@@ -37,13 +37,19 @@ pub async fn delete_dead_sessions(
     .map(|done| done.rows_affected())
 }
 
-/// Rate-limit windows that ended more than an hour ago (the longest window is a minute).
-pub async fn delete_old_rate_limit_windows(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
+/// Rate-limit windows that started more than `older_than_seconds` ago.
+pub async fn delete_old_rate_limit_windows(
+    db: impl PgExecutor<'_>,
+    older_than_seconds: u32,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "delete from rate_limits where (key, window_start) in (
-            select key, window_start from rate_limits where window_start < now() - interval '1 hour' limit $1)",
+            select key, window_start from rate_limits
+            where window_start < now() - make_interval(secs => $2) limit $1)",
     )
     .bind(limit)
+    .bind(f64::from(older_than_seconds))
     .execute(db)
     .await
     .map(|done| done.rows_affected())

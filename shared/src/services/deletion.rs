@@ -57,7 +57,7 @@ pub async fn request_for(state: &AppState, user: &User, caller: &Caller) -> Resu
         Purpose::ConfirmDeletion,
         Template::ConfirmDeletion,
         "confirm-deletion",
-        deletion::CONFIRM_VALID_FOR,
+        state.config.deletion_token_ttl,
     )
     .await?;
     repo::mark_requested(&mut *tx, user.id).await?;

@@ -62,7 +62,7 @@ fn invalid_email_format() -> ApiError {
 /// Checks credentials and opens a session.
 pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) -> Result<LoginSuccess, ApiError> {
     let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
-    let email = Email::parse_for_login(&credentials.email).map_err(|_| invalid_email_format())?;
+    let email = Email::parse_existing(&credentials.email).map_err(|_| invalid_email_format())?;
     let email = email.as_str();
     let user = users::find_by_email(&state.db, email).await?;
 

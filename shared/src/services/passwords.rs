@@ -19,9 +19,6 @@ use crate::repo::users::{self, User};
 use crate::security::validation::{Email, check_password};
 use crate::security::{password, tokens};
 
-/// How long a reset link works.
-pub const RESET_VALID_FOR: chrono::Duration = chrono::Duration::hours(1);
-
 /// The one answer `forgot-password` gives, whether or not the account exists.
 pub const FORGOT_REPLY: &str = "If an account with that email exists, a password reset link has been sent.";
 
@@ -47,7 +44,7 @@ pub async fn forgot(state: &AppState, email: &Email) -> Result<(), ApiError> {
         Purpose::ResetPassword,
         Template::ResetPassword,
         "reset-password",
-        RESET_VALID_FOR,
+        state.config.password_reset_token_ttl,
     )
     .await?;
     tx.commit().await?;

@@ -19,9 +19,6 @@ use crate::repo::users::{self, Taken, User};
 use crate::security::password;
 use crate::security::validation::{Email, Username, check_password};
 
-/// How long a verification link works.
-pub const VERIFY_EMAIL_VALID_FOR: chrono::Duration = chrono::Duration::hours(24);
-
 /// The fields a registration needs; anything else in the body (such as `is_superuser`) is ignored.
 #[derive(Debug)]
 pub struct Registration {
@@ -121,7 +118,7 @@ pub(crate) async fn queue_verification_mail(
         Purpose::VerifyEmail,
         Template::VerifyEmail,
         "verify-email",
-        VERIFY_EMAIL_VALID_FOR,
+        state.config.verification_token_ttl,
     )
     .await
 }

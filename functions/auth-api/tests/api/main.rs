@@ -292,13 +292,22 @@ async fn resend_answers_identically_for_unknown_and_known_emails_and_voids_the_o
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn resend_with_a_malformed_email_is_a_422(db: PgPool) {
+async fn lookup_routes_refuse_a_malformed_email_or_one_of_the_seeds_disposable_domains_with_a_422(db: PgPool) {
     let app = TestApp::new(db);
-    let response = app.post_json("/api/v1/auth/resend-verification", &json!({"email": "nope"})).await;
-    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for path in ["/api/v1/auth/resend-verification", "/api/v1/auth/forgot-password", "/api/v1/auth/request-deletion"] {
+        let response = app.post_json(path, &json!({"email": "nope"})).await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert!(response.body.to_string().contains("value is not a valid email address"), "{path}: {}", response.body);
 
-    let disposable = app.post_json("/api/v1/auth/resend-verification", &json!({"email": "x@mailinator.com"})).await;
-    assert_eq!(disposable.status, StatusCode::OK, "any well-formed address gets the generic answer");
+        let disposable = app.post_json(path, &json!({"email": "x@mailinator.com"})).await;
+        assert_eq!(disposable.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert!(disposable.body.to_string().contains("Disposable email addresses are not allowed"), "{path}");
+
+        // The rest of the bundled list grows between releases: an account registered before its
+        // domain was added must still reset its password, so lookups refuse only the seed's six.
+        let bundled_only = app.post_json(path, &json!({"email": "x@yopmail.com"})).await;
+        assert_eq!(bundled_only.status, StatusCode::OK, "{path}: {}", bundled_only.body);
+    }
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -536,6 +545,52 @@ async fn register_is_limited_to_three_per_minute_with_headers(db: PgPool) {
     assert_eq!(last.headers["ratelimit-limit"], "3");
     assert_eq!(last.headers["ratelimit-remaining"], "0");
     assert!(last.headers.contains_key(header::RETRY_AFTER));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn per_route_limits_come_from_the_seeds_settings(db: PgPool) {
+    let app = TestApp::with(
+        db,
+        &[("ENABLE_RATE_LIMITING", "true"), ("RATE_LIMIT_LOGIN", "2/minute"), ("RATE_LIMIT_REGISTER", "5 per hour")],
+    );
+
+    let mut logins = Vec::new();
+    for _ in 0..3 {
+        logins.push(app.login("jane@example.com", PASSWORD).await.status);
+    }
+    assert_eq!(logins, [StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]);
+
+    for i in 0..5 {
+        let response = app.register(&format!("user{i}@example.com"), &format!("user{i}")).await;
+        assert_eq!(response.status, StatusCode::CREATED, "registration {i} of 5 per hour");
+        assert_eq!(response.headers["ratelimit-limit"], "5");
+    }
+    let sixth = app.register("user5@example.com", "user5").await;
+    assert_eq!(sixth.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = sixth.headers[header::RETRY_AFTER].to_str().expect("ascii").parse().expect("seconds");
+    assert!(retry_after > 60 && retry_after <= 3_600, "an hour's window: {retry_after}");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_nul_inside_a_username_is_dropped_as_the_seed_drops_it(db: PgPool) {
+    let app = TestApp::new(db);
+    let response = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "nul@example.com", "username": "user\u{0}name", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    assert_eq!(response.body["username"], "username");
+
+    // Anywhere else a NUL is still refused: Postgres text cannot hold it.
+    let in_email = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "nul\u{0}@example.com", "username": "other", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(in_email.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
