@@ -3,6 +3,15 @@
 /// Longest user agent kept, in bytes; longer values are truncated (on a character boundary).
 pub const MAX_USER_AGENT_BYTES: usize = 512;
 
+/// What the session list shows when the user agent says nothing recognisable, or is missing
+/// (the seed's words).
+pub const UNKNOWN_DEVICE: &str = "Unknown Device";
+
+/// Describes the browser and platform of a user agent, or [`UNKNOWN_DEVICE`].
+pub fn describe_or_unknown(user_agent: Option<&str>) -> String {
+    user_agent.and_then(describe).unwrap_or_else(|| UNKNOWN_DEVICE.to_owned())
+}
+
 /// Describes the browser and platform of a user agent; `None` when nothing is recognised.
 pub fn describe(user_agent: &str) -> Option<String> {
     const BROWSERS: [(&str, &str); 7] = [
@@ -52,6 +61,8 @@ mod tests {
         assert_eq!(describe(chrome).as_deref(), Some("Chrome on Windows"));
         assert_eq!(describe("curl/8.5.0").as_deref(), Some("curl"));
         assert_eq!(describe("???"), None);
+        assert_eq!(describe_or_unknown(Some("Python-urllib/3.11")), UNKNOWN_DEVICE);
+        assert_eq!(describe_or_unknown(None), UNKNOWN_DEVICE);
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub(crate) async fn open_session(
     let origin = Origin {
         ip: caller.ip,
         user_agent: caller.user_agent.clone(),
-        device_info: caller.user_agent.as_deref().and_then(device::describe),
+        device_info: Some(device::describe_or_unknown(caller.user_agent.as_deref())),
     };
     let refresh = tokens::issue().map_err(|error| ApiError::Internal(error.into()))?;
     let expires_at = now + Duration::days(i64::from(state.config.refresh_token_days));

@@ -143,7 +143,10 @@ pub async fn list(state: &AppState, user_id: Uuid) -> Result<Vec<SessionView>, A
 /// Revokes one of the caller's sessions; another user's (or an unknown) id is a 404.
 pub async fn revoke_one(state: &AppState, user_id: Uuid, session_id: Uuid, caller: &Caller) -> Result<(), ApiError> {
     if !sessions::revoke_own(&state.db, user_id, session_id).await? {
-        return Err(ApiError::NotFound { code: "session_not_found", detail: "Session not found".into() });
+        return Err(ApiError::NotFound {
+            code: "session_not_found",
+            detail: "Session not found or already revoked".into(),
+        });
     }
     caller.audit(&state.db, "session_revoked", Some(user_id), true, json!({"session_id": session_id})).await
 }
