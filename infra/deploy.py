@@ -40,6 +40,8 @@ ENV_TO_PARAMETER = {
     "DOMAIN_NAME": "DomainName",
     "CERTIFICATE_ARN": "CertificateArn",
     "HOSTED_ZONE_ID": "HostedZoneId",
+    "WS_DOMAIN_NAME": "WsDomainName",
+    "WS_CERTIFICATE_ARN": "WsCertificateArn",
     "GOOGLE_CLIENT_ID": "GoogleClientId",
     "APPLE_CLIENT_ID": "AppleClientId",
 }
@@ -161,6 +163,8 @@ def check(env: str, p: Mapping[str, str], jwt_authorizer: bool) -> None:
         problems.append("FIRST_SUPERUSER_EMAIL is set: FIRST_SUPERUSER_PASSWORD (8-128 characters) is required too")
     if p.get("DomainName") and not p.get("CertificateArn"):
         problems.append("DOMAIN_NAME is set: CERTIFICATE_ARN (an ACM certificate in the stack's region) is required too")
+    if p.get("WsDomainName") and not p.get("WsCertificateArn"):
+        problems.append("WS_DOMAIN_NAME is set: WS_CERTIFICATE_ARN (an ACM certificate in the stack's region) is required too")
     if p.get("JwtPreviousPrivateKey") and not p.get("JwtPrivateKey"):
         problems.append("JWT_PREVIOUS_PRIVATE_KEY_FILE is set: JWT_PRIVATE_KEY_FILE (the new key) is required too")
     if p.get("JwtPreviousPrivateKey") and p.get("JwtPreviousPrivateKey") == p.get("JwtPrivateKey"):

@@ -34,6 +34,8 @@ ALL_FEATURES_ENVIRON = {
     "DOMAIN_NAME": "auth.acme.test",
     "CERTIFICATE_ARN": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000",
     "HOSTED_ZONE_ID": "Z0123456789ABC",
+    "WS_DOMAIN_NAME": "ws.acme.test",
+    "WS_CERTIFICATE_ARN": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000001",
     "GOOGLE_CLIENT_ID": "1234-abc.apps.googleusercontent.com",
     "APPLE_CLIENT_ID": "test.acme.auth",
     "FIRST_SUPERUSER_EMAIL": "admin@acme.test",
@@ -91,6 +93,7 @@ class Rules(unittest.TestCase):
         cases = {
             "FirstSuperuserEmail needs FirstSuperuserPassword": {"FirstSuperuserEmail": "admin@acme.test"},
             "DomainName needs CertificateArn": {"DomainName": "auth.acme.test"},
+            "WsDomainName needs WsCertificateArn": {"WsDomainName": "ws.acme.test"},
             "VpcSubnetIds needs VpcSecurityGroupIds": {"VpcSubnetIds": "subnet-1,subnet-2"},
             "The RDS Proxy runs in the VPC": {"DbProxySecretArn": "arn:aws:secretsmanager:us-east-1:1:secret:x", "DbProxyInstanceId": "db"},
             "The RDS Proxy needs DbProxyClusterId or DbProxyInstanceId": {**ALL_FEATURES_PROFILE, "DbProxyClusterId": ""},
@@ -143,6 +146,14 @@ class TransformedTemplate(unittest.TestCase):
         problems = rehearsal.name_problems(rehearsal.transform(broken, dev_parameters(), "serverless-auth-dev"))
         self.assertEqual(len(problems), 4, problems)
         self.assertTrue(any("SchedulerFunctionOutboxSweep" in problem for problem in problems))
+
+    def test_the_seeds_websocket_path_reaches_the_websocket_api_on_its_domain(self):
+        resources = self.variants["every feature"]["Resources"]
+        mappings = sorted(r["Properties"]["ApiMappingKey"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::ApiMapping" and r["Properties"]["ApiId"] == {"Ref": "WsApi"})
+        self.assertEqual(mappings, ["api/v1/ws", "api/v1/ws/demo"])
+        self.assertEqual(resources["WsDomain"]["Properties"]["DomainName"], {"Ref": "WsDomainName"})
+        for name in ("WsDomain", "WsDemoMapping", "WsPathMapping"):
+            self.assertEqual(resources[name]["Condition"], "HasWsDomain", "no domain, no mapping")
 
     def test_every_route_of_the_template_reaches_the_http_api(self):
         events = [

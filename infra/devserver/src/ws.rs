@@ -1,4 +1,5 @@
-//! The devserver's WebSocket endpoint, `GET /api/v1/ws?token=…`: the handshake and
+//! The devserver's WebSocket endpoint, `GET /api/v1/ws?token=…` (also at the seed's
+//! `/api/v1/ws/demo`): the handshake and
 //! every frame go through `shared::services::ws`, the same code the `ws` function runs, with the
 //! in-process [`LocalHub`] standing in for API Gateway's Management API.
 
@@ -25,9 +26,9 @@ use uuid::Uuid;
 /// merely too large gets the protocol's error frame instead of a dropped connection.
 const SOCKET_MESSAGE_LIMIT: usize = 2 * MAX_FRAME_BYTES;
 
-/// The WebSocket route, pushing through `hub`.
+/// The WebSocket routes, pushing through `hub`: ours and the seed's demo path, one handler.
 pub(crate) fn routes(hub: Arc<LocalHub>) -> Router<AppState> {
-    Router::new().route("/api/v1/ws", get(handshake)).layer(Extension(hub))
+    Router::new().route("/api/v1/ws", get(handshake)).route("/api/v1/ws/demo", get(handshake)).layer(Extension(hub))
 }
 
 /// Authenticates the handshake, then upgrades. A refused handshake gets its plain HTTP status

@@ -334,7 +334,11 @@ fn devserver_with_two_users() -> (Server, u16, String, String, String) {
 }
 
 async fn open_socket(port: u16, token: &str) -> Socket {
-    let url = format!("ws://127.0.0.1:{port}/api/v1/ws?token={token}");
+    open_socket_at(port, "/api/v1/ws", token).await
+}
+
+async fn open_socket_at(port: u16, path: &str, token: &str) -> Socket {
+    let url = format!("ws://127.0.0.1:{port}{path}?token={token}");
     let (socket, response) = tokio_tungstenite::connect_async(url).await.expect("handshake");
     assert_eq!(response.status(), 101);
     socket
@@ -387,7 +391,8 @@ fn two_websocket_clients_echo_broadcast_and_talk_in_rooms() {
         assert!(matches!(refused, Err(Error::Http(response)) if response.status() == 401));
 
         let mut alice = open_socket(port, &alice_token).await;
-        let mut bob = open_socket(port, &bob_token).await;
+        // Bob uses the seed's path: the same handler and hub.
+        let mut bob = open_socket_at(port, "/api/v1/ws/demo", &bob_token).await;
 
         send_json(&mut alice, serde_json::json!({"type": "echo", "message": "hi"})).await;
         let echo = next_json(&mut alice).await;

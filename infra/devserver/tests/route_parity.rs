@@ -28,8 +28,9 @@ const UNDOCUMENTED: [&str; 6] = [
     "GET /api/v1/health/liveness",
 ];
 
-/// Served by the devserver only: on AWS the WebSocket API (its own resources) takes this role.
-const DEVSERVER_ONLY: [&str; 1] = ["GET /api/v1/ws"];
+/// Served by the devserver only: on AWS the WebSocket API (its own resources, with both paths
+/// mapped on its optional custom domain) takes this role.
+const DEVSERVER_ONLY: [&str; 2] = ["GET /api/v1/ws", "GET /api/v1/ws/demo"];
 
 /// Served, and reached on AWS through the template's route without the slash: HTTP APIs reject
 /// a route path ending in `/` and match such a request to the route without it.
