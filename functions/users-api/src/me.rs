@@ -56,8 +56,9 @@ pub(crate) async fn update_me(
         .map_err(|rule| ApiError::Validation(vec![rule.at("username", json!(body.username))]))?;
     match users::set_username(&state.db, current.user.id, username.as_str()).await? {
         Ok(user) => Ok(Json(UserResponse::from(&user))),
-        Err(Taken::Username | Taken::Email) => {
-            Err(ApiError::BadRequest { code: "username_exists", detail: "Username already taken".into() })
-        }
+        Err(Taken::Username | Taken::Email) => Err(ApiError::BadRequest {
+            code: "username_exists",
+            detail: "Username already taken. Please choose a different username.".into(),
+        }),
     }
 }

@@ -16,13 +16,25 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 /// A supported identity provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     /// Google Sign-In.
     Google,
     /// Sign in with Apple.
     Apple,
+}
+
+/// Read case-insensitively (`GOOGLE` is `google`), with the seed's message for anything else.
+impl<'de> Deserialize<'de> for Provider {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        match name.trim().to_lowercase().as_str() {
+            "google" => Ok(Self::Google),
+            "apple" => Ok(Self::Apple),
+            _ => Err(serde::de::Error::custom("Provider must be 'google' or 'apple'")),
+        }
+    }
 }
 
 impl Provider {
@@ -74,9 +86,12 @@ pub enum OidcError {
     /// This deployment has no client id for the provider.
     #[error("provider not configured")]
     NotConfigured,
-    /// Bad signature, wrong issuer/audience, expired, unverified email, malformed...
+    /// Bad signature, wrong issuer/audience, expired, malformed...
     #[error("invalid ID token: {0}")]
     Invalid(String),
+    /// A valid token that lacks what an account needs: a subject and a verified email.
+    #[error("ID token without usable user info: {0}")]
+    MissingUserInfo(&'static str),
     /// The provider's keys could not be fetched.
     #[error("provider keys unavailable: {0}")]
     KeysUnavailable(String),
@@ -160,8 +175,8 @@ impl IdTokenVerifier {
         let email = claims.email.map(|email| email.trim().to_lowercase()).filter(|email| email.contains('@'));
         match (email, verified) {
             (Some(email), true) if !claims.sub.is_empty() => Ok(VerifiedIdentity { subject: claims.sub, email }),
-            (Some(_), true) => Err(invalid("empty subject".into())),
-            _ => Err(invalid("email missing or not verified".into())),
+            (Some(_), true) => Err(OidcError::MissingUserInfo("empty subject")),
+            _ => Err(OidcError::MissingUserInfo("email missing or not verified")),
         }
     }
 

@@ -37,6 +37,10 @@ pub async fn login(
                 detail: format!("Invalid {} token", provider.display_name()),
             }
         }
+        OidcError::MissingUserInfo(reason) => {
+            tracing::info!(provider = provider.as_str(), reason, "ID token without usable user info");
+            ApiError::BadRequest { code: "invalid_oauth_user_info", detail: "Invalid OAuth user info".into() }
+        }
         OidcError::KeysUnavailable(reason) => ApiError::Unavailable(reason.into()),
     })?;
 
@@ -54,10 +58,7 @@ pub async fn login(
 }
 
 fn email_taken() -> ApiError {
-    ApiError::BadRequest {
-        code: "email_exists",
-        detail: "Email already registered. Please sign in with your password".into(),
-    }
+    ApiError::BadRequest { code: "email_exists", detail: "Email already registered with different method".into() }
 }
 
 async fn create_account(state: &AppState, provider: Provider, identity: &VerifiedIdentity) -> Result<User, ApiError> {

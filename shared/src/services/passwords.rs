@@ -59,6 +59,8 @@ pub async fn reset(
     new_password: SecretString,
     caller: &Caller,
 ) -> Result<TokenUse, ApiError> {
+    // The rules that need no account first, as the seed validates the body before the token.
+    check_password_rules(state, &[], &new_password, "new_password")?;
     if !tokens::is_well_formed(token) {
         return Ok(TokenUse::Invalid);
     }
@@ -67,6 +69,11 @@ pub async fn reset(
         return Ok(TokenUse::Invalid);
     };
     let Some(user) = users::find_by_id(&state.db, user_id).await? else { return Ok(TokenUse::Invalid) };
+    // An account that signs in with Google or Apple only has no password to reset; forgot-password
+    // never mails it a link, and no link may give it one.
+    if user.password_hash.is_none() {
+        return Ok(TokenUse::Invalid);
+    }
     check_new_password(state, &user, &new_password, "new_password")?;
     let new_hash = password::hash(new_password).await.map_err(|error| ApiError::Internal(error.into()))?;
 
@@ -120,7 +127,16 @@ pub async fn change(
 
 fn check_new_password(state: &AppState, user: &User, new_password: &SecretString, field: &str) -> Result<(), ApiError> {
     let local_part = user.email.split('@').next().unwrap_or_default();
-    let context = [user.username.as_str(), local_part, user.email.as_str()];
-    check_password(new_password.expose_secret(), state.config.password_policy, &context)
+    check_password_rules(state, &[user.username.as_str(), local_part, user.email.as_str()], new_password, field)
+}
+
+/// The password policy, with `context` (the account's names) refused as passwords.
+fn check_password_rules(
+    state: &AppState,
+    context: &[&str],
+    new_password: &SecretString,
+    field: &str,
+) -> Result<(), ApiError> {
+    check_password(new_password.expose_secret(), state.config.password_policy, context)
         .map_err(|rule| ApiError::Validation(vec![rule.at(field, Value::String("**********".into()))]))
 }

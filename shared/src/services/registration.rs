@@ -56,7 +56,10 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
 }
 
 fn username_taken() -> ApiError {
-    ApiError::BadRequest { code: "username_exists", detail: "Username already taken".into() }
+    ApiError::BadRequest {
+        code: "username_exists",
+        detail: "Username already taken. Please choose a different username.".into(),
+    }
 }
 
 /// The email belongs to an account: refuse a taken username exactly as for a new address,

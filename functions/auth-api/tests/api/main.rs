@@ -202,7 +202,10 @@ async fn a_taken_username_is_a_400_whether_or_not_the_email_exists(db: PgPool) {
 
     for response in [&new_email, &same_email] {
         assert_eq!(response.status, StatusCode::BAD_REQUEST);
-        assert_eq!(response.body, json!({"detail": "Username already taken", "code": "username_exists"}));
+        assert_eq!(
+            response.body,
+            json!({"detail": "Username already taken. Please choose a different username.", "code": "username_exists"})
+        );
     }
 }
 
