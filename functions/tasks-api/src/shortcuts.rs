@@ -7,12 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use shared::AppState;
 use shared::domain::tasks::TaskName;
 use shared::error::{ApiError, ApiResult};
@@ -35,26 +33,8 @@ impl<S: Send + Sync> FromRequest<S> for Keywords {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let query = request.uri().query().unwrap_or_default().to_owned();
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .map(|value| value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
-            .is_some_and(|mime| {
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-            });
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                (
-                    rejection.status(),
-                    axum::Json(json!({"detail": "Request body too large", "code": "payload_too_large"})),
-                )
-                    .into_response()
-            } else {
-                ApiError::field("body_read", vec![json!("body")], "Could not read the request body", Value::Null)
-                    .into_response()
-            }
-        })?;
+        let is_json = shared::http::json::has_json_content_type(request.headers());
+        let bytes = shared::http::json::body_bytes(request, state).await?;
         if bytes.is_empty() {
             let params: BTreeMap<String, String> =
                 shared::http::query::parse(&query).map_err(IntoResponse::into_response)?;
@@ -62,13 +42,7 @@ impl<S: Send + Sync> FromRequest<S> for Keywords {
             return Ok(Self { kwargs, loc: &["query"] });
         }
         if !is_json {
-            return Err(ApiError::field(
-                "content_type",
-                vec![json!("body")],
-                "Content-Type must be application/json",
-                Value::Null,
-            )
-            .into_response());
+            return Err(shared::http::json::not_json());
         }
         let kwargs = shared::http::json::parse::<Map<String, Value>>(&bytes).map_err(IntoResponse::into_response)?;
         Ok(Self { kwargs, loc: &["body"] })

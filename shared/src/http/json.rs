@@ -56,15 +56,20 @@ where
 
 /// The body of a request that says it is JSON, or the 422 / 413 answer.
 async fn json_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Response> {
-    if !has_json_content_type(&request) {
-        return Err(ApiError::field(
-            "content_type",
-            vec![json!("body")],
-            "Content-Type must be application/json",
-            Value::Null,
-        )
-        .into_response());
+    if !has_json_content_type(request.headers()) {
+        return Err(not_json());
     }
+    body_bytes(request, state).await
+}
+
+/// The 422 for a body that is not declared as JSON.
+pub fn not_json() -> Response {
+    ApiError::field("content_type", vec![json!("body")], "Content-Type must be application/json", Value::Null)
+        .into_response()
+}
+
+/// The whole body, or the 413 (over the size limit) / 422 (unreadable) answer.
+pub async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Response> {
     Bytes::from_request(request, state).await.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -77,8 +82,9 @@ async fn json_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
     })
 }
 
-fn has_json_content_type(request: &Request) -> bool {
-    let Some(value) = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+/// Whether the headers declare a JSON body (`application/json` or `application/*+json`).
+pub fn has_json_content_type(headers: &http::HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
