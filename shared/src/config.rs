@@ -945,6 +945,26 @@ mod tests {
     }
 
     #[test]
+    fn the_env_example_uncommented_is_the_defaults() {
+        let mut pairs: Vec<(String, String)> = vec![(DB.0.into(), DB.1.into())];
+        for line in include_str!("../../.env.example").lines() {
+            let Some((name, rest)) = line.strip_prefix("# ").and_then(|line| line.split_once('=')) else { continue };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                continue;
+            }
+            let value = rest.split(" #").next().unwrap_or_default().trim().trim_matches('"');
+            if !value.is_empty() {
+                pairs.push((name.into(), value.into()));
+            }
+        }
+        assert!(pairs.len() > 40, "read only {} settings", pairs.len());
+        let example = Config::from_lookup(|name| pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .expect("the example is a valid configuration");
+        let defaults = config_from(&[DB, ("QUEUE_BACKEND", "local")]).expect("defaults");
+        assert_eq!(format!("{example:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
     fn seed_log_level_names_are_accepted() {
         let config = config_from(&[DB, ("LOG_LEVEL", "WARNING")]).expect("valid config");
         assert_eq!(config.log_level, "warn");
