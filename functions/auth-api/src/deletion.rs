@@ -147,7 +147,7 @@ pub(crate) async fn confirm_deletion(
     path = "/api/v1/auth/cancel-deletion",
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, body = CancelReply), (status = 401, description = "Not authenticated"))
+    responses((status = 200, body = CancelReply), (status = 401, description = "Not authenticated, or Could not validate credentials"))
 )]
 pub(crate) async fn cancel_deletion(
     State(state): State<AppState>,
@@ -168,7 +168,7 @@ pub(crate) async fn cancel_deletion(
     path = "/api/v1/auth/deletion-status",
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, body = StatusReply), (status = 401, description = "Not authenticated"))
+    responses((status = 200, body = StatusReply), (status = 401, description = "Not authenticated, or Could not validate credentials"))
 )]
 pub(crate) async fn deletion_status(
     State(state): State<AppState>,

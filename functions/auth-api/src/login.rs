@@ -1,7 +1,8 @@
 //! `POST /api/v1/auth/login`: form (`username` = email, `password`, as OAuth2 password flow
-//! clients and the seed send it) or JSON (`email`, `password`).
+//! clients and the seed send it; URL-encoded or multipart, as a browser's `FormData` is) or JSON
+//! (`email`, `password`).
 
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -10,7 +11,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::AppState;
-use shared::error::{ApiError, ApiResult};
+use shared::error::{ApiError, ApiResult, FieldError};
 use shared::http::{AppJson, cookies, rate_limit};
 use shared::services::Caller;
 use shared::services::login::{self, Credentials};
@@ -31,14 +32,54 @@ pub(crate) struct LoginBody {
     password: SecretString,
 }
 
-/// Form login body (OAuth2 password flow): the email goes in `username`. `scope`, `client_id`
-/// and `client_secret` are accepted and unused, as in the seed.
-#[derive(Debug, Deserialize)]
-struct LoginForm {
-    username: String,
-    password: SecretString,
-    /// Must be `password` when sent (the password grant).
-    grant_type: Option<String>,
+/// Most fields a login form may have (`username`, `password`, `grant_type`, `scope`,
+/// `client_id`, `client_secret`); a form with many more is not a login.
+const MAX_FORM_FIELDS: usize = 16;
+
+/// A form login (OAuth2 password flow) from its fields: the email in `username`, `password`, and
+/// `grant_type` that must be `password` when sent. `scope`, `client_id` and `client_secret` are
+/// accepted and unused, as in the seed. Each missing field is its own 422 entry.
+fn form_credentials(fields: Vec<(String, String)>) -> Result<Credentials, ApiError> {
+    if fields.len() > MAX_FORM_FIELDS {
+        return Err(ApiError::field("too_many_fields", vec![json!("body")], "Too many form fields", Value::Null));
+    }
+    let mut fields = fields;
+    let mut take = |name: &str| fields.iter().position(|(key, _)| key == name).map(|at| fields.swap_remove(at).1);
+    let (username, password, grant_type) = (take("username"), take("password"), take("grant_type"));
+    if let Some(grant_type) = grant_type.as_deref().filter(|grant| !grant.is_empty() && *grant != "password") {
+        return Err(wrong_grant_type(grant_type));
+    }
+    match (username, password) {
+        (Some(email), Some(password)) => Ok(Credentials { email, password: SecretString::from(password) }),
+        (username, password) => {
+            let missing = [("username", username.is_none()), ("password", password.is_none())];
+            Err(ApiError::Validation(
+                missing
+                    .into_iter()
+                    .filter(|(_, is_missing)| *is_missing)
+                    .map(|(name, _)| {
+                        FieldError::new("missing", vec![json!("body"), json!(name)], "Field required", Value::Null)
+                    })
+                    .collect(),
+            ))
+        }
+    }
+}
+
+/// The text fields of a multipart form.
+async fn multipart_fields(request: Request, state: &AppState) -> Result<Vec<(String, String)>, ApiError> {
+    let unreadable = || ApiError::field("body_read", vec![json!("body")], "Could not read the form", Value::Null);
+    let mut multipart = Multipart::from_request(request, state).await.map_err(|_| unreadable())?;
+    let mut fields = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|_| unreadable())? {
+        if fields.len() > MAX_FORM_FIELDS {
+            break;
+        }
+        let name = field.name().unwrap_or_default().to_owned();
+        let value = field.text().await.map_err(|_| unreadable())?;
+        fields.push((name, value));
+    }
+    Ok(fields)
 }
 
 /// FastAPI's 422 for a form `grant_type` other than `password`.
@@ -74,19 +115,23 @@ impl FromRequest<AppState> for LoginInput {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let is_form = request
+        let content_type = request
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if is_form {
-            let Form(form) = Form::<LoginForm>::from_request(request, state).await.map_err(|rejection| {
-                ApiError::field("missing", vec![json!("body")], rejection.body_text(), Value::Null).into_response()
-            })?;
-            if let Some(grant_type) = form.grant_type.as_deref().filter(|grant| *grant != "password") {
-                return Err(wrong_grant_type(grant_type).into_response());
-            }
-            return Ok(Self(Credentials { email: form.username, password: form.password }));
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        if content_type.starts_with("application/x-www-form-urlencoded") {
+            let Form(fields) =
+                Form::<Vec<(String, String)>>::from_request(request, state).await.map_err(|rejection| {
+                    ApiError::field("body_read", vec![json!("body")], rejection.body_text(), Value::Null)
+                        .into_response()
+                })?;
+            return form_credentials(fields).map(Self).map_err(IntoResponse::into_response);
+        }
+        if content_type.starts_with("multipart/form-data") {
+            let fields = multipart_fields(request, state).await.map_err(IntoResponse::into_response)?;
+            return form_credentials(fields).map(Self).map_err(IntoResponse::into_response);
         }
         let AppJson(body) = AppJson::<LoginBody>::from_request(request, state).await?;
         Ok(Self(Credentials { email: body.email, password: body.password }))
@@ -98,10 +143,10 @@ impl FromRequest<AppState> for LoginInput {
     post,
     path = "/api/v1/auth/login",
     tag = "auth",
-    request_body(content = LoginBody, description = "JSON, or a form with `username` (the email) and `password`"),
+    request_body(content = LoginBody, description = "JSON, or a form (URL-encoded or multipart) with `username` (the email) and `password`"),
     responses(
         (status = 200, body = TokenResponse),
-        (status = 400, description = "Invalid email format (malformed or disposable address)"),
+        (status = 400, description = "Invalid email format (malformed or disposable address), or Inactive user"),
         (status = 401, description = "Invalid email or password / email not verified"),
         (status = 422, description = "Missing fields, or a form grant_type other than password"),
         (status = 429, description = "Too many requests or login back-off")

@@ -17,10 +17,13 @@ use utoipa::ToSchema;
 use crate::login::TokenResponse;
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let sign_in = Router::new()
         .route("/api/v1/auth/oauth/login", post(oauth_login))
-        .route_layer(rate_limit::layer(state, state.config.rate_limits.oauth))
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.oauth));
+    let listing = Router::new()
         .route("/api/v1/auth/oauth/providers", get(providers))
+        .route_layer(rate_limit::layer(state, state.config.rate_limits.default));
+    sign_in.merge(listing)
 }
 
 /// Sign-in request: the provider and its **ID token** (kept under the seed's field name).
@@ -45,7 +48,7 @@ pub(crate) struct Providers {
     request_body = OAuthLoginBody,
     responses(
         (status = 200, body = TokenResponse),
-        (status = 400, description = "Invalid token, provider not configured, or email owned by a password account"),
+        (status = 400, description = "Invalid token, Invalid OAuth user info, provider not configured, or Email already registered with different method"),
         (status = 422, description = "Unknown provider")
     )
 )]

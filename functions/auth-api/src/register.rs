@@ -44,7 +44,7 @@ impl DropsControlCharacters for RegisterBody {
     request_body = RegisterBody,
     responses(
         (status = 201, body = UserResponse),
-        (status = 400, description = "Username already taken"),
+        (status = 400, description = "Username already taken. Please choose a different username."),
         (status = 422, description = "Validation error"),
         (status = 429, description = "Too many requests")
     )

@@ -94,7 +94,7 @@ pub(crate) async fn logout(State(state): State<AppState>, caller: Caller, header
     path = "/api/v1/auth/sessions",
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, body = SessionList), (status = 401, description = "Not authenticated"))
+    responses((status = 200, body = SessionList), (status = 401, description = "Not authenticated, or Could not validate credentials"))
 )]
 pub(crate) async fn list_sessions(
     State(state): State<AppState>,
@@ -130,7 +130,7 @@ pub(crate) async fn list_sessions(
     responses(
         (status = 200, body = Message),
         (status = 400, description = "Invalid session ID format"),
-        (status = 404, description = "Session not found (or not the caller's)")
+        (status = 404, description = "Session not found or already revoked (also for another user's session)")
     )
 )]
 pub(crate) async fn revoke_session(
@@ -151,7 +151,7 @@ pub(crate) async fn revoke_session(
     path = "/api/v1/auth/sessions",
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, body = RevokedSessions), (status = 401, description = "Not authenticated"))
+    responses((status = 200, body = RevokedSessions), (status = 401, description = "Not authenticated, or Could not validate credentials"))
 )]
 pub(crate) async fn revoke_other_sessions(
     State(state): State<AppState>,

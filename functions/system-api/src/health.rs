@@ -5,7 +5,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
@@ -47,6 +47,9 @@ pub(crate) struct Health {
     version: &'static str,
     environment: String,
     checks: Checks,
+    /// Present when the database check fails (the seed's key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_error: Option<&'static str>,
 }
 
 /// Body of `GET /api/v1/health/simple`.
@@ -70,10 +73,28 @@ pub(crate) struct Components {
     application: Component,
 }
 
-/// Body of `GET /api/v1/health/ready`.
+/// Body of `GET /api/v1/health/ready` when ready.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Readiness {
     ready: bool,
+    timestamp: String,
+    components: Components,
+}
+
+/// Body of `GET /api/v1/health/ready` when not ready: the seed's error envelope, the report
+/// under `detail`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct NotReady {
+    detail: NotReadyDetail,
+}
+
+/// What is not ready.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct NotReadyDetail {
+    /// Always false.
+    ready: bool,
+    /// `Service not ready`.
+    message: &'static str,
     timestamp: String,
     components: Components,
 }
@@ -111,6 +132,14 @@ pub(crate) struct RateLimitStatus {
     client_ip: Option<String>,
     /// Per limit name (`login`, `register`, ...): the caller's real counters.
     limits: BTreeMap<&'static str, LimitStatus>,
+    /// The seed's keys, for the default limit: requests allowed per window, left, and the Unix
+    /// time the window ends.
+    limit: u32,
+    remaining: u32,
+    reset_time: i64,
+    /// `Rate limiting is disabled` when limits are off (the seed's message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'static str>,
     timestamp: String,
 }
 
@@ -127,13 +156,15 @@ async fn database_is_up(state: &AppState) -> bool {
 /// Full health report; always 200 so monitoring can read what is unhealthy.
 #[utoipa::path(get, path = "/api/v1/health", tag = "health", responses((status = 200, body = Health)))]
 pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
-    let database = if database_is_up(&state).await { "healthy" } else { "unhealthy" };
+    let up = database_is_up(&state).await;
+    let database = if up { "healthy" } else { "unhealthy" };
     Json(Health {
-        status: if database == "healthy" { "healthy" } else { "unhealthy" },
+        status: database,
         timestamp: now_rfc3339(),
         version: env!("CARGO_PKG_VERSION"),
         environment: state.config.environment.clone(),
         checks: Checks { database, application: "healthy" },
+        database_error: (!up).then_some("Database connection failed"),
     })
 }
 
@@ -148,23 +179,23 @@ pub(crate) async fn simple() -> Json<SimpleHealth> {
     get,
     path = "/api/v1/health/ready",
     tag = "health",
-    responses((status = 200, body = Readiness), (status = 503, body = Readiness))
+    responses((status = 200, body = Readiness), (status = 503, body = NotReady))
 )]
-pub(crate) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     let database_ready = database_is_up(&state).await;
-    let status = if database_ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = Readiness {
-        ready: database_ready,
-        timestamp: now_rfc3339(),
-        components: Components {
-            database: Component {
-                ready: database_ready,
-                message: if database_ready { "Database connection successful" } else { "Database connection failed" },
-            },
-            application: Component { ready: true, message: "Application is running" },
+    let components = Components {
+        database: Component {
+            ready: database_ready,
+            message: if database_ready { "Database connection successful" } else { "Database connection failed" },
         },
+        application: Component { ready: true, message: "Application is running" },
     };
-    (status, Json(body))
+    let timestamp = now_rfc3339();
+    if database_ready {
+        return Json(Readiness { ready: true, timestamp, components }).into_response();
+    }
+    let detail = NotReadyDetail { ready: false, message: "Service not ready", timestamp, components };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(NotReady { detail })).into_response()
 }
 
 /// Liveness probe: the process answers.
@@ -201,9 +232,15 @@ pub(crate) async fn rate_limit(
             );
         }
     }
+    let default = limits.get(state.config.rate_limits.default.name);
+    let reset_seconds = default.map_or(0, |status| status.reset_seconds);
     Ok(Json(RateLimitStatus {
         enabled: state.config.rate_limit_enabled,
         client_ip: ip.map(|ip| ip.to_string()),
+        limit: default.map_or(0, |status| status.limit),
+        remaining: default.map_or(0, |status| status.remaining),
+        reset_time: now.timestamp() + i64::try_from(reset_seconds).unwrap_or(0),
+        message: (!state.config.rate_limit_enabled).then_some("Rate limiting is disabled"),
         limits,
         timestamp: now_rfc3339(),
     }))

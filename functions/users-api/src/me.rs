@@ -28,7 +28,7 @@ pub(crate) struct UpdateMe {
     path = "/api/v1/users/me",
     tag = "users",
     security(("bearer" = [])),
-    responses((status = 200, body = UserResponse), (status = 401, description = "Not authenticated"))
+    responses((status = 200, body = UserResponse), (status = 401, description = "Not authenticated, or Could not validate credentials"))
 )]
 pub(crate) async fn read_me(current: CurrentUser) -> Json<UserResponse> {
     Json(UserResponse::from(&current.user))
@@ -43,7 +43,7 @@ pub(crate) async fn read_me(current: CurrentUser) -> Json<UserResponse> {
     security(("bearer" = [])),
     responses(
         (status = 200, body = UserResponse),
-        (status = 400, description = "Username already taken"),
+        (status = 400, description = "Username already taken. Please choose a different username."),
         (status = 422, description = "Validation error")
     )
 )]

@@ -212,8 +212,8 @@ async fn with_the_database_cut_every_request_is_a_503_and_service_resumes_withou
         proxy.cut();
         for answer in probe(&app, &token).await {
             assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "round {round}: {}", answer.body);
-            let explained =
-                answer.body["code"] == "service_unavailable" || answer.body["components"]["database"]["ready"] == false;
+            let explained = answer.body["code"] == "service_unavailable"
+                || answer.body["detail"]["components"]["database"]["ready"] == false;
             assert!(explained, "round {round}: {}", answer.body);
             assert!(answer.took < Duration::from_secs(2), "round {round}: a 503 took {:?}", answer.took);
             faults += 1;

@@ -214,7 +214,8 @@ async fn with_the_database_down_no_route_answers_500() {
                 faults += 1;
                 let body: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error body");
                 // The error body, or the readiness probes' seed body naming the failed component.
-                let explained = body["detail"].is_string() || body["components"]["database"]["ready"] == false;
+                let explained =
+                    body["detail"].is_string() || body["detail"]["components"]["database"]["ready"] == false;
                 assert!(explained, "{route}: 503 without an explanation: {body}");
             }
         }

@@ -101,6 +101,9 @@ pub async fn change(
     new_password: SecretString,
     caller: &Caller,
 ) -> Result<(), ApiError> {
+    // The body is checked before the account, as the seed validates it: a weak new password is
+    // a 422 whatever else is wrong.
+    check_password_rules(state, &[], &new_password, "new_password")?;
     let Some(stored) = user.password_hash.clone() else {
         return Err(ApiError::BadRequest { code: "oauth_user", detail: "OAuth users cannot change password".into() });
     };

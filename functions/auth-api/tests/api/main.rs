@@ -393,6 +393,39 @@ async fn a_form_login_takes_the_password_grant_and_refuses_any_other(db: PgPool)
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_browser_formdata_login_in_multipart_works_and_missing_fields_are_named(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user("jane@example.com", "jane").await;
+    let multipart = |fields: &[(&str, &str)]| {
+        let boundary = "----formdata-boundary-7d1c";
+        let mut body = String::new();
+        for (name, value) in fields {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        Request::post("/api/v1/auth/login")
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .expect("request")
+    };
+
+    let signed_in =
+        app.send(multipart(&[("username", "jane@example.com"), ("password", PASSWORD), ("grant_type", "")])).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{:?}", signed_in.body);
+    assert!(signed_in.body["access_token"].is_string());
+
+    for missing_both in [app.send(multipart(&[("scope", "")])).await, app.send(form_login("scope=")).await] {
+        assert_eq!(missing_both.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let locs: Vec<&Value> =
+            missing_both.body["detail"].as_array().expect("list").iter().map(|e| &e["loc"]).collect();
+        assert_eq!(locs, [&json!(["body", "username"]), &json!(["body", "password"])], "{:?}", missing_both.body);
+        assert_eq!(missing_both.body["detail"][0]["msg"], "Field required");
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_login_with_a_malformed_or_disposable_email_is_a_400_invalid_email_format(db: PgPool) {
     let app = TestApp::new(db);
     for email in ["not-an-email", "jane@mailinator.com", "jane@@example.com", ""] {

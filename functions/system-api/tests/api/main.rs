@@ -7,6 +7,7 @@ use axum::body::Body;
 use helpers::*;
 use http::{Method, Request, StatusCode, header};
 use serde_json::json;
+use shared::AppState;
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -27,8 +28,24 @@ async fn ready_is_503_with_the_seed_body_when_the_database_is_unreachable() {
 
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
     let body = response.json();
-    assert_eq!(body["ready"], false);
-    assert_eq!(body["components"]["database"], json!({"ready": false, "message": "Database connection failed"}));
+    assert_eq!(body["detail"]["ready"], false);
+    assert_eq!(body["detail"]["message"], "Service not ready");
+    assert_eq!(
+        body["detail"]["components"]["database"],
+        json!({"ready": false, "message": "Database connection failed"})
+    );
+    assert_eq!(body["detail"]["components"]["application"]["ready"], true);
+}
+
+#[tokio::test]
+async fn health_names_the_failed_database_as_the_seed_does() {
+    let response = send(app_without_database(), get("/api/v1/health")).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    let body = response.json();
+    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(body["checks"]["database"], "unhealthy");
+    assert_eq!(body["database_error"], "Database connection failed");
 }
 
 #[tokio::test]
@@ -93,6 +110,25 @@ async fn rate_limit_status_shows_the_callers_real_counters(pool: PgPool) {
     );
     assert_eq!(body["limits"]["register"]["used"], 0);
     assert_eq!(body["limits"]["register"]["limit"], 3);
+    // The seed's top-level keys, for the default limit.
+    assert_eq!((body["limit"].clone(), body["remaining"].clone()), (json!(100), json!(100)));
+    let reset_time = body["reset_time"].as_i64().expect("a Unix time");
+    let now = chrono::Utc::now().timestamp();
+    assert!((now..=now + 61).contains(&reset_time), "{reset_time} vs {now}");
+    assert!(body.get("message").is_none());
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn rate_limit_status_says_when_limits_are_off(pool: PgPool) {
+    let body = send(
+        system_api::router(AppState::with_pool(test_config(&[("RATE_LIMIT_ENABLED", "false")]), pool)),
+        get("/api/v1/health/rate-limit"),
+    )
+    .await
+    .json();
+
+    assert_eq!(body["enabled"], false);
+    assert_eq!(body["message"], "Rate limiting is disabled");
 }
 
 #[tokio::test]
