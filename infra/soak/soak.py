@@ -101,7 +101,7 @@ USER_AGENTS = [
     ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Version/17.5 Safari/604.1",
      "Safari on iOS"),
     ("okhttp/4.12.0", "Android app"),
-    ("soak-client/1.0", None),
+    ("soak-client/1.0", "Unknown Device"),
 ]
 
 
