@@ -10,6 +10,7 @@ use serde_json::json;
 use shared::AppState;
 use shared::domain::deletion::confirmation_message;
 use shared::error::{ApiError, ApiResult};
+use shared::http::json::{CleanedJson, DropsControlCharacters};
 use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, CurrentUser, rate_limit};
 use shared::services::deletion::{self, INVALID_TOKEN_REPLY, REQUEST_REPLY};
@@ -44,6 +45,11 @@ pub(crate) struct RequestBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct ConfirmBody {
     token: String,
+}
+
+/// The token is cleaned of control characters before use, as the seed cleans it.
+impl DropsControlCharacters for ConfirmBody {
+    const FIELDS: &'static [&'static str] = &["token"];
 }
 
 /// Seed answer of `confirm-deletion`.
@@ -123,7 +129,7 @@ fn missing_email() -> ApiError {
 pub(crate) async fn confirm_deletion(
     State(state): State<AppState>,
     caller: Caller,
-    AppJson(body): AppJson<ConfirmBody>,
+    CleanedJson(body): CleanedJson<ConfirmBody>,
 ) -> ApiResult<Json<ConfirmReply>> {
     let reply = match deletion::confirm(&state, &body.token, &caller).await? {
         TokenUse::Accepted(at) => ConfirmReply {

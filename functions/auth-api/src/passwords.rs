@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::error::ApiResult;
+use shared::http::json::{CleanedJson, DropsControlCharacters};
 use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, CurrentUser, rate_limit};
 use shared::services::passwords::{self, FORGOT_REPLY, INVALID_RESET_TOKEN_REPLY, RESET_REPLY};
@@ -38,6 +39,11 @@ pub(crate) struct ResetBody {
     token: String,
     #[schema(value_type = String, format = Password)]
     new_password: SecretString,
+}
+
+/// The token is cleaned of control characters before use, as the seed cleans it.
+impl DropsControlCharacters for ResetBody {
+    const FIELDS: &'static [&'static str] = &["token"];
 }
 
 /// Body of `change-password`.
@@ -85,7 +91,7 @@ pub(crate) struct ResetReply {
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
     caller: Caller,
-    AppJson(body): AppJson<ResetBody>,
+    CleanedJson(body): CleanedJson<ResetBody>,
 ) -> ApiResult<Json<ResetReply>> {
     let reply = match passwords::reset(&state, &body.token, body.new_password, &caller).await? {
         TokenUse::Accepted(()) => ResetReply { message: RESET_REPLY, password_reset: true },

@@ -6,6 +6,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::error::ApiResult;
+use shared::http::json::{CleanedJson, DropsControlCharacters};
 use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, rate_limit};
 use shared::services::verification::{self, INVALID_TOKEN_REPLY, RESEND_REPLY, VERIFIED_REPLY};
@@ -25,6 +26,11 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct TokenBody {
     token: String,
+}
+
+/// The token is cleaned of control characters before use, as the seed cleans it.
+impl DropsControlCharacters for TokenBody {
+    const FIELDS: &'static [&'static str] = &["token"];
 }
 
 /// Body of `resend-verification`.
@@ -52,7 +58,7 @@ pub(crate) struct VerifyReply {
 pub(crate) async fn verify_email(
     State(state): State<AppState>,
     caller: Caller,
-    AppJson(body): AppJson<TokenBody>,
+    CleanedJson(body): CleanedJson<TokenBody>,
 ) -> ApiResult<Json<VerifyReply>> {
     let reply = match verification::verify_email(&state, &body.token, &caller).await? {
         TokenUse::Accepted(()) => VerifyReply { message: VERIFIED_REPLY, verified: true },

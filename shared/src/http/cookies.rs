@@ -16,15 +16,17 @@ pub fn set_refresh(config: &Config, token: &str) -> HeaderValue {
     build(config, token, max_age)
 }
 
-/// `Set-Cookie` value that deletes the refresh cookie.
+/// `Set-Cookie` value that deletes the refresh cookie (`Max-Age=0`, and a past `Expires` for
+/// clients that only read that, as the seed sends).
 pub fn clear_refresh(config: &Config) -> HeaderValue {
     build(config, "", 0)
 }
 
 fn build(config: &Config, value: &str, max_age: u64) -> HeaderValue {
     let secure = if config.cookie_secure { "; Secure" } else { "" };
+    let expired = if max_age == 0 { "; Expires=Thu, 01 Jan 1970 00:00:00 GMT" } else { "" };
     let cookie = format!(
-        "{REFRESH_COOKIE}={value}; HttpOnly; Path={REFRESH_COOKIE_PATH}; SameSite=Lax; Max-Age={max_age}{secure}"
+        "{REFRESH_COOKIE}={value}; HttpOnly; Path={REFRESH_COOKIE_PATH}; SameSite=Lax; Max-Age={max_age}{expired}{secure}"
     );
     // Tokens are URL-safe base64, so the value is always a valid header.
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("refresh_token=; Max-Age=0"))

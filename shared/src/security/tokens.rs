@@ -47,6 +47,12 @@ pub fn hash(secret: &str) -> TokenHash {
     out
 }
 
+/// A mailed token as a client may paste it, cleaned as the seed cleans it: control characters
+/// removed and surrounding whitespace trimmed, so a stray newline does not spoil a good link.
+pub fn clean(presented: &str) -> String {
+    presented.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_owned()
+}
+
 /// True when `presented` has the shape of one of our tokens; anything else can be rejected
 /// without touching the database.
 pub fn is_well_formed(presented: &str) -> bool {
@@ -56,6 +62,14 @@ pub fn is_well_formed(presented: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pasted_tokens_lose_control_characters_and_surrounding_space() {
+        let token = issue().expect("token").secret;
+        assert_eq!(clean(&format!("  {token}\r\n")), token);
+        assert_eq!(clean(&format!("{}\u{0}{}", &token[..5], &token[5..])), token);
+        assert!(is_well_formed(&clean(&format!("\t{token} "))));
+    }
 
     #[test]
     fn issued_tokens_are_url_safe_unique_and_hash_to_their_digest() {

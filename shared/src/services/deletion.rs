@@ -70,6 +70,7 @@ pub async fn request_for(state: &AppState, user: &User, caller: &Caller) -> Resu
 /// Confirms a deletion with the mailed token (single use) and schedules the purge
 /// `DELETION_GRACE_DAYS` from now. Accepted with when the account will be deleted.
 pub async fn confirm(state: &AppState, token: &str, caller: &Caller) -> Result<TokenUse<DateTime<Utc>>, ApiError> {
+    let token = &tokens::clean(token);
     if !tokens::is_well_formed(token) {
         return Ok(TokenUse::Invalid);
     }

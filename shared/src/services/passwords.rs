@@ -61,6 +61,7 @@ pub async fn reset(
 ) -> Result<TokenUse, ApiError> {
     // The rules that need no account first, as the seed validates the body before the token.
     check_password_rules(state, &[], &new_password, "new_password")?;
+    let token = &tokens::clean(token);
     if !tokens::is_well_formed(token) {
         return Ok(TokenUse::Invalid);
     }

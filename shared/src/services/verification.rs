@@ -25,6 +25,7 @@ pub const INVALID_TOKEN_REPLY: &str = "Invalid or expired verification token";
 /// Confirms an email address with the token from the mail. Single use: a second use is
 /// [`TokenUse::Invalid`].
 pub async fn verify_email(state: &AppState, token: &str, caller: &Caller) -> Result<TokenUse, ApiError> {
+    let token = &tokens::clean(token);
     if !tokens::is_well_formed(token) {
         return Ok(TokenUse::Invalid);
     }
