@@ -76,7 +76,9 @@ async fn multipart_fields(request: Request, state: &AppState) -> Result<Vec<(Str
             break;
         }
         let name = field.name().unwrap_or_default().to_owned();
-        let value = field.text().await.map_err(|_| unreadable())?;
+        // UTF-8 as browsers send it; `text()` would link a whole charset library for nothing.
+        let bytes = field.bytes().await.map_err(|_| unreadable())?;
+        let value = String::from_utf8(bytes.to_vec()).map_err(|_| unreadable())?;
         fields.push((name, value));
     }
     Ok(fields)
