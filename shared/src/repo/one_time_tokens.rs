@@ -81,6 +81,21 @@ pub async fn consume(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose
     .await
 }
 
+/// Voids a user's unused links that act on the account (reset password, confirm deletion): after
+/// a password change or a deactivation, a link mailed earlier, possibly read by someone else, must
+/// not reset the password or delete the account.
+pub async fn void_account_links(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "update one_time_tokens set used_at = now()
+         where user_id = $1 and purpose = any($2) and used_at is null",
+    )
+    .bind(user_id)
+    .bind([Purpose::ResetPassword.as_str(), Purpose::ConfirmDeletion.as_str()])
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
 /// Voids a user's unused tokens of one purpose, so an old link stops working (e.g. a pending
 /// "confirm deletion" link after the user cancelled).
 pub async fn void_unused(db: impl PgExecutor<'_>, user_id: Uuid, purpose: Purpose) -> Result<u64, sqlx::Error> {

@@ -13,7 +13,7 @@ use super::Caller;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::http::auth::not_enough_permissions;
-use crate::repo::sessions;
+use crate::repo::{one_time_tokens, sessions};
 use crate::repo::user_details::{self, UserDetails};
 
 /// Why sessions ended by a deactivation are revoked (shown in the session's export).
@@ -115,6 +115,7 @@ pub async fn update_user(
             .await?
             .ok_or_else(user_not_found)?;
     let revoked = if changes.is_active == Some(false) {
+        one_time_tokens::void_account_links(&mut *tx, target).await?;
         sessions::revoke_all_except(&mut *tx, target, None, DEACTIVATED_REASON).await?
     } else {
         0

@@ -121,6 +121,7 @@ pub async fn change(
     let mut tx = state.db.begin().await?;
     users::set_password(&mut *tx, user.id, &new_hash).await?;
     sessions::revoke_all_except(&mut *tx, user.id, Some(current_session), "password_changed").await?;
+    one_time_tokens::void_account_links(&mut *tx, user.id).await?;
     let outbox_id =
         outbox_mail::queue_notice(state, &mut tx, (&user.email, &user.username), Template::PasswordChanged).await?;
     caller.audit(&mut *tx, "password_change", Some(user.id), true, json!({})).await?;
