@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::AppState;
 use shared::error::{ApiError, ApiResult, FieldError};
-use shared::http::{AppJson, cookies, rate_limit};
+use shared::http::{AppJson, cookies, cross_site, rate_limit};
 use shared::services::Caller;
 use shared::services::login::{self, Credentials};
 use utoipa::ToSchema;
@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/login", post(login))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), cross_site::refuse))
         .route_layer(rate_limit::layer(state, state.config.rate_limits.login))
 }
 
@@ -150,6 +151,7 @@ impl FromRequest<AppState> for LoginInput {
         (status = 200, body = TokenResponse),
         (status = 400, description = "Invalid email format (malformed or disposable address), or Inactive user"),
         (status = 401, description = "Invalid email or password / email not verified"),
+        (status = 403, description = "Cross-site request refused (another site's page sent it)"),
         (status = 422, description = "Missing fields, or a form grant_type other than password"),
         (status = 429, description = "Too many requests or login back-off")
     )

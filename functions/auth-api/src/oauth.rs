@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::error::ApiResult;
-use shared::http::{AppJson, cookies, rate_limit};
+use shared::http::{AppJson, cookies, cross_site, rate_limit};
 use shared::security::oidc::Provider;
 use shared::services::Caller;
 use shared::services::oauth;
@@ -19,6 +19,7 @@ use crate::login::TokenResponse;
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let sign_in = Router::new()
         .route("/api/v1/auth/oauth/login", post(oauth_login))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), cross_site::refuse))
         .route_layer(rate_limit::layer(state, state.config.rate_limits.oauth));
     let listing = Router::new()
         .route("/api/v1/auth/oauth/providers", get(providers))
@@ -49,6 +50,7 @@ pub(crate) struct Providers {
     responses(
         (status = 200, body = TokenResponse),
         (status = 400, description = "Invalid token, Invalid OAuth user info, provider not configured, or Email already registered with different method"),
+        (status = 403, description = "Cross-site request refused (another site's page sent it)"),
         (status = 422, description = "Unknown provider")
     )
 )]

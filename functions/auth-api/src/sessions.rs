@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use shared::AppState;
 use shared::error::{ApiError, ApiResult};
-use shared::http::{CurrentUser, cookies, rate_limit};
+use shared::http::{CurrentUser, cookies, cross_site, rate_limit};
 use shared::services::Caller;
 use shared::services::sessions;
 use shared::time::rfc3339;
@@ -21,9 +21,13 @@ use uuid::Uuid;
 use crate::login::TokenResponse;
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    Router::new()
+    // Refresh and logout read and set the session cookie: refused when another site sends them.
+    let cookie_routes = Router::new()
         .route("/api/v1/auth/refresh", post(refresh))
         .route("/api/v1/auth/logout", post(logout))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), cross_site::refuse));
+    Router::new()
+        .merge(cookie_routes)
         .route("/api/v1/auth/sessions", get(list_sessions).delete(revoke_other_sessions))
         .route("/api/v1/auth/sessions/{session_id}", delete(revoke_session))
         .route_layer(rate_limit::layer(state, state.config.rate_limits.default))
@@ -65,7 +69,8 @@ pub(crate) struct RevokedSessions {
     tag = "auth",
     responses(
         (status = 200, body = TokenResponse, description = "New access token; a new cookie unless this was a replay inside the grace window"),
-        (status = 401, description = "No refresh token provided / Invalid refresh token")
+        (status = 401, description = "No refresh token provided / Invalid refresh token"),
+        (status = 403, description = "Cross-site request refused (another site's page sent it)")
     )
 )]
 pub(crate) async fn refresh(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
@@ -81,7 +86,12 @@ pub(crate) async fn refresh(State(state): State<AppState>, caller: Caller, heade
 }
 
 /// Ends the cookie's session and clears the cookie. Always 200.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 200, body = Message)))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    responses((status = 200, body = Message), (status = 403, description = "Cross-site request refused (another site's page sent it)"))
+)]
 pub(crate) async fn logout(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
     sessions::logout(&state, cookies::read_refresh(&headers), &caller).await?;
     let cleared = cookies::clear_refresh(&state.config);

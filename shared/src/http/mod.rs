@@ -8,6 +8,7 @@ mod caller;
 pub mod client_ip;
 pub mod cookies;
 pub mod cors;
+pub mod cross_site;
 mod deadline;
 pub mod json;
 pub mod path;

@@ -13,8 +13,8 @@ use super::Caller;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::http::auth::not_enough_permissions;
-use crate::repo::{one_time_tokens, sessions};
 use crate::repo::user_details::{self, UserDetails};
+use crate::repo::{one_time_tokens, sessions};
 
 /// Why sessions ended by a deactivation are revoked (shown in the session's export).
 pub const DEACTIVATED_REASON: &str = "admin_deactivated";

@@ -413,6 +413,48 @@ async fn a_pasted_token_with_stray_whitespace_or_control_characters_still_verifi
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn another_site_cannot_sign_a_browser_in_or_out(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user("jane@example.com", "jane").await;
+    let credentials = "username=jane%40example.com&password=Str0ng-Passw0rd%21";
+    let from = |path: &str, body: &str, headers: &[(&str, &str)]| {
+        let mut request = Request::post(path)
+            .header(header::HOST, "api.example.test")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(Body::from(body.to_owned())).expect("request")
+    };
+    let cross_site: [&[(&str, &str)]; 3] =
+        [&[("origin", "https://evil.example")], &[("sec-fetch-site", "cross-site")], &[("origin", "null")]];
+    for headers in cross_site {
+        for (path, body) in [
+            ("/api/v1/auth/login", credentials),
+            ("/api/v1/auth/oauth/login", ""),
+            ("/api/v1/auth/refresh", ""),
+            ("/api/v1/auth/logout", ""),
+        ] {
+            let response = app.send(from(path, body, headers)).await;
+            assert_eq!(response.status, StatusCode::FORBIDDEN, "{path} {headers:?}: {:?}", response.body);
+            assert_eq!(response.body["code"], "cross_site_request", "{path}");
+            assert!(response.headers.get(header::SET_COOKIE).is_none(), "{path}: no cookie planted or cleared");
+        }
+    }
+    // The configured front end, the API's own pages and clients without browser headers sign in.
+    let allowed: [&[(&str, &str)]; 4] = [
+        &[("origin", "http://localhost:3000"), ("sec-fetch-site", "same-site")],
+        &[("origin", "https://api.example.test"), ("sec-fetch-site", "same-origin")],
+        &[("sec-fetch-site", "same-origin")],
+        &[],
+    ];
+    for headers in allowed {
+        let response = app.send(from("/api/v1/auth/login", credentials, headers)).await;
+        assert_eq!(response.status, StatusCode::OK, "{headers:?}: {:?}", response.body);
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_browser_formdata_login_in_multipart_works_and_missing_fields_are_named(db: PgPool) {
     let app = TestApp::new(db);
     app.signed_in_user("jane@example.com", "jane").await;
