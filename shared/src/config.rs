@@ -115,6 +115,9 @@ pub struct Config {
     pub max_sessions_per_user: u32,
     /// Whether the refresh cookie is `Secure` (`COOKIE_SECURE`; true on Lambda, false locally).
     pub cookie_secure: bool,
+    /// `Strict-Transport-Security` max-age sent on Lambda (`HSTS_MAX_AGE_SECONDS`, one year; 0
+    /// sends none).
+    pub hsts_max_age_seconds: u32,
     /// Rules for new passwords (`PASSWORD_POLICY`: `seed` or `nist`).
     pub password_policy: PasswordPolicy,
     /// Base URL of the front end that mail links point to (`FRONTEND_URL`).
@@ -344,6 +347,7 @@ impl Config {
             refresh_reuse_grace_seconds: vars.number("REFRESH_REUSE_GRACE_SECONDS", 10, 0..=300)?,
             max_sessions_per_user: vars.number("MAX_SESSIONS_PER_USER", 5, 1..=100)?,
             cookie_secure: vars.flag("COOKIE_SECURE", on_lambda)?,
+            hsts_max_age_seconds: vars.number("HSTS_MAX_AGE_SECONDS", 31_536_000, 0..=63_072_000)?,
             password_policy,
             frontend_url,
             mail_backend,

@@ -45,6 +45,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// security headers, body limit, and the seed's 404/405 bodies.
 pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
     let cors = cors::layer(&state.config.cors_origins);
+    let hsts = strict_transport_security(&state.config);
     routes
         .fallback(not_found)
         .layer(axum::middleware::map_response(method_not_allowed_body))
@@ -56,11 +57,23 @@ pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
         ))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, move |_: &Response| {
+            hsts.clone()
+        }))
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
         .layer(axum::middleware::from_fn(request_log::log_request))
         .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, LambdaOrRandomRequestId))
         .with_state(state)
+}
+
+/// `Strict-Transport-Security` for answers served through API Gateway, which is HTTPS only:
+/// browsers then refuse a downgraded plain-HTTP connection to the API's name. Not sent locally,
+/// where the devserver speaks plain HTTP; `HSTS_MAX_AGE_SECONDS=0` turns it off.
+fn strict_transport_security(config: &crate::Config) -> Option<HeaderValue> {
+    (config.on_lambda && config.hsts_max_age_seconds > 0)
+        .then(|| HeaderValue::from_str(&format!("max-age={}; includeSubDomains", config.hsts_max_age_seconds)).ok())
+        .flatten()
 }
 
 /// FastAPI's body for an unknown route.

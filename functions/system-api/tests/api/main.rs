@@ -443,3 +443,24 @@ mod lambda_events {
         assert_eq!(body_of(&response)["status"], "healthy");
     }
 }
+
+#[tokio::test]
+async fn answers_served_on_lambda_carry_strict_transport_security_and_local_ones_do_not() {
+    let on_lambda = |extra: &[(&str, &str)]| {
+        let mut vars = vec![
+            ("AWS_LAMBDA_FUNCTION_NAME", "system-api"),
+            ("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/jobs"),
+        ];
+        vars.extend_from_slice(extra);
+        system_api::router(AppState::new(test_config(&vars)))
+    };
+
+    let lambda = send(on_lambda(&[]), get("/api/v1/health/live")).await;
+    assert_eq!(lambda.headers[header::STRICT_TRANSPORT_SECURITY], "max-age=31536000; includeSubDomains");
+    let shorter = send(on_lambda(&[("HSTS_MAX_AGE_SECONDS", "300")]), get("/api/v1/health/live")).await;
+    assert_eq!(shorter.headers[header::STRICT_TRANSPORT_SECURITY], "max-age=300; includeSubDomains");
+    let off = send(on_lambda(&[("HSTS_MAX_AGE_SECONDS", "0")]), get("/api/v1/health/live")).await;
+    assert!(off.headers.get(header::STRICT_TRANSPORT_SECURITY).is_none());
+    let local = send(app_without_database(), get("/api/v1/health/live")).await;
+    assert!(local.headers.get(header::STRICT_TRANSPORT_SECURITY).is_none(), "plain HTTP locally");
+}
