@@ -107,6 +107,24 @@ impl TestApp {
             .collect()
     }
 
+    /// Has a reset-password and a confirm-deletion link mailed to `email`; returns both tokens.
+    pub(crate) async fn mailed_account_links(&self, email: &str) -> (String, String) {
+        self.post_json("/api/v1/auth/forgot-password", &json!({"email": email})).await;
+        let reset = self.last_mailed_token(email);
+        self.post_json("/api/v1/auth/request-deletion", &json!({"email": email})).await;
+        (reset, self.last_mailed_token(email))
+    }
+
+    /// Asserts that neither link can reset the password or confirm a deletion any more.
+    pub(crate) async fn assert_account_links_are_dead(&self, (reset, deletion): (String, String)) {
+        let reset = self
+            .post_json("/api/v1/auth/reset-password", &json!({"token": reset, "new_password": "Attacker-Passw0rd!"}))
+            .await;
+        assert_eq!(reset.body["password_reset"], false, "{:?}", reset.body);
+        let confirm = self.post_json("/api/v1/auth/confirm-deletion", &json!({"token": deletion})).await;
+        assert_eq!(confirm.body["deletion_confirmed"], false, "{:?}", confirm.body);
+    }
+
     /// The token of the newest link mailed to `to`.
     #[track_caller]
     pub(crate) fn last_mailed_token(&self, to: &str) -> String {
