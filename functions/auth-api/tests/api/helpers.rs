@@ -23,6 +23,18 @@ pub(crate) struct TestApp {
     pub(crate) state: AppState,
 }
 
+/// Rate-limit windows are fixed and aligned to the clock, and every window (minute, hour, day)
+/// starts on a minute; a test that counts requests against a limit fails if it straddles a
+/// boundary, so it starts with at least 15 s left in the current minute.
+fn leave_room_in_the_rate_limit_window() {
+    let into_minute =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() % 60_000;
+    if into_minute > 45_000 {
+        let to_next_minute = u64::try_from(60_000 - into_minute).expect("under a minute");
+        std::thread::sleep(std::time::Duration::from_millis(to_next_minute + 100));
+    }
+}
+
 pub(crate) struct TestResponse {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
@@ -45,6 +57,9 @@ impl TestApp {
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(|name| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .expect("test config");
+        if config.rate_limit_enabled {
+            leave_room_in_the_rate_limit_window();
+        }
         let state = AppState::with_pool(config, db);
         let routes = auth_api::routes(&state).merge(users_api::routes(&state));
         Self { router: shared::http::finish(routes, state.clone()), mail_dir, state }
