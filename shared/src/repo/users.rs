@@ -181,6 +181,23 @@ pub async fn lock_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sq
     sqlx::query("select 1 from users where id = $1 for update").bind(id).execute(db).await.map(drop)
 }
 
+/// Locks a user row until the transaction ends and tells whether its password hash is still
+/// `verified` (always true for `None`; false when the row is gone). A password checked at the
+/// start of a request may have been reset since: this is where a change or a new session made
+/// with the old password is refused instead of undoing the reset.
+pub async fn lock_if_password_is(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    verified: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select $2::text is null or password_hash = $2 from users where id = $1 for update")
+        .bind(id)
+        .bind(verified)
+        .fetch_optional(db)
+        .await
+        .map(|still| still == Some(true))
+}
+
 /// Marks the email address confirmed.
 pub async fn mark_verified(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("update users set is_verified = true where id = $1").bind(id).execute(db).await.map(drop)
@@ -302,19 +319,31 @@ pub async fn unknown_email_locked_until(
         .map(Option::flatten)
 }
 
+/// A stronger encoding of a password that was just verified against `verified_hash`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rehash<'a> {
+    /// The stored hash the password was verified against.
+    pub verified_hash: &'a str,
+    /// The same password under the current parameters.
+    pub new_hash: &'a str,
+}
+
 /// Clears the failure counter once the password was right, optionally storing a stronger hash.
 pub async fn record_successful_login(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    upgraded_hash: Option<&str>,
+    upgrade: Option<Rehash<'_>>,
 ) -> Result<(), sqlx::Error> {
+    // The upgrade applies only over the hash it re-encodes: a reset committed since wins.
     sqlx::query(
         "update users set failed_login_count = 0, locked_until = null,
-                          password_hash = coalesce($2, password_hash)
+                          password_hash = case when password_hash = $3 then coalesce($2, password_hash)
+                                               else password_hash end
           where id = $1",
     )
     .bind(id)
-    .bind(upgraded_hash)
+    .bind(upgrade.map(|rehash| rehash.new_hash))
+    .bind(upgrade.map(|rehash| rehash.verified_hash))
     .execute(db)
     .await
     .map(drop)

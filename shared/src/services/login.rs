@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::domain::{device, login_backoff};
 use crate::error::ApiError;
 use crate::repo::sessions::{self, Origin};
-use crate::repo::users::{self, User};
+use crate::repo::users::{self, Rehash, User};
 use crate::security::validation::Email;
 use crate::security::{password, tokens};
 
@@ -89,7 +89,8 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     } else {
         None
     };
-    users::record_successful_login(&state.db, user.id, upgraded.as_deref()).await?;
+    let upgrade = upgraded.as_deref().map(|new_hash| Rehash { verified_hash: &stored, new_hash });
+    users::record_successful_login(&state.db, user.id, upgrade).await?;
 
     if !user.is_verified {
         caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "unverified"})).await?;
@@ -102,7 +103,9 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
         caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "inactive"})).await?;
         return Err(ApiError::BadRequest { code: "inactive_user", detail: "Inactive user".into() });
     }
-    open_session(state, &user, caller, keys).await
+    // The hash now stored if nothing replaced it meanwhile: the upgrade, or the one verified.
+    let verified = upgraded.unwrap_or(stored);
+    open_session(state, &user, Some(&verified), caller, keys).await
 }
 
 /// Counts a password check against the account's back-off before it runs (login and
@@ -135,10 +138,13 @@ fn backing_off(until: Option<chrono::DateTime<Utc>>) -> ApiError {
 }
 
 /// Opens a session for `user` (already authenticated): session row, refresh token, eviction
-/// beyond the session limit, audit entry, access token.
+/// beyond the session limit, audit entry, access token. `verified_password` is the stored hash
+/// the password was checked against (`None` for a sign-in without one); if a reset replaced it
+/// meanwhile, no session opens, so the old password cannot outlive the reset.
 pub(crate) async fn open_session(
     state: &AppState,
     user: &User,
+    verified_password: Option<&str>,
     caller: &Caller,
     keys: &crate::security::jwt::JwtKeys,
 ) -> Result<LoginSuccess, ApiError> {
@@ -153,7 +159,9 @@ pub(crate) async fn open_session(
 
     let mut tx = state.db.begin().await?;
     // Concurrent logins of one user queue here, so each eviction sees the other's new session.
-    users::lock_for_update(&mut *tx, user.id).await?;
+    if !users::lock_if_password_is(&mut *tx, user.id, verified_password).await? {
+        return Err(incorrect());
+    }
     let session_id = sessions::create(&mut *tx, user.id, expires_at, &origin).await?;
     sessions::insert_refresh_token(&mut *tx, session_id, &refresh.hash).await?;
     sessions::evict_oldest(&mut *tx, user.id, i64::from(state.config.max_sessions_per_user)).await?;

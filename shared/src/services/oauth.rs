@@ -54,7 +54,7 @@ pub async fn login(
         return Err(ApiError::BadRequest { code: "inactive_user", detail: "Inactive user".into() });
     }
     caller.audit(&state.db, "oauth_login", Some(user.id), true, json!({"provider": provider.as_str()})).await?;
-    open_session(state, &user, caller, keys).await
+    open_session(state, &user, None, caller, keys).await
 }
 
 fn email_taken() -> ApiError {

@@ -110,15 +110,20 @@ pub async fn change(
     };
     // A stolen access token must not become a password oracle: same back-off as login.
     claim_password_attempt(state, user.id).await?;
-    let matches = password::verify(current_password, stored).await.map_err(|error| ApiError::Internal(error.into()))?;
+    let matches =
+        password::verify(current_password, stored.clone()).await.map_err(|error| ApiError::Internal(error.into()))?;
     if !matches {
-        return Err(ApiError::BadRequest { code: "incorrect_password", detail: "Incorrect current password".into() });
+        return Err(incorrect_current_password());
     }
     users::record_successful_login(&state.db, user.id, None).await?;
     check_new_password(state, user, &new_password, "new_password")?;
     let new_hash = password::hash(new_password).await.map_err(|error| ApiError::Internal(error.into()))?;
 
     let mut tx = state.db.begin().await?;
+    // A reset committed since the check replaced the password this request proved: it wins.
+    if !users::lock_if_password_is(&mut *tx, user.id, Some(&stored)).await? {
+        return Err(incorrect_current_password());
+    }
     users::set_password(&mut *tx, user.id, &new_hash).await?;
     sessions::revoke_all_except(&mut *tx, user.id, Some(current_session), "password_changed").await?;
     one_time_tokens::void_account_links(&mut *tx, user.id).await?;
@@ -128,6 +133,10 @@ pub async fn change(
     tx.commit().await?;
     outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(())
+}
+
+fn incorrect_current_password() -> ApiError {
+    ApiError::BadRequest { code: "incorrect_password", detail: "Incorrect current password".into() }
 }
 
 fn check_new_password(state: &AppState, user: &User, new_password: &SecretString, field: &str) -> Result<(), ApiError> {

@@ -151,3 +151,119 @@ async fn a_forged_forwarded_for_does_not_change_the_rate_limit_key(db: PgPool) {
     assert_eq!(statuses[3..], [StatusCode::TOO_MANY_REQUESTS; 2], "a new X-Forwarded-For bought more attempts");
     assert_eq!(other_client, StatusCode::CREATED, "the limit is per client address");
 }
+
+/// The refresh cookie's value in a login answer.
+fn refresh_cookie_of(response: &TestResponse) -> String {
+    let cookie = response.headers[http::header::SET_COOKIE].to_str().expect("ascii");
+    cookie.trim_start_matches("refresh_token=").split(';').next().expect("value").to_owned()
+}
+
+async fn refresh_with(app: &TestApp, token: &str) -> StatusCode {
+    let request = http::Request::post("/api/v1/auth/refresh")
+        .header(http::header::COOKIE, format!("refresh_token={token}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    app.send(request).await.status
+}
+
+async fn mailed_reset_token(app: &TestApp, email: &str) -> String {
+    let forgot = app.post_json("/api/v1/auth/forgot-password", &json!({"email": email})).await;
+    assert_eq!(forgot.status, StatusCode::OK);
+    app.last_mailed_token(email)
+}
+
+/// After a reset to `owners`, only `owners` signs in: `others` fail, and so does `old_session`.
+async fn assert_the_reset_won(app: &TestApp, owners: &str, others: &[&str], old_session: Option<&str>, round: usize) {
+    for password in others {
+        let login = app.login("jane@example.com", password).await;
+        assert_eq!(login.status, StatusCode::UNAUTHORIZED, "round {round}: {password} still signs in");
+    }
+    if let Some(token) = old_session {
+        assert_eq!(
+            refresh_with(app, token).await,
+            StatusCode::UNAUTHORIZED,
+            "round {round}: a session outlived the reset"
+        );
+    }
+    // Signing in with the owner's password also clears the failures counted above.
+    assert_eq!(app.login("jane@example.com", owners).await.status, StatusCode::OK, "round {round}: the reset was lost");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_password_change_racing_a_reset_never_undoes_the_reset(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user("jane@example.com", "jane").await;
+    let mut current = PASSWORD.to_owned();
+    for round in 0..ROUNDS {
+        // Someone who knows the current password is signed in; the owner resets it meanwhile.
+        let attacker = app.login("jane@example.com", &current).await;
+        let attacker_access = attacker.body["access_token"].as_str().expect("access token").to_owned();
+        let attacker_refresh = refresh_cookie_of(&attacker);
+        let reset_token = mailed_reset_token(&app, "jane@example.com").await;
+        let (owners, attackers) = (format!("Owner-{round}-Passw0rd!"), format!("Attacker-{round}-Passw0rd!"));
+
+        let change_body = json!({"current_password": current, "new_password": attackers});
+        let reset_body = json!({"token": reset_token, "new_password": owners});
+        tokio::join!(
+            app.call("POST", "/api/v1/auth/change-password", Some(&attacker_access), Some(&change_body)),
+            app.post_json("/api/v1/auth/reset-password", &reset_body),
+        );
+
+        assert_the_reset_won(&app, &owners, &[&current, &attackers], Some(&attacker_refresh), round).await;
+        current = owners;
+    }
+    eprintln!("races run: {ROUNDS} change/reset pairs");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_login_racing_a_reset_never_keeps_a_session_with_the_old_password(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user("jane@example.com", "jane").await;
+    let mut current = PASSWORD.to_owned();
+    let mut logged_in = 0;
+    for round in 0..ROUNDS * 2 {
+        let reset_token = mailed_reset_token(&app, "jane@example.com").await;
+        let owners = format!("Owner-{round}-Passw0rd!");
+        let reset_body = json!({"token": reset_token, "new_password": owners});
+
+        let (login, _) = tokio::join!(
+            app.login("jane@example.com", &current),
+            app.post_json("/api/v1/auth/reset-password", &reset_body),
+        );
+
+        let session = (login.status == StatusCode::OK).then(|| refresh_cookie_of(&login));
+        logged_in += usize::from(session.is_some());
+        assert_the_reset_won(&app, &owners, &[&current], session.as_deref(), round).await;
+        current = owners;
+    }
+    eprintln!("races run: {} login/reset pairs ({logged_in} logins answered before the reset)", ROUNDS * 2);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_login_upgrades_the_stored_hash_only_if_no_reset_replaced_it(db: PgPool) {
+    use shared::repo::users::{self, Rehash};
+    let app = TestApp::new(db.clone());
+    app.signed_in_user("jane@example.com", "jane").await;
+    let id = app.user_id("jane@example.com").await;
+    let stored = || async {
+        sqlx::query_scalar::<_, String>("select password_hash from users where id = $1")
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .expect("hash")
+    };
+    let before_reset = stored().await;
+    sqlx::query("update users set password_hash = 'set-by-a-reset' where id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .expect("reset");
+
+    let late_upgrade = Rehash { verified_hash: &before_reset, new_hash: "upgrade-of-the-old-password" };
+    users::record_successful_login(&db, id, Some(late_upgrade)).await.expect("login");
+    assert_eq!(stored().await, "set-by-a-reset", "a late re-hash undid the reset");
+
+    let upgrade = Rehash { verified_hash: "set-by-a-reset", new_hash: "upgrade-of-the-new-password" };
+    users::record_successful_login(&db, id, Some(upgrade)).await.expect("login");
+    assert_eq!(stored().await, "upgrade-of-the-new-password");
+}
