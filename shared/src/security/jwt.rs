@@ -17,6 +17,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::server_key::ServerKey;
+
 /// Seconds of clock skew tolerated between the signer and the verifier.
 const LEEWAY_SECONDS: u64 = 5;
 /// Shortest accepted HS256 secret: 256 bits, the hash's own strength.
@@ -85,6 +87,7 @@ pub struct JwtKeys {
     issuer: String,
     audience: String,
     ttl_seconds: i64,
+    server_key: ServerKey,
 }
 
 impl fmt::Debug for JwtKeys {
@@ -118,6 +121,7 @@ impl JwtKeys {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl_seconds,
+            server_key: ServerKey::derive_from(secret),
         })
     }
 
@@ -132,7 +136,13 @@ impl JwtKeys {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl_seconds,
+            server_key: ServerKey::derive_from(pem),
         })
+    }
+
+    /// The key for keyed digests, derived from the signing key (see [`ServerKey`]).
+    pub fn server_key(&self) -> &ServerKey {
+        &self.server_key
     }
 
     /// Keeps verifying (and publishing) the key that signed tokens before a rotation. Only the

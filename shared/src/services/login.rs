@@ -16,6 +16,7 @@ use crate::domain::{device, login_backoff};
 use crate::error::ApiError;
 use crate::repo::sessions::{self, Origin};
 use crate::repo::users::{self, Rehash, User};
+use crate::security::server_key::{Purpose, ServerKey};
 use crate::security::validation::Email;
 use crate::security::{password, tokens};
 
@@ -68,7 +69,7 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
 
     match &user {
         Some(user) => claim_password_attempt(state, user.id).await?,
-        None => claim_unknown_email_attempt(state, email).await?,
+        None => claim_unknown_email_attempt(state, keys.server_key(), email).await?,
     }
 
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -122,9 +123,10 @@ pub(crate) async fn claim_password_attempt(state: &AppState, user_id: Uuid) -> R
 }
 
 /// [`claim_password_attempt`] for an address without an account, so the back-off does not tell
-/// registered addresses from unknown ones.
-async fn claim_unknown_email_attempt(state: &AppState, email: &str) -> Result<(), ApiError> {
-    let digest = tokens::hash(email);
+/// registered addresses from unknown ones. The counter is keyed by an HMAC of the address, so a
+/// copy of the table does not tell which addresses were tried.
+async fn claim_unknown_email_attempt(state: &AppState, server_key: &ServerKey, email: &str) -> Result<(), ApiError> {
+    let digest = server_key.digest(Purpose::UnknownEmailLogins, email.as_bytes());
     let (free, max) = (login_backoff::FREE_FAILURES, login_backoff::MAX_WINDOW_SECONDS);
     if users::claim_unknown_email_attempt(&state.db, &digest, free, max).await? {
         return Ok(());
