@@ -68,7 +68,7 @@ pub(crate) struct RevokedSessions {
     path = "/api/v1/auth/refresh",
     tag = "auth",
     responses(
-        (status = 200, body = TokenResponse, description = "New access token; a new cookie unless this was a replay inside the grace window"),
+        (status = 200, body = TokenResponse, description = "New access token and the successor cookie; a replay inside the grace window gets the same successor again while it is unused"),
         (status = 401, description = "No refresh token provided / Invalid refresh token"),
         (status = 403, description = "Cross-site request refused (another site's page sent it)")
     )

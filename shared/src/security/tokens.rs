@@ -34,9 +34,15 @@ pub struct RandomnessError;
 pub fn issue() -> Result<IssuedToken, RandomnessError> {
     let mut bytes = [0u8; TOKEN_BYTES];
     getrandom::fill(&mut bytes).map_err(|_| RandomnessError)?;
+    Ok(from_key_material(bytes))
+}
+
+/// A token made from 256 bits of key material instead of fresh randomness: an HMAC output, so the
+/// server can compute the same token again later without storing it.
+pub fn from_key_material(bytes: [u8; TOKEN_BYTES]) -> IssuedToken {
     let secret = URL_SAFE_NO_PAD.encode(bytes);
     let hash = hash(&secret);
-    Ok(IssuedToken { secret, hash })
+    IssuedToken { secret, hash }
 }
 
 /// The digest to look a presented token up by.

@@ -1,9 +1,13 @@
 //! Refresh with rotation and reuse detection, logout, and the caller's session list.
 //!
 //! Every refresh exchanges the presented token for a new one. A token that was already exchanged
-//! still works for `REFRESH_REUSE_GRACE_SECONDS` (two tabs refreshing at once) and then only
-//! yields a new access token, no new refresh token. Presented later, it is treated as stolen: the
-//! whole session is revoked, which also kills every access token bound to it.
+//! still works for `REFRESH_REUSE_GRACE_SECONDS` (two tabs refreshing at once, or an answer lost
+//! on the way): it yields a new access token and the same successor again, as long as that
+//! successor is unused. Presented later, it is treated as stolen: the whole session is revoked,
+//! which also kills every access token bound to it.
+//!
+//! The successor is an HMAC of the presented token under the server key, so a replay can be
+//! given the very cookie the first answer carried without the server keeping it anywhere.
 
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -13,6 +17,7 @@ use super::Caller;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::repo::sessions::{self, RefreshToken, SessionView};
+use crate::security::server_key::Purpose;
 use crate::security::tokens;
 
 /// What a successful refresh hands back.
@@ -22,7 +27,8 @@ pub struct Refreshed {
     pub access_token: String,
     /// Its lifetime in seconds.
     pub expires_in: i64,
-    /// The successor refresh token; `None` for a replay inside the grace window.
+    /// The successor refresh token; `None` for a replay inside the grace window whose successor
+    /// was already exchanged.
     pub refresh_token: Option<String>,
 }
 
@@ -47,14 +53,16 @@ pub async fn refresh(state: &AppState, presented: &str, caller: &Caller) -> Resu
         return Err(invalid_refresh_token());
     }
 
+    let successor =
+        tokens::from_key_material(keys.server_key().digest(Purpose::RefreshSuccessor, presented.as_bytes()));
     let successor = match token.rotated_at {
-        None => rotate(state, &hash, &token, caller).await?,
+        None => rotate(state, &hash, successor, &token, caller).await?,
         Some(rotated_at) => {
             let grace = Duration::seconds(i64::from(state.config.refresh_reuse_grace_seconds));
             if Utc::now() - rotated_at > grace {
                 return Err(reuse_detected(state, &token, caller).await);
             }
-            None
+            unused_successor(state, successor).await?
         }
     };
 
@@ -65,23 +73,32 @@ pub async fn refresh(state: &AppState, presented: &str, caller: &Caller) -> Resu
 }
 
 /// Marks `hash` rotated and stores its successor in one transaction. If a concurrent refresh
-/// rotated it first, this one is a replay inside the grace window: no successor.
+/// rotated it first, this one is a replay inside the grace window.
 async fn rotate(
     state: &AppState,
     hash: &tokens::TokenHash,
+    successor: tokens::IssuedToken,
     token: &RefreshToken,
     caller: &Caller,
 ) -> Result<Option<String>, ApiError> {
-    let successor = tokens::issue().map_err(|error| ApiError::Internal(error.into()))?;
     let mut tx = state.db.begin().await?;
     if !sessions::mark_rotated(&mut *tx, hash).await? {
-        return Ok(None);
+        drop(tx);
+        return unused_successor(state, successor).await;
     }
     sessions::insert_refresh_token(&mut *tx, token.session_id, &successor.hash).await?;
     sessions::touch(&mut *tx, token.session_id).await?;
     caller.audit(&mut *tx, "refresh", Some(token.user_id), true, json!({"session_id": token.session_id})).await?;
     tx.commit().await?;
     Ok(Some(successor.secret))
+}
+
+/// The successor for a replay inside the grace window, if it is still unused and its session
+/// live; once the successor has been exchanged in turn, the replay gets an access token only.
+async fn unused_successor(state: &AppState, successor: tokens::IssuedToken) -> Result<Option<String>, ApiError> {
+    let stored = sessions::find_refresh_token(&state.db, &successor.hash).await?;
+    let unused = stored.is_some_and(|stored| stored.rotated_at.is_none() && stored.session_live);
+    Ok(unused.then_some(successor.secret))
 }
 
 async fn reuse_detected(state: &AppState, token: &RefreshToken, caller: &Caller) -> ApiError {

@@ -54,16 +54,41 @@ async fn every_refresh_rotates_the_cookie(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn a_replay_inside_the_grace_window_gets_an_access_token_but_no_cookie(db: PgPool) {
-    let app = TestApp::new(db);
+async fn a_lost_refresh_answer_is_sent_again_to_a_replay_inside_the_grace_window(db: PgPool) {
+    let app = TestApp::new(db.clone());
     app.signed_in_user("jane@example.com", "jane").await;
     let (_, first) = login_pair(&app).await;
-    assert_eq!(refresh(&app, &first).await.status, StatusCode::OK);
+    // The answer to this refresh never reaches the client (a dropped connection, a closed tab).
+    let lost = refresh(&app, &first).await;
+    assert_eq!(lost.status, StatusCode::OK);
 
     let replay = refresh(&app, &first).await;
 
     assert_eq!(replay.status, StatusCode::OK);
-    assert!(replay.headers.get(header::SET_COOKIE).is_none());
+    assert_eq!(app.get_me(replay.body["access_token"].as_str().expect("token")).await.status, StatusCode::OK);
+    let resent = refresh_cookie_of(&replay).expect("the replay gets the successor cookie the lost answer carried");
+    assert_eq!(Some(&resent), refresh_cookie_of(&lost).as_ref(), "the same successor, not a second one");
+    sqlx::query("update refresh_tokens set rotated_at = now() - interval '1 minute' where rotated_at is not null")
+        .execute(&db)
+        .await
+        .expect("the grace window passes");
+    let next = refresh(&app, &resent).await;
+    assert_eq!(next.status, StatusCode::OK, "the session survives: {:?}", next.body);
+    assert!(refresh_cookie_of(&next).is_some());
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_replay_inside_the_grace_window_gets_no_cookie_once_the_successor_was_used(db: PgPool) {
+    let app = TestApp::new(db);
+    app.signed_in_user("jane@example.com", "jane").await;
+    let (_, first) = login_pair(&app).await;
+    let second = refresh_cookie_of(&refresh(&app, &first).await).expect("cookie");
+    assert_eq!(refresh(&app, &second).await.status, StatusCode::OK);
+
+    let replay = refresh(&app, &first).await;
+
+    assert_eq!(replay.status, StatusCode::OK);
+    assert!(replay.headers.get(header::SET_COOKIE).is_none(), "a used successor is never handed out again");
     assert_eq!(app.get_me(replay.body["access_token"].as_str().expect("token")).await.status, StatusCode::OK);
 }
 
