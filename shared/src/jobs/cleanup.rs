@@ -1,7 +1,8 @@
 //! `cleanup-expired`: removes rows whose purpose has passed — expired or used one-time tokens,
 //! expired and long-revoked sessions, old rate-limit windows, idle back-off counters, delivered
 //! mail and finished tasks — so the tables stay small and hold no personal data longer than
-//! needed. It also ends tasks left STARTED by runs that all died.
+//! needed. It also ends tasks left STARTED by runs that all died, and tasks no sweep got to a
+//! worker within a day.
 
 use std::future::Future;
 use std::time::Instant;
@@ -22,6 +23,10 @@ const KEEP_IDLE_UNKNOWN_LOGINS_DAYS: i32 = 30;
 
 /// A task STARTED this long ago has no run left coming (5 receives x 6 min visibility = 30 min).
 const ABANDONED_TASK_MINUTES: i32 = 60;
+
+/// A task still PENDING this long after it was stored will not be picked up: the outbox sweep
+/// queued it again about 25 times.
+const UNQUEUED_TASK_HOURS: i32 = 24;
 
 /// Rows one cleanup statement deletes: deletes are cheap, so batches are larger than elsewhere.
 const CLEANUP_BATCH: i64 = BATCH_SIZE * 10;
@@ -70,6 +75,10 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
             .await?)
         && drain(report, "abandoned_tasks_failed", stop_at, || {
             maintenance::fail_abandoned_tasks(db, ABANDONED_TASK_MINUTES, CLEANUP_BATCH)
+        })
+        .await?
+        && drain(report, "unqueued_tasks_failed", stop_at, || {
+            maintenance::fail_unqueued_tasks(db, UNQUEUED_TASK_HOURS, CLEANUP_BATCH)
         })
         .await?
         && drain(report, "tasks_deleted", stop_at, || {

@@ -35,7 +35,8 @@ pub enum ScheduledJob {
     PurgeDeletedAccounts,
     /// Removes expired tokens, dead sessions, old rate-limit windows and finished tasks.
     CleanupExpired,
-    /// Re-delivers mail the request that queued it could not send.
+    /// Re-delivers mail the request that queued it could not send, and queues again tasks whose
+    /// message never left.
     OutboxSweep,
 }
 

@@ -90,6 +90,20 @@ pub async fn fail_abandoned_tasks(db: impl PgExecutor<'_>, minutes: i32, limit: 
     .map(|done| done.rows_affected())
 }
 
+/// Fails tasks still PENDING `hours` after they were stored: no sweep got them to a worker.
+pub async fn fail_unqueued_tasks(db: impl PgExecutor<'_>, hours: i32, limit: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "update tasks set status = 'FAILURE', finished_at = now(), error = 'never picked up: the queue did not take it'
+          where id in (select id from tasks where status = 'PENDING' and created_at < now() - make_interval(hours => $1)
+                        limit $2)",
+    )
+    .bind(hours)
+    .bind(limit)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
 /// Delivered mail older than `keep_days` (the scrubbed row still names the recipient).
 pub async fn delete_sent_mail(db: impl PgExecutor<'_>, keep_days: i32, limit: i64) -> Result<u64, sqlx::Error> {
     sqlx::query(

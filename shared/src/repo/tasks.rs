@@ -209,6 +209,27 @@ pub async fn finish_failure(db: impl PgExecutor<'_>, id: Uuid, attempt: i32, err
     Ok(done.rows_affected() > 0)
 }
 
+/// PENDING tasks due for another queueing (first five minutes after they were stored, then 10,
+/// 20, 40 and at most every 60 minutes), at most `limit`, each pushed back before it is returned:
+/// what the outbox sweep queues again when the function that stored a task died before queueing
+/// it. Tasks another sweep is claiming are skipped. One index range scan over PENDING tasks.
+pub async fn claim_unqueued(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "update tasks
+            set sweeps = sweeps + 1,
+                next_sweep_at = now() + make_interval(mins => least(60, 10 * power(2, least(sweeps, 3))::int))
+          where id in (select id from tasks
+                        where status = 'PENDING' and next_sweep_at <= now()
+                        order by next_sweep_at
+                        limit $1
+                          for update skip locked)
+          returning id",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// Marks a task that never reached the queue FAILURE with `error`; it will never run. False
 /// when it was no longer PENDING.
 pub async fn fail_pending(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Result<bool, sqlx::Error> {

@@ -193,3 +193,29 @@ async fn a_task_stored_with_bad_arguments_fails_without_running(db: PgPool) {
     assert_eq!((unknown.status.as_str(), unknown.error.as_deref()), ("FAILURE", Some("unknown task \"reboot\"")));
     assert_eq!(unknown.result, None::<Value>);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_cleanup_fails_a_task_that_no_sweep_got_to_a_worker_within_a_day(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let stuck = app.insert_task("cleanup", json!([]), json!({}), "PENDING").await;
+    let recent = app.insert_task("cleanup", json!([]), json!({}), "PENDING").await;
+    sqlx::query("update tasks set created_at = now() - interval '25 hours' where id = $1")
+        .bind(stuck)
+        .execute(&db)
+        .await
+        .expect("age");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let report = shared::jobs::ScheduledJob::CleanupExpired.run(&app.state, deadline).await.expect("cleanup");
+
+    assert_eq!(report.count("unqueued_tasks_failed"), 1);
+    let row = |id| {
+        sqlx::query_as::<_, (String, Option<String>)>("select status, error from tasks where id = $1")
+            .bind(id)
+            .fetch_one(&db)
+    };
+    let (status, error) = row(stuck).await.expect("stuck task");
+    assert_eq!(status, "FAILURE");
+    assert!(error.is_some_and(|error| error.starts_with("never picked up")));
+    assert_eq!(row(recent).await.expect("recent task").0, "PENDING", "a day has not passed for this one");
+}
