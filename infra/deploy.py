@@ -149,6 +149,31 @@ def is_placeholder(value: str) -> bool:
     return any(host in value for host in ("localhost", "127.0.0.1", "example.com", "example.org"))
 
 
+# RFC 2606 / RFC 6761 names: no mail from them can be verified in SES or delivered. The
+# functions refuse them at start-up outside development too (shared/src/config/deployed.rs).
+RESERVED_MAIL_DOMAINS = ("example.com", "example.net", "example.org", "example", "localhost", "test", "invalid")
+
+
+def reserved_mail_domain(mailbox: str) -> str | None:
+    """The reserved domain a sender such as "Name <a@b.c>" sends from, if it does."""
+    address = mailbox.rsplit("<", 1)[-1].rstrip(">").strip()
+    domain = address.rpartition("@")[2].lower() if "@" in address else ""
+    if any(domain == name or domain.endswith("." + name) for name in RESERVED_MAIL_DOMAINS):
+        return domain
+    return None
+
+
+def is_public_https(url: str) -> bool:
+    """An https URL whose host is not this machine: what the functions accept outside development."""
+    if not url.startswith("https://"):
+        return False
+    host = url[len("https://"):].split("/", 1)[0].rsplit("@", 1)[-1]
+    host = host[1:].split("]", 1)[0] if host.startswith("[") else host.split(":", 1)[0]
+    host = host.lower()
+    local = host in ("localhost", "0.0.0.0", "::1", "::") or host.endswith(".localhost") or host.startswith("127.")
+    return bool(host) and not local
+
+
 def check(env: str, p: Mapping[str, str], jwt_authorizer: bool) -> None:
     problems = []
     url = p.get("DatabaseUrl", "")
@@ -173,20 +198,30 @@ def check(env: str, p: Mapping[str, str], jwt_authorizer: bool) -> None:
         problems.append("HOSTED_ZONE_ID is set without DOMAIN_NAME")
     # SES refuses a sender it has not verified, so without one nobody could verify an account.
     mail_from = p.get("MailFrom", "")
-    if not mail_from or is_placeholder(mail_from):
+    if not mail_from or is_placeholder(mail_from) or reserved_mail_domain(mail_from):
         problems.append(f"MAIL_FROM {mail_from!r} is not a real sender (use an identity verified in SES in the stack's region)")
+    # The template has no default for either: mail links and browser origins are per deployment.
+    origins = [o.strip() for o in p.get("CorsOrigins", "").split(",") if o.strip()]
+    frontend = p.get("FrontendUrl", "")
+    if not frontend:
+        problems.append("FRONTEND_URL is required (the web app's base URL, where mail links point)")
+    if not origins:
+        problems.append("CORS_ORIGINS is required (the web app's origins)")
+    # Outside development the functions refuse to start with these (shared/src/config/deployed.rs).
+    if p.get("Environment", "production") != "development":
+        for origin in origins:
+            if not is_public_https(origin):
+                problems.append(f"CORS origin {origin!r} is not https or points at localhost; the functions would refuse to start")
+        if frontend and not is_public_https(frontend):
+            problems.append(f"FRONTEND_URL {frontend!r} is not https or points at localhost; the functions would refuse to start")
     for key, value in sorted(p.items()):
         if sam_would_alter(value):
             problems.append(f"the {key} value starts and ends with a quote or contains a backslash before a space or quote, which SAM CLI would strip")
 
     if env == "prod":
-        origins = [o.strip() for o in p.get("CorsOrigins", "").split(",") if o.strip()]
-        if not origins:
-            problems.append("CORS_ORIGINS is required in prod (the web app's https origins)")
         for origin in origins:
             if not origin.startswith("https://") or is_placeholder(origin):
                 problems.append(f"CORS origin {origin!r} is not your web app's public https origin")
-        frontend = p.get("FrontendUrl", "")
         if not frontend.startswith("https://") or is_placeholder(frontend):
             problems.append(f"FRONTEND_URL {frontend!r} is not a public https URL (mail links point there)")
 

@@ -16,12 +16,12 @@ import deploy  # noqa: E402
 KEYS = deploy.ROOT / "shared" / "tests" / "keys"
 # sam_parse.py puts a stand-in template where `sam build` would write one, and removes it.
 BUILT_BEFORE = (deploy.ROOT / ".aws-sam" / "build").exists()
-SENDER = {"MAIL_FROM": "Acme Dev <dev@mail.acme.test>"}
+SENDER = {"MAIL_FROM": "Acme Dev <dev@mail.acme.dev>"}
 GOOD_PROD = {
     "DATABASE_URL": "postgres://app:s3cret@db.internal:5432/app?sslmode=require",
     "CORS_ORIGINS": "https://app.acme.test,https://admin.acme.test",
     "FRONTEND_URL": "https://app.acme.test",
-    "MAIL_FROM": "Acme <noreply@acme.test>",
+    "MAIL_FROM": "Acme <noreply@acme.dev>",
 }
 
 
@@ -71,6 +71,29 @@ class Parameters(unittest.TestCase):
     def test_prod_refuses_local_and_plain_http_origins(self):
         for origins in ("http://app.acme.test", "https://localhost:3000", "https://app.acme.test,http://127.0.0.1:3000"):
             self.assertIn("is not your web app's public https origin", refusal("prod", {**GOOD_PROD, "CORS_ORIGINS": origins}))
+
+    def test_a_sender_at_a_reserved_domain_is_refused_everywhere(self):
+        for sender in ("Acme <noreply@acme.test>", "a@example.net", "X <x@mail.example>", "noreply@localhost"):
+            with self.subTest(sender):
+                self.assertIn("is not a real sender", refusal("dev", {"DATABASE_URL": "postgres://a@h/d", "MAIL_FROM": sender}))
+
+    def test_outside_development_a_local_front_end_is_refused_in_any_profile(self):
+        # The dev profile says Environment=development; a profile that says otherwise gets
+        # localhost refused, as the functions themselves would refuse it at start-up.
+        environ = {**SENDER, "DATABASE_URL": "postgres://a@h/d"}
+        self.assertEqual(deploy.parameters("dev", environ, False)["FrontendUrl"], "http://localhost:3000")
+        with tempfile.TemporaryDirectory() as folder:
+            samconfig = Path(folder) / "samconfig.toml"
+            samconfig.write_text(
+                '[dev.deploy.parameters]\nstack_name = "s"\nparameter_overrides = '
+                '["Environment=staging", "CorsOrigins=https://app.acme.dev,http://localhost:3000", "FrontendUrl=https://127.0.0.1:3000"]\n'
+            )
+            with self.assertRaises(deploy.Refusal) as caught:
+                deploy.parameters("dev", environ, False, samconfig)
+        message = str(caught.exception)
+        self.assertIn("FRONTEND_URL 'https://127.0.0.1:3000' is not https or points at localhost", message)
+        self.assertIn("CORS origin 'http://localhost:3000' is not https or points at localhost", message)
+        self.assertNotIn("'https://app.acme.dev'", message)
 
     def test_environment_overrides_the_profile(self):
         merged = deploy.parameters("prod", GOOD_PROD, False)
@@ -126,7 +149,7 @@ class Parameters(unittest.TestCase):
 
     def test_settings_fingerprint_follows_the_secret_and_hides_it(self):
         one = deploy.parameters("dev", {**SENDER, "DATABASE_URL": "postgres://a:pw1@h/d"}, False)["SettingsFingerprint"]
-        same = deploy.parameters("dev", {**SENDER, "DATABASE_URL": "postgres://a:pw1@h/d", "MAIL_FROM": "x@acme.test"}, False)["SettingsFingerprint"]
+        same = deploy.parameters("dev", {**SENDER, "DATABASE_URL": "postgres://a:pw1@h/d", "MAIL_FROM": "x@acme.dev"}, False)["SettingsFingerprint"]
         other = deploy.parameters("dev", {**SENDER, "DATABASE_URL": "postgres://a:pw2@h/d"}, False)["SettingsFingerprint"]
         self.assertEqual(one, same)
         self.assertNotEqual(one, other)

@@ -24,7 +24,7 @@ import invoke_migrate  # noqa: E402
 import rehearsal  # noqa: E402
 
 KEYS = deploy.ROOT / "shared" / "tests" / "keys"
-DEV_ENVIRON = {"DATABASE_URL": "postgres://app:s3cret@db.acme.test:5432/app?sslmode=require", "MAIL_FROM": "Acme Dev <dev@mail.acme.test>"}
+DEV_ENVIRON = {"DATABASE_URL": "postgres://app:s3cret@db.acme.test:5432/app?sslmode=require", "MAIL_FROM": "Acme Dev <dev@mail.acme.dev>"}
 # Every optional feature on: custom domain with DNS, VPC with an RDS Proxy, both sign-in
 # providers, the superuser, an RSA key with a previous one, WebSocket access logs.
 ALL_FEATURES_ENVIRON = {
@@ -106,6 +106,10 @@ class Rules(unittest.TestCase):
 
     def test_mail_from_has_no_default_that_ses_would_refuse(self):
         self.assertNotIn("Default", self.template["Parameters"]["MailFrom"])
+
+    def test_front_end_and_origins_have_no_localhost_default(self):
+        for name in ("FrontendUrl", "CorsOrigins"):
+            self.assertNotIn("Default", self.template["Parameters"][name], name)
 
 
 class TransformedTemplate(unittest.TestCase):

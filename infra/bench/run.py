@@ -83,6 +83,8 @@ def function_env(config: dict, name: str, runtime_api: str, rate_limit: bool) ->
         "PATH": os.environ["PATH"],
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
         "AWS_LAMBDA_FUNCTION_NAME": f"bench-{name}",
+        # local settings (localhost front end, example.com sender): not a deployment
+        "ENVIRONMENT": "development",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024" if name in ("auth-api", "migrate") else "256",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/bench-{name}",

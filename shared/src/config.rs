@@ -3,6 +3,8 @@
 //! Every variable is parsed here and nowhere else, so a bad value stops the process at start with
 //! one line naming the variable instead of failing on the first request that needs it.
 
+mod deployed;
+
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -387,6 +389,13 @@ impl Config {
             seed_aliases_used: Vec::new(),
             ignored_seed_settings: IGNORED_SEED_SETTINGS.into_iter().filter(|name| vars.raw(name).is_some()).collect(),
         };
+        if deployed::is_deployed(vars.get("ENVIRONMENT").as_deref(), on_lambda) {
+            deployed::refuse_local_settings(&deployed::PublicSettings {
+                frontend_url: &config.frontend_url,
+                cors_origins: &config.cors_origins,
+                mail_from: (vars.source("MAIL_FROM"), &config.mail_from),
+            })?;
+        }
         config.seed_aliases_used = vars.aliases_used.into_inner();
         Ok(config)
     }
@@ -697,14 +706,50 @@ mod tests {
     #[test]
     fn lambda_environment_gets_a_small_pool_and_json_logs() {
         let queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/jobs";
-        let config = config_from(&[DB, ("AWS_LAMBDA_FUNCTION_NAME", "system-api"), ("QUEUE_URL", queue_url)])
-            .expect("valid config");
+        let config = config_from(&[
+            DB,
+            ("AWS_LAMBDA_FUNCTION_NAME", "system-api"),
+            ("QUEUE_URL", queue_url),
+            PUBLIC_FRONT_END,
+            PUBLIC_ORIGINS,
+            PUBLIC_SENDER,
+        ])
+        .expect("valid config");
         assert_eq!(config.db_max_connections, 2);
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(config.on_lambda);
         assert!(config.cookie_secure);
         assert_eq!(config.mail_backend, MailBackend::Ses);
         assert_eq!(config.queue, QueueBackend::Sqs { queue_url: queue_url.into(), dlq_url: None });
+    }
+
+    const PUBLIC_FRONT_END: (&str, &str) = ("FRONTEND_URL", "https://app.acme.dev");
+    const PUBLIC_ORIGINS: (&str, &str) = ("BACKEND_CORS_ORIGINS", "https://app.acme.dev");
+    const PUBLIC_SENDER: (&str, &str) = ("MAIL_FROM", "Acme <noreply@mail.acme.dev>");
+
+    #[test]
+    fn a_deployment_does_not_start_with_the_local_defaults() {
+        let queue_url = ("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/jobs");
+        let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "auth-api");
+        for deployment in
+            [vec![("ENVIRONMENT", "production")], vec![("ENVIRONMENT", "staging")], vec![lambda, queue_url]]
+        {
+            let with = |extra: &[(&'static str, &'static str)]| {
+                let mut vars = vec![DB];
+                vars.extend(deployment.iter().copied());
+                vars.extend_from_slice(extra);
+                config_from(&vars)
+            };
+            assert_eq!(with(&[]).expect_err("localhost front end").var, "FRONTEND_URL", "{deployment:?}");
+            assert_eq!(with(&[PUBLIC_FRONT_END]).expect_err("localhost origins").var, "BACKEND_CORS_ORIGINS");
+            assert_eq!(with(&[PUBLIC_FRONT_END, PUBLIC_ORIGINS]).expect_err("noreply@localhost").var, "MAIL_FROM");
+            let seed_sender = with(&[PUBLIC_FRONT_END, PUBLIC_ORIGINS, ("FROM_EMAIL", "noreply@example.com")]);
+            assert_eq!(seed_sender.expect_err("example.com").var, "FROM_EMAIL", "named as the user wrote it");
+            with(&[PUBLIC_FRONT_END, PUBLIC_ORIGINS, PUBLIC_SENDER]).expect("public settings");
+        }
+        // Local development, and a Lambda function told it is development, keep the defaults.
+        config_from(&[DB]).expect("local");
+        config_from(&[DB, lambda, queue_url, ("ENVIRONMENT", "development")]).expect("cargo lambda locally");
     }
 
     #[test]

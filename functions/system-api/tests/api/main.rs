@@ -449,6 +449,7 @@ async fn answers_served_on_lambda_carry_strict_transport_security_and_local_ones
     let on_lambda = |extra: &[(&str, &str)]| {
         let mut vars = vec![
             ("AWS_LAMBDA_FUNCTION_NAME", "system-api"),
+            ("ENVIRONMENT", "development"),
             ("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/jobs"),
         ];
         vars.extend_from_slice(extra);

@@ -179,6 +179,8 @@ impl Function {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/01/01/[$LATEST]0123456789abcdef")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
             .env("DATABASE_URL", database_url)
+            // Local settings (localhost front end, file mail): not a deployment.
+            .env("ENVIRONMENT", "development")
             // `inline` spares a function that queues nothing a queue URL; `settings` may override.
             .env("QUEUE_BACKEND", "inline")
             .env("LOG_LEVEL", "info")
