@@ -495,6 +495,7 @@ fn parse_rate_limits(vars: &Vars<'_>) -> Result<RateLimits, ConfigError> {
         password_reset: limit("RATE_LIMIT_PASSWORD_RESET", seed.password_reset)?,
         oauth: limit("RATE_LIMIT_OAUTH", seed.oauth)?,
         account_deletion: limit("RATE_LIMIT_ACCOUNT_DELETION", seed.account_deletion)?,
+        mail_per_recipient: limit("RATE_LIMIT_MAIL_PER_RECIPIENT", seed.mail_per_recipient)?,
     })
 }
 

@@ -32,6 +32,10 @@ impl Limit {
     /// 3/minute on the account-deletion routes (request, confirm, cancel).
     pub const ACCOUNT_DELETION: Self = Self { name: "account_deletion", max: 3, window_seconds: 60 };
 
+    /// 3/hour of each kind of unsolicited mail (a link or notice anyone can trigger by typing an
+    /// address) to one recipient, whichever client asks.
+    pub const MAIL_PER_RECIPIENT: Self = Self { name: "mail", max: 3, window_seconds: 3_600 };
+
     /// Longest window a setting may ask for: counters older than this are deleted by the cleanup
     /// job, so a longer window would reset early.
     pub const MAX_WINDOW_SECONDS: u32 = 86_400;
@@ -84,6 +88,13 @@ impl Limit {
         }
     }
 
+    /// The counter key for mail of `kind` to one recipient, identified by a keyed digest of the
+    /// address so the table does not collect addresses.
+    pub fn recipient_key(&self, kind: &str, recipient_digest: &[u8; 32]) -> String {
+        let hex: String = recipient_digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("{}:{kind}:{hex}", self.name)
+    }
+
     /// The decision for a request that brought the window's count to `count`.
     pub fn decide(&self, count: i32, now: DateTime<Utc>) -> Decision {
         let reset = self.window_start(now).timestamp() + i64::from(self.window_seconds) - now.timestamp();
@@ -115,6 +126,8 @@ pub struct RateLimits {
     pub oauth: Limit,
     /// The account-deletion routes (`RATE_LIMIT_ACCOUNT_DELETION`).
     pub account_deletion: Limit,
+    /// Unsolicited mail of one kind to one recipient (`RATE_LIMIT_MAIL_PER_RECIPIENT`).
+    pub mail_per_recipient: Limit,
 }
 
 impl RateLimits {
@@ -127,9 +140,10 @@ impl RateLimits {
         password_reset: Limit::PASSWORD_RESET,
         oauth: Limit::OAUTH,
         account_deletion: Limit::ACCOUNT_DELETION,
+        mail_per_recipient: Limit::MAIL_PER_RECIPIENT,
     };
 
-    /// Every limit, for the status endpoint.
+    /// Every per-client limit, for the status endpoint.
     pub fn all(&self) -> [Limit; 7] {
         [
             self.default,
@@ -144,7 +158,7 @@ impl RateLimits {
 
     /// The longest window of any limit: how long the cleanup job keeps counters.
     pub fn longest_window_seconds(&self) -> u32 {
-        self.all().iter().map(|limit| limit.window_seconds).max().unwrap_or(60)
+        self.all().iter().chain([&self.mail_per_recipient]).map(|limit| limit.window_seconds).max().unwrap_or(60)
     }
 }
 
@@ -205,7 +219,7 @@ mod tests {
     #[test]
     fn the_seed_limits_are_the_defaults_and_counters_outlive_the_longest_window() {
         assert_eq!(RateLimits::SEED.all()[1], Limit::LOGIN);
-        assert_eq!(RateLimits::SEED.longest_window_seconds(), 60);
+        assert_eq!(RateLimits::SEED.longest_window_seconds(), 3_600, "the hourly budget of mail per recipient");
         let daily =
             RateLimits { register: Limit { name: "register", max: 50, window_seconds: 86_400 }, ..RateLimits::SEED };
         assert_eq!(daily.longest_window_seconds(), 86_400);

@@ -18,8 +18,9 @@ const KEEP_SENT_MAIL_DAYS: i32 = 7;
 /// Finished tasks stay this long so their results can be read.
 const KEEP_FINISHED_TASKS_DAYS: i32 = 7;
 
-/// Back-off counters of unknown addresses are forgotten after this long without an attempt.
-const KEEP_IDLE_UNKNOWN_LOGINS_DAYS: i32 = 30;
+/// Back-off counters of unknown addresses are forgotten after this long without an attempt, as
+/// accounts' counters are.
+const KEEP_IDLE_UNKNOWN_LOGINS_DAYS: i32 = crate::domain::login_backoff::FORGET_AFTER_DAYS;
 
 /// A task STARTED this long ago has no run left coming (5 receives x 6 min visibility = 30 min).
 const ABANDONED_TASK_MINUTES: i32 = 60;

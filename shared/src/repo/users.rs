@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::domain::login_backoff::BackoffRule;
+
 /// A user row as the API needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
@@ -218,20 +220,37 @@ pub async fn set_username(
     taken_or(updated)
 }
 
-/// The back-off window after one more failure on a row whose failure count is `failed_login_count`
-/// (binds: `$2` free failures, `$3` longest window in seconds), never shortening the current one.
-/// One SQL text for accounts and unknown addresses, so both back off identically.
+/// The failures a row still counts: its `failed_login_count`, unless its last attempt (`$column`)
+/// is more than `$4` days old, when the count is forgotten. One SQL text for accounts and unknown
+/// addresses, so both age identically.
+macro_rules! counted_failures {
+    ($table:literal, $column:literal) => {
+        concat!(
+            "(case when ",
+            $table,
+            ".",
+            $column,
+            " > now() - make_interval(days => $4) then ",
+            $table,
+            ".failed_login_count else 0 end)"
+        )
+    };
+}
+
+/// The back-off window after one more failure on a row (binds: `$2` free failures, `$3` longest
+/// window in seconds, `$4` days after which failures are forgotten), never shortening the current
+/// one. One SQL text for accounts and unknown addresses, so both back off identically.
 macro_rules! next_locked_until {
-    ($table:literal) => {
+    ($table:literal, $column:literal) => {
         concat!(
             "greatest(",
             $table,
             ".locked_until, case when ",
-            $table,
-            ".failed_login_count + 1 >= $2 ",
+            counted_failures!($table, $column),
+            " + 1 >= $2 ",
             "then now() + make_interval(secs => least($3::float8, power(2, least(",
-            $table,
-            ".failed_login_count + 1 - $2, 30)))) end)"
+            counted_failures!($table, $column),
+            " + 1 - $2, 30)))) end)"
         )
     };
 }
@@ -242,24 +261,23 @@ macro_rules! next_locked_until {
 /// [`crate::domain::login_backoff`] is applied here, atomically: after `free` failures each one
 /// opens a window of 2^(n − free) seconds, at most `max_seconds`, and a window is never shortened.
 /// Returns `false` when the account is backing off (nothing is counted then).
-pub async fn claim_login_attempt(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    free: i32,
-    max_seconds: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn claim_login_attempt(db: impl PgExecutor<'_>, id: Uuid, rule: BackoffRule) -> Result<bool, sqlx::Error> {
     let claimed: Option<Uuid> = sqlx::query_scalar(concat!(
         "update users
-            set failed_login_count = users.failed_login_count + 1,
+            set failed_login_count = ",
+        counted_failures!("users", "last_login_attempt_at"),
+        " + 1,
+                last_login_attempt_at = now(),
                 locked_until = ",
-        next_locked_until!("users"),
+        next_locked_until!("users", "last_login_attempt_at"),
         "
           where id = $1 and (locked_until is null or locked_until <= now())
           returning id"
     ))
     .bind(id)
-    .bind(free)
-    .bind(max_seconds as f64)
+    .bind(rule.free_failures)
+    .bind(rule.max_window_seconds as f64)
+    .bind(rule.forget_after_days)
     .fetch_optional(db)
     .await?;
     Ok(claimed.is_some())
@@ -272,27 +290,31 @@ pub async fn claim_login_attempt(
 pub async fn claim_unknown_email_attempt(
     db: impl PgExecutor<'_>,
     email_hash: &[u8; 32],
-    free: i32,
-    max_seconds: i64,
+    rule: BackoffRule,
 ) -> Result<bool, sqlx::Error> {
     let claimed: Option<Vec<u8>> = sqlx::query_scalar(concat!(
         "insert into unknown_email_logins as known (email_hash, failed_login_count, locked_until)
-         select $1, fresh.failed_login_count + 1, ",
-        next_locked_until!("fresh"),
+         select $1, ",
+        counted_failures!("fresh", "updated_at"),
+        " + 1, ",
+        next_locked_until!("fresh", "updated_at"),
         "
-           from (select 0 as failed_login_count, null::timestamptz as locked_until) as fresh
+           from (select 0 as failed_login_count, null::timestamptz as locked_until, now() as updated_at) as fresh
          on conflict (email_hash) do update
-            set failed_login_count = known.failed_login_count + 1,
+            set failed_login_count = ",
+        counted_failures!("known", "updated_at"),
+        " + 1,
                 updated_at = now(),
                 locked_until = ",
-        next_locked_until!("known"),
+        next_locked_until!("known", "updated_at"),
         "
           where known.locked_until is null or known.locked_until <= now()
          returning email_hash"
     ))
     .bind(&email_hash[..])
-    .bind(free)
-    .bind(max_seconds as f64)
+    .bind(rule.free_failures)
+    .bind(rule.max_window_seconds as f64)
+    .bind(rule.forget_after_days)
     .fetch_optional(db)
     .await?;
     Ok(claimed.is_some())

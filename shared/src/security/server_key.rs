@@ -17,6 +17,8 @@ pub enum Purpose {
     UnknownEmailLogins,
     /// The successor of a rotated refresh token, recomputed for a replay in the grace window.
     RefreshSuccessor,
+    /// The key of a recipient's unsolicited-mail counter.
+    MailRecipient,
 }
 
 impl Purpose {
@@ -24,6 +26,7 @@ impl Purpose {
         match self {
             Self::UnknownEmailLogins => b"unknown-email-logins",
             Self::RefreshSuccessor => b"refresh-successor",
+            Self::MailRecipient => b"mail-recipient",
         }
     }
 }

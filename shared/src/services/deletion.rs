@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::outbox_mail::Unsolicited;
 use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
 use crate::domain::deletion::{self, DeletionState};
@@ -47,6 +48,9 @@ pub async fn request_by_email(state: &AppState, email: &Email, caller: &Caller) 
 /// Nothing is sent to a disabled account or one whose deletion is already confirmed.
 pub async fn request_for(state: &AppState, user: &User, caller: &Caller) -> Result<(), ApiError> {
     if !user.is_active || repo::state(&state.db, user.id).await?.confirmed() {
+        return Ok(());
+    }
+    if !outbox_mail::within_recipient_budget(state, Unsolicited::DeletionConfirmation, &user.email).await? {
         return Ok(());
     }
     let mut tx = state.db.begin().await?;

@@ -112,9 +112,7 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
 /// Counts a password check against the account's back-off before it runs (login and
 /// change-password share it); 429 `login_backoff` inside a back-off window.
 pub(crate) async fn claim_password_attempt(state: &AppState, user_id: Uuid) -> Result<(), ApiError> {
-    let claimed =
-        users::claim_login_attempt(&state.db, user_id, login_backoff::FREE_FAILURES, login_backoff::MAX_WINDOW_SECONDS)
-            .await?;
+    let claimed = users::claim_login_attempt(&state.db, user_id, login_backoff::RULE).await?;
     if claimed {
         return Ok(());
     }
@@ -127,8 +125,7 @@ pub(crate) async fn claim_password_attempt(state: &AppState, user_id: Uuid) -> R
 /// copy of the table does not tell which addresses were tried.
 async fn claim_unknown_email_attempt(state: &AppState, server_key: &ServerKey, email: &str) -> Result<(), ApiError> {
     let digest = server_key.digest(Purpose::UnknownEmailLogins, email.as_bytes());
-    let (free, max) = (login_backoff::FREE_FAILURES, login_backoff::MAX_WINDOW_SECONDS);
-    if users::claim_unknown_email_attempt(&state.db, &digest, free, max).await? {
+    if users::claim_unknown_email_attempt(&state.db, &digest, login_backoff::RULE).await? {
         return Ok(());
     }
     Err(backing_off(users::unknown_email_locked_until(&state.db, &digest).await?))

@@ -7,8 +7,62 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::jobs::message::Job;
 use crate::mail::templates::{Template, render};
-use crate::repo::{one_time_tokens, outbox};
+use crate::repo::{one_time_tokens, outbox, rate_limits};
+use crate::security::server_key::Purpose;
 use crate::security::tokens;
+
+/// Mail anyone can have sent to an address by typing it; each kind has its own budget per
+/// recipient (`RATE_LIMIT_MAIL_PER_RECIPIENT`), so a flood from many client addresses cannot
+/// fill one mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unsolicited {
+    /// A verification link (registration, resend-verification).
+    Verification,
+    /// The notice that someone tried to register with the address.
+    RegistrationNotice,
+    /// A reset-password link.
+    PasswordReset,
+    /// A confirm-deletion link.
+    DeletionConfirmation,
+}
+
+impl Unsolicited {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Verification => "verification",
+            Self::RegistrationNotice => "registration_notice",
+            Self::PasswordReset => "password_reset",
+            Self::DeletionConfirmation => "deletion_confirmation",
+        }
+    }
+}
+
+/// Counts one mail of `kind` to `recipient` and tells whether it may be sent. Past the budget the
+/// caller sends nothing and answers as if it had: the answer must not tell the flood apart.
+/// Always true with `RATE_LIMIT_ENABLED=false`.
+pub(crate) async fn within_recipient_budget(
+    state: &AppState,
+    kind: Unsolicited,
+    recipient: &str,
+) -> Result<bool, ApiError> {
+    if !state.config.rate_limit_enabled {
+        return Ok(true);
+    }
+    let limit = state.config.rate_limits.mail_per_recipient;
+    let recipient = recipient.to_lowercase();
+    let digest = match &state.config.jwt {
+        Some(keys) => keys.server_key().digest(Purpose::MailRecipient, recipient.as_bytes()),
+        None => tokens::hash(&recipient),
+    };
+    let now = Utc::now();
+    let count =
+        rate_limits::hit(&state.db, &limit.recipient_key(kind.name(), &digest), limit.window_start(now)).await?;
+    let allowed = limit.decide(count, now).allowed;
+    if !allowed {
+        tracing::info!(kind = kind.name(), "unsolicited mail over the recipient's budget; not sent");
+    }
+    Ok(allowed)
+}
 
 /// Issues a one-time token for `user_id` (voiding older ones of the same purpose) and queues
 /// the mail carrying its link, both inside `tx`. Returns the outbox id to deliver after commit.

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::login::claim_password_attempt;
+use super::outbox_mail::Unsolicited;
 use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
 use crate::error::ApiError;
@@ -34,6 +35,9 @@ pub const INVALID_RESET_TOKEN_REPLY: &str = "Invalid or expired password reset t
 pub async fn forgot(state: &AppState, email: &Email) -> Result<(), ApiError> {
     let Some(user) = users::find_by_email(&state.db, email.as_str()).await? else { return Ok(()) };
     if !user.is_active || user.password_hash.is_none() {
+        return Ok(());
+    }
+    if !outbox_mail::within_recipient_budget(state, Unsolicited::PasswordReset, &user.email).await? {
         return Ok(());
     }
     let mut tx = state.db.begin().await?;
@@ -79,6 +83,9 @@ pub async fn reset(
     let new_hash = password::hash(new_password).await.map_err(|error| ApiError::Internal(error.into()))?;
 
     let mut tx = state.db.begin().await?;
+    // User row first, then the token, the order every writer of both uses: a password change
+    // voiding this link at the same moment queues behind us instead of deadlocking.
+    users::lock_for_update(&mut *tx, user.id).await?;
     // Consuming inside the transaction makes the token single use even under concurrent resets.
     if one_time_tokens::consume(&mut *tx, &hash, Purpose::ResetPassword).await?.is_none() {
         return Ok(TokenUse::Invalid);

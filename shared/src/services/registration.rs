@@ -10,6 +10,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
+use super::outbox_mail::Unsolicited;
 use super::{Caller, outbox_mail};
 use crate::AppState;
 use crate::error::{ApiError, FieldError};
@@ -50,6 +51,9 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
     let outbox_id = queue_verification_mail(state, &mut tx, &user).await?;
     caller.audit(&mut *tx, "register", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
+    // Counted as the taken address's notice is, so both paths cost the same; a new account's
+    // first link goes out whatever the count.
+    outbox_mail::within_recipient_budget(state, Unsolicited::Verification, &user.email).await?;
 
     outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(user)
@@ -74,10 +78,12 @@ async fn answer_for_existing_email(
     if users::username_taken(&state.db, username.as_str()).await? {
         return Err(username_taken());
     }
+    let within_budget =
+        outbox_mail::within_recipient_budget(state, Unsolicited::RegistrationNotice, email.as_str()).await?;
     let mut tx = state.db.begin().await?;
     let owner = users::find_by_email(&mut *tx, email.as_str()).await?;
     let mut outbox_id = None;
-    if let Some(owner) = owner.as_ref().filter(|owner| owner.is_active) {
+    if let Some(owner) = owner.as_ref().filter(|owner| owner.is_active && within_budget) {
         let to = (owner.email.as_str(), owner.username.as_str());
         outbox_id = Some(outbox_mail::queue_notice(state, &mut tx, to, Template::AccountExists).await?);
     }

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::outbox_mail::Unsolicited;
 use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
 use crate::error::ApiError;
@@ -29,10 +30,17 @@ pub async fn verify_email(state: &AppState, token: &str, caller: &Caller) -> Res
     if !tokens::is_well_formed(token) {
         return Ok(TokenUse::Invalid);
     }
-    let mut tx = state.db.begin().await?;
-    let Some(user_id) = one_time_tokens::consume(&mut *tx, &tokens::hash(token), Purpose::VerifyEmail).await? else {
+    let hash = tokens::hash(token);
+    let Some(user_id) = one_time_tokens::peek(&state.db, &hash, Purpose::VerifyEmail).await? else {
         return Ok(TokenUse::Invalid);
     };
+    let mut tx = state.db.begin().await?;
+    // User row first, then the token, the order every writer of both uses (a resend replacing
+    // this link locks them so), so the two never deadlock.
+    users::lock_for_update(&mut *tx, user_id).await?;
+    if one_time_tokens::consume(&mut *tx, &hash, Purpose::VerifyEmail).await?.is_none() {
+        return Ok(TokenUse::Invalid);
+    }
     users::mark_verified(&mut *tx, user_id).await?;
     caller.audit(&mut *tx, "verify_email", Some(user_id), true, json!({})).await?;
     tx.commit().await?;
@@ -44,6 +52,9 @@ pub async fn verify_email(state: &AppState, token: &str, caller: &Caller) -> Res
 pub async fn resend(state: &AppState, email: &Email) -> Result<(), ApiError> {
     let Some(user) = users::find_by_email(&state.db, email.as_str()).await? else { return Ok(()) };
     if user.is_verified || !user.is_active {
+        return Ok(());
+    }
+    if !outbox_mail::within_recipient_budget(state, Unsolicited::Verification, &user.email).await? {
         return Ok(());
     }
     let mut tx = state.db.begin().await?;

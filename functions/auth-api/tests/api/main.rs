@@ -6,6 +6,7 @@ mod attacks;
 mod deletion;
 mod export;
 mod helpers;
+mod mail_flood;
 mod oauth;
 mod passwords;
 mod races;
