@@ -3,6 +3,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+/// What a purged account's email address becomes wherever a row must outlive the account (other
+/// users' tasks, delivered mail): a fixed value, so the row stays readable and counts stay right
+/// without pointing to the person. The `.invalid` top-level domain never resolves (RFC 2606), and
+/// the address validator refuses it, so nothing can ever be mailed to it.
+pub const PURGED_ADDRESS: &str = "purged@invalid";
+
 /// The instant a deletion confirmed at `now` is carried out.
 pub fn scheduled_for(now: DateTime<Utc>, grace_days: u32) -> DateTime<Utc> {
     now + Duration::days(i64::from(grace_days))
@@ -72,6 +78,20 @@ mod tests {
 
     fn at(day: u32, hour: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, day, hour, 0, 0).single().expect("valid time")
+    }
+
+    #[test]
+    fn the_purged_placeholder_can_never_be_mailed() {
+        use crate::domain::tasks::TaskSpec;
+        use crate::security::validation::Email;
+
+        assert!(Email::parse_address(PURGED_ADDRESS).is_err());
+        let scrubbed = TaskSpec::from_stored(
+            "send_email",
+            &serde_json::json!([PURGED_ADDRESS, "Hello", "Hi."]),
+            &serde_json::json!({}),
+        );
+        assert!(scrubbed.is_err(), "a scrubbed task still PENDING fails instead of mailing: {scrubbed:?}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{BATCH_SIZE, JobError, Report, time_left};
+use super::{BATCH_SIZE, JobError, Report, outbox_sweep, time_left};
 use crate::AppState;
 use crate::repo::audit::{self, AuditEvent};
 use crate::repo::deletion as repo;
@@ -19,7 +19,7 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
             return Ok(());
         }
         let mut tx = state.db.begin().await?;
-        let purged = repo::purge_due(&mut tx, BATCH_SIZE).await?;
+        let purged = repo::purge_due(&mut tx, BATCH_SIZE, outbox_sweep::GIVE_UP_HOURS).await?;
         for account in &purged {
             // No id, address or name: the entry proves that a purge happened and when it was due.
             let entry = AuditEvent {

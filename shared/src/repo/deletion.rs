@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::domain::deletion::DeletionState;
+use crate::domain::deletion::{DeletionState, PURGED_ADDRESS};
 
 /// Records a deletion request (the mail with the confirm link goes out in the same transaction).
 pub async fn mark_requested(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<(), sqlx::Error> {
@@ -159,12 +159,32 @@ pub async fn is_last_superuser(db: impl PgExecutor<'_>, user_id: Uuid) -> Result
 
 /// Hard-deletes up to `limit` accounts whose grace period is over, with everything that refers
 /// to them: sessions, refresh and one-time tokens, identities and WebSocket connections go by
-/// cascade; their tasks and queued mail are deleted; their audit entries lose address and agent,
-/// and other entries lose the reference to them. A superuser is kept (and stays due) while no
-/// other active superuser would remain. Accounts another run is purging are skipped. Run it
-/// inside a transaction.
-pub async fn purge_due(tx: &mut PgConnection, limit: i64) -> Result<Vec<Purged>, sqlx::Error> {
-    let due: Vec<(Uuid, String)> = sqlx::query_as(
+/// cascade; their tasks are deleted; their audit entries lose address and agent, and other
+/// entries lose the reference to them. Their address is scrubbed from the rows that outlive them
+/// (see `scrub_address_from_tasks` and `scrub_address_from_outbox`; mail younger than
+/// `mail_give_up_hours` is still being retried, so it is deleted). A superuser is kept (and stays
+/// due) while no other active superuser would remain. Accounts another run is purging are
+/// skipped. Run it inside a transaction.
+pub async fn purge_due(tx: &mut PgConnection, limit: i64, mail_give_up_hours: i32) -> Result<Vec<Purged>, sqlx::Error> {
+    let due = claim_due(tx, limit).await?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (ids, emails): (Vec<Uuid>, Vec<String>) = due.into_iter().unzip();
+    strip_audit_entries(tx, &ids).await?;
+    sqlx::query("delete from tasks where created_by = any($1)").bind(&ids).execute(&mut *tx).await?;
+    scrub_address_from_tasks(tx, &emails).await?;
+    scrub_address_from_outbox(tx, &emails, mail_give_up_hours).await?;
+    sqlx::query_as("delete from users where id = any($1) returning deletion_requested_at, deletion_scheduled_for")
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+}
+
+/// Locks up to `limit` due accounts (id and address), skipping the last active superuser and
+/// accounts another run holds.
+async fn claim_due(tx: &mut PgConnection, limit: i64) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
         "select id, email from users u
           where deletion_scheduled_for <= now()
             and (not (is_superuser and is_active and is_verified)
@@ -176,29 +196,92 @@ pub async fn purge_due(tx: &mut PgConnection, limit: i64) -> Result<Vec<Purged>,
             for update skip locked",
     )
     .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
-    if due.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (ids, emails): (Vec<Uuid>, Vec<String>) = due.into_iter().unzip();
-    // The account's own entries keep what happened (for security statistics and, for an admin,
-    // what was done to others) but nothing that points to the person.
+    .fetch_all(tx)
+    .await
+}
+
+/// The accounts' own entries keep what happened (for security statistics and, for an admin, what
+/// was done to others) but nothing that points to the person; other entries lose the reference.
+async fn strip_audit_entries(tx: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update audit_log set ip = null, user_agent = null, details = details - 'session_id' where user_id = any($1)",
     )
-    .bind(&ids)
+    .bind(ids)
     .execute(&mut *tx)
     .await?;
     let id_texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     sqlx::query("update audit_log set details = details - 'target_user_id' where details->>'target_user_id' = any($1)")
         .bind(&id_texts)
         .execute(&mut *tx)
-        .await?;
-    sqlx::query("delete from tasks where created_by = any($1)").bind(&ids).execute(&mut *tx).await?;
-    sqlx::query("delete from outbox where payload->>'to' = any($1)").bind(&emails).execute(&mut *tx).await?;
-    sqlx::query_as("delete from users where id = any($1) returning deletion_requested_at, deletion_scheduled_for")
-        .bind(&ids)
-        .fetch_all(&mut *tx)
         .await
+        .map(drop)
+}
+
+/// `send_email` tasks of other users addressed to a purged account keep their subject, body and
+/// outcome — they are the sender's history — but the recipient becomes [`PURGED_ADDRESS`], in the
+/// arguments and in an error that quotes it (a provider's refusal often does). Arguments are
+/// stored as submitted, so they are compared normalised (`normalized_address`, in the migration
+/// that indexes them), i.e. whatever case or padding the sender typed. A task still PENDING will
+/// then fail its argument check when it runs (the placeholder is not a valid address), so
+/// nothing is mailed. Cost: one lookup per address in the partial expression index
+/// `tasks_send_email_recipient_idx`, plus the matching tasks; independent of the number of users
+/// and of other tasks.
+async fn scrub_address_from_tasks(tx: &mut PgConnection, emails: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r"update tasks t
+             set args = case when normalized_address(t.args->>0) = gone.email
+                             then jsonb_set(t.args, '{0}', to_jsonb($2::text)) else t.args end,
+                 kwargs = case when normalized_address(t.kwargs->>'to') = gone.email
+                               then jsonb_set(t.kwargs, '{to}', to_jsonb($2::text))
+                               when normalized_address(t.kwargs->>'to_email') = gone.email
+                               then jsonb_set(t.kwargs, '{to_email}', to_jsonb($2::text))
+                               else t.kwargs end,
+                 -- the address, regex-escaped, in any case
+                 error = regexp_replace(t.error, regexp_replace(gone.email, '([^[:alnum:]])', '\\\1', 'g'), $2, 'gi')
+            from unnest($1::text[]) as gone(email)
+           where t.name = 'send_email'
+             and normalized_address(coalesce(t.kwargs->>'to', t.kwargs->>'to_email', t.args->>0)) = gone.email",
+    )
+    .bind(emails)
+    .bind(PURGED_ADDRESS)
+    .execute(&mut *tx)
+    .await
+    .map(drop)
+}
+
+/// Mail to a purged address, whether the account queued it or not (a notice, another user's
+/// task): what is still being retried (unsent, younger than `give_up_hours`) is deleted, so it
+/// never goes out; a delivered row, or one the sweep gave up on, stays for the delivery
+/// statistics but keeps only [`PURGED_ADDRESS`] — no subject or body — and an error that quoted
+/// the address quotes the placeholder. Recipients are compared normalised, so case does not
+/// matter. Cost: one lookup per address in the expression index `outbox_recipient_idx`, plus the
+/// matching rows; independent of the number of users and of other mail.
+async fn scrub_address_from_outbox(
+    tx: &mut PgConnection,
+    emails: &[String],
+    give_up_hours: i32,
+) -> Result<(), sqlx::Error> {
+    // A row a deliverer holds is waited for: once it is sent, this statement skips it and the next
+    // one scrubs it.
+    sqlx::query(
+        "delete from outbox
+          where normalized_address(payload->>'to') = any($1)
+            and sent_at is null and created_at > now() - make_interval(hours => $2)",
+    )
+    .bind(emails)
+    .bind(give_up_hours)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        r"update outbox o
+             set payload = jsonb_build_object('to', $2::text, 'scrubbed', true),
+                 last_error = regexp_replace(o.last_error, regexp_replace(gone.email, '([^[:alnum:]])', '\\\1', 'g'), $2, 'gi')
+            from unnest($1::text[]) as gone(email)
+           where normalized_address(o.payload->>'to') = gone.email",
+    )
+    .bind(emails)
+    .bind(PURGED_ADDRESS)
+    .execute(&mut *tx)
+    .await
+    .map(drop)
 }

@@ -7,6 +7,8 @@ use serde_json::Value;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::domain::audit::UNATTRIBUTED_EVENTS;
+
 /// A Google/Apple identity linked to the account.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct IdentityRecord {
@@ -86,16 +88,17 @@ pub async fn sessions(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<Sess
 }
 
 /// The user's newest `limit` audit events, newest first, including what administrators did to
-/// the account. Failed attempts, deletion requests and admin actions can come from someone else
-/// (a wrong password, a request by email, the admin), so their address and agent — another
-/// person's data — are left out.
+/// the account. Failed attempts, admin actions and the [`UNATTRIBUTED_EVENTS`] (mailed-link
+/// clicks, deletion requests by address) can come from someone else (a wrong password, the
+/// admin, whoever opened the link), so their address and agent — another person's data — are
+/// left out.
 pub async fn audit_events(db: impl PgExecutor<'_>, user_id: Uuid, limit: i64) -> Result<Vec<AuditRecord>, sqlx::Error> {
     sqlx::query_as::<_, AuditRecord>(
         "select at, event,
                 case when own then host(ip) end as ip,
                 case when own then user_agent end as user_agent,
                 success, details
-           from (select *, user_id = $1 and success and event <> 'deletion_requested' as own
+           from (select *, user_id = $1 and success and event <> all($3) as own
                    from audit_log
                   where user_id = $1 or details->>'target_user_id' = $1::text) as mine
           order by at desc, id desc
@@ -103,6 +106,7 @@ pub async fn audit_events(db: impl PgExecutor<'_>, user_id: Uuid, limit: i64) ->
     )
     .bind(user_id)
     .bind(limit)
+    .bind(&UNATTRIBUTED_EVENTS[..])
     .fetch_all(db)
     .await
 }

@@ -21,10 +21,14 @@ pub async fn insert_mail(db: impl PgExecutor<'_>, mail: &Mail) -> Result<Uuid, s
 }
 
 /// Locks an unsent mail row for delivery. `None` when it is already sent or another worker
-/// holds it, so two deliverers never send the same mail twice.
+/// holds it, so two deliverers never send the same mail twice, and when it was scrubbed unsent
+/// (the purge of its recipient's account; a late delivery job may still name it): nothing is
+/// left to send.
 pub async fn lock_unsent_mail(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<Option<Mail>, sqlx::Error> {
     let row: Option<(Json<Mail>,)> = sqlx::query_as(
-        "select payload from outbox where id = $1 and kind = $2 and sent_at is null for update skip locked",
+        "select payload from outbox
+          where id = $1 and kind = $2 and sent_at is null and not (payload ? 'scrubbed')
+            for update skip locked",
     )
     .bind(id)
     .bind(KIND_EMAIL)

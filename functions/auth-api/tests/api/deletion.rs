@@ -5,8 +5,11 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use http::{Request, StatusCode, header};
-use serde_json::json;
+use serde_json::{Value, json};
+use shared::domain::deletion::PURGED_ADDRESS as PURGED;
 use shared::jobs::ScheduledJob;
+use shared::services::Caller;
+use shared::services::tasks::{self, NewTask};
 use sqlx::PgPool;
 
 use crate::helpers::*;
@@ -526,6 +529,126 @@ async fn the_purge_removes_the_users_tasks_and_references_in_other_audit_entries
         sqlx::query_scalar("select string_agg(a::text, ' ') from audit_log a").fetch_one(db).await.expect("audit");
     assert!(everything.contains("admin_user_updated"), "the admin's actions stay on record");
     assert!(!everything.contains(&jane_id.to_string()), "but no entry points to the purged account");
+}
+
+/// Submits a `send_email` task for `admin_id` as the tasks API does: stored with its arguments as
+/// given, then run inline (its mail is queued in the outbox and delivered). Returns the task id.
+async fn submit_send_email(app: &TestApp, admin_id: uuid::Uuid, args: Value, kwargs: Value) -> uuid::Uuid {
+    let (Value::Array(args), Value::Object(kwargs)) = (args, kwargs) else { panic!("a list and an object") };
+    let task = NewTask::from_submission("send_email", args, kwargs).expect("a valid task");
+    tasks::submit(&app.state, admin_id, task, &Caller::default()).await.expect("submitted").id
+}
+
+/// Every row of `table` as text, lowercased, for "is the address anywhere" checks.
+async fn table_text(db: &PgPool, table: &str) -> String {
+    let sql = format!("select coalesce(lower(string_agg(t::text, ' ')), '') from {table} t");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(db).await.expect("rows")
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_purge_scrubs_the_address_from_other_users_tasks_and_the_outbox(db: PgPool) {
+    let app = TestApp::with(db, &[("RATE_LIMIT_ENABLED", "false"), ("DELETION_GRACE_DAYS", "0")]);
+    app.signed_in_superuser("boss@example.com", "boss").await;
+    let boss = app.user_id("boss@example.com").await;
+    app.signed_in_user(JANE, "jane").await;
+    // An administrator's mails to Jane, her address typed as it came, and one to someone else.
+    let by_keyword = submit_send_email(
+        &app,
+        boss,
+        json!([]),
+        json!({"to": " Jane@Example.COM", "subject": "Your invoice", "body": "Paid, thanks."}),
+    )
+    .await;
+    let by_position = submit_send_email(&app, boss, json!(["JANE@example.com", "Hello", "Hi there."]), json!({})).await;
+    let to_keeper = submit_send_email(
+        &app,
+        boss,
+        json!([]),
+        json!({"to_email": "keep@example.com", "subject": "Welcome", "body": "Hi."}),
+    )
+    .await;
+    let db = &app.state.db;
+    // A provider refusal quotes the recipient (SES does), in the task and on the outbox row.
+    sqlx::query("update tasks set status = 'FAILURE', error = 'the mail was not delivered (rejected: Jane@Example.com)' where id = $1")
+        .bind(by_position)
+        .execute(db)
+        .await
+        .expect("a failed task");
+    // Mail to her address that no account links to: a notice still queued, and one the sweep
+    // gave up on two days ago.
+    let mail = |subject: &str| shared::mail::Mail {
+        to: "Jane@Example.com".into(),
+        subject: subject.into(),
+        text: "Someone used your address.".into(),
+        html: "<p>Someone used your address.</p>".into(),
+    };
+    shared::repo::outbox::insert_mail(db, &mail("Queued notice")).await.expect("queued notice");
+    let dead = shared::repo::outbox::insert_mail(db, &mail("Dead notice")).await.expect("dead notice");
+    sqlx::query(
+        "update outbox set created_at = now() - interval '2 days', attempts = 5,
+                           last_error = '550 jane@example.com: mailbox unavailable' where id = $1",
+    )
+    .bind(dead)
+    .execute(db)
+    .await
+    .expect("age");
+    assert_eq!(request_and_confirm(&app, JANE).await.status, StatusCode::OK);
+
+    assert_eq!(run(&app, ScheduledJob::PurgeDeletedAccounts).await.count("accounts_purged"), 1);
+
+    let tasks_left = table_text(db, "tasks").await;
+    assert!(!tasks_left.contains(JANE), "other users' tasks keep the purged address: {tasks_left}");
+    let outbox_left = table_text(db, "outbox").await;
+    assert!(!outbox_left.contains(JANE), "the outbox keeps the purged address: {outbox_left}");
+
+    let task = |id: uuid::Uuid| async move {
+        sqlx::query_as::<_, (Value, Value, String, Option<String>)>(
+            "select args, kwargs, status, error from tasks where id = $1",
+        )
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .expect("the administrator's task stays")
+    };
+    assert_eq!(
+        task(by_keyword).await,
+        (json!([]), json!({"to": PURGED, "subject": "Your invoice", "body": "Paid, thanks."}), "SUCCESS".into(), None)
+    );
+    assert_eq!(
+        task(by_position).await,
+        (
+            json!([PURGED, "Hello", "Hi there."]),
+            json!({}),
+            "FAILURE".into(),
+            Some(format!("the mail was not delivered (rejected: {PURGED})"))
+        )
+    );
+    assert_eq!(task(to_keeper).await.1["to_email"], "keep@example.com", "other recipients are left alone");
+
+    let unsent: Vec<(Value, Option<String>)> =
+        sqlx::query_as("select payload, last_error from outbox where sent_at is null")
+            .fetch_all(db)
+            .await
+            .expect("unsent");
+    assert_eq!(
+        unsent,
+        [(json!({"to": PURGED, "scrubbed": true}), Some(format!("550 {PURGED}: mailbox unavailable")))],
+        "the queued notice is deleted, the dead one keeps no address and no body"
+    );
+    let delivered: Vec<Value> = sqlx::query_scalar("select distinct payload from outbox where payload->>'to' = $1")
+        .bind(PURGED)
+        .fetch_all(db)
+        .await
+        .expect("scrubbed rows");
+    assert_eq!(delivered, [json!({"to": PURGED, "scrubbed": true})], "delivered mail keeps only the placeholder");
+    let kept: Vec<Value> =
+        sqlx::query_scalar("select payload->'subject' from outbox where payload->>'to' = 'keep@example.com'")
+            .fetch_all(db)
+            .await
+            .expect("other mail");
+    assert_eq!(kept, [json!("Welcome")]);
+    let late = shared::jobs::send_email::deliver(db, app.state.mailer.as_ref(), dead).await.expect("no error");
+    assert_eq!(late, shared::jobs::send_email::Delivery::Skipped, "a late delivery job finds nothing to send");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

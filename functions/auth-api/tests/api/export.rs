@@ -1,6 +1,10 @@
 //! The GDPR data export: one download holding exactly the caller's data and no secrets.
 
-use http::{StatusCode, header};
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -186,6 +190,59 @@ async fn the_export_leaves_out_the_address_of_whoever_failed_to_sign_in(db: PgPo
     let text = export.body.to_string();
     assert!(text.contains("bad_credentials"), "the attempt itself is listed");
     assert!(!text.contains("203.0.113.9") && !text.contains("GuessBot"), "{text}");
+}
+
+/// `POST path` with a JSON body, arriving from `ip` with user agent `agent`.
+fn post_from(ip: &str, agent: &str, path: &str, body: &Value) -> Request<Body> {
+    let mut request = json_request("POST", path, body);
+    request.extensions_mut().insert(ConnectInfo(format!("{ip}:443").parse::<SocketAddr>().expect("address")));
+    request.headers_mut().insert(header::USER_AGENT, agent.parse().expect("header"));
+    request
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_export_leaves_out_the_address_of_whoever_clicked_a_mailed_link(db: PgPool) {
+    const ALICE: &str = "alice@example.com";
+    const NEW_PASSWORD: &str = "An0ther-Passw0rd!";
+    // Whoever opens the mailed links: a mail scanner, someone the mail was forwarded to.
+    let (clicker_ip, clicker_agent) = ("203.0.113.77", "LinkScanner/3.1");
+    let (owner_ip, owner_agent) = ("198.51.100.5", "AliceBrowser/1.0");
+    let app = TestApp::new(db);
+    let click = |path: &str, body: Value| app.send(post_from(clicker_ip, clicker_agent, path, &body));
+    assert_eq!(app.register(ALICE, "alice_a").await.status, StatusCode::CREATED);
+    let verified = click("/api/v1/auth/verify-email", json!({"token": app.last_mailed_token(ALICE)})).await;
+    assert_eq!(verified.body["verified"], true, "{:?}", verified.body);
+    app.post_json("/api/v1/auth/forgot-password", &json!({"email": ALICE})).await;
+    let reset = click(
+        "/api/v1/auth/reset-password",
+        json!({"token": app.last_mailed_token(ALICE), "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(reset.body["password_reset"], true, "{:?}", reset.body);
+    app.post_json("/api/v1/auth/request-deletion", &json!({"email": ALICE})).await;
+    let confirmed = click("/api/v1/auth/confirm-deletion", json!({"token": app.last_mailed_token(ALICE)})).await;
+    assert_eq!(confirmed.body["deletion_confirmed"], true, "{:?}", confirmed.body);
+    let login = app
+        .send(post_from(
+            owner_ip,
+            owner_agent,
+            "/api/v1/auth/login",
+            &json!({"email": ALICE, "password": NEW_PASSWORD}),
+        ))
+        .await;
+    let token = login.body["access_token"].as_str().expect("signed in").to_owned();
+
+    let export = app.get_as(&token, EXPORT).await;
+
+    assert_eq!(export.status, StatusCode::OK);
+    let events = export.body["audit_events"].as_array().expect("events");
+    let listed = |name: &str| events.iter().find(|e| e["event"] == name).unwrap_or_else(|| panic!("{name} listed"));
+    for link in ["verify_email", "password_reset", "deletion_confirmed"] {
+        assert_eq!((&listed(link)["ip"], &listed(link)["user_agent"]), (&Value::Null, &Value::Null), "{link}");
+    }
+    let text = export.body.to_string();
+    assert!(!text.contains(clicker_ip) && !text.contains(clicker_agent), "the clicker is in the export: {text}");
+    assert_eq!((&listed("login")["ip"], &listed("login")["user_agent"]), (&json!(owner_ip), &json!(owner_agent)));
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
