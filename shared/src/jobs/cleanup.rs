@@ -1,7 +1,7 @@
 //! `cleanup-expired`: removes rows whose purpose has passed — expired or used one-time tokens,
-//! expired and long-revoked sessions, old rate-limit windows, idle back-off counters, delivered
-//! mail and finished tasks — so the tables stay small and hold no personal data longer than
-//! needed. It also ends tasks left STARTED by runs that all died, and tasks no sweep got to a
+//! expired registration holds, expired and long-revoked sessions, old rate-limit windows, idle
+//! back-off counters, delivered mail and finished tasks — so the tables stay small and hold no
+//! personal data longer than needed. It also ends tasks left STARTED by runs that all died, and tasks no sweep got to a
 //! worker within a day.
 
 use std::future::Future;
@@ -45,6 +45,10 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
         maintenance::delete_dead_one_time_tokens(db, CLEANUP_BATCH)
     })
     .await?
+        && drain(report, "registration_holds_deleted", stop_at, || {
+            maintenance::delete_expired_registration_holds(db, CLEANUP_BATCH)
+        })
+        .await?
         && drain(report, "sessions_deleted", stop_at, || {
             maintenance::delete_dead_sessions(db, KEEP_REVOKED_SESSIONS_DAYS, CLEANUP_BATCH)
         })

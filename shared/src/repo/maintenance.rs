@@ -3,6 +3,18 @@
 
 use sqlx::PgExecutor;
 
+/// Registration holds past their end.
+pub async fn delete_expired_registration_holds(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "delete from registration_holds where id in (
+            select id from registration_holds where expires_at < now() limit $1)",
+    )
+    .bind(limit)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
 /// One-time tokens that expired or were used more than a day ago.
 pub async fn delete_dead_one_time_tokens(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
     sqlx::query(

@@ -10,6 +10,7 @@ pub mod one_time_tokens;
 pub mod outbox;
 pub mod processed_jobs;
 pub mod rate_limits;
+pub mod registration_holds;
 pub mod sessions;
 pub mod tasks;
 pub mod user_details;

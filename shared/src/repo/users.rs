@@ -81,6 +81,19 @@ pub async fn username_taken(db: impl PgExecutor<'_>, username: &str) -> Result<b
     sqlx::query_scalar("select exists (select 1 from users where username = $1)").bind(username).fetch_one(db).await
 }
 
+/// Whether an account with another email than `email` has `username`.
+pub async fn username_taken_by_another(
+    db: impl PgExecutor<'_>,
+    username: &str,
+    email: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from users where username = $1 and email <> $2)")
+        .bind(username)
+        .bind(email)
+        .fetch_one(db)
+        .await
+}
+
 /// Which unique value a new account collided with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
@@ -211,13 +224,25 @@ pub async fn set_username(
     id: Uuid,
     username: &str,
 ) -> Result<Result<User, Taken>, sqlx::Error> {
-    let updated =
-        sqlx::query_as::<_, User>(concat!("update users set username = $2 where id = $1 returning ", user_columns!()))
-            .bind(id)
-            .bind(username)
-            .fetch_one(db)
-            .await;
-    taken_or(updated)
+    // A username a registration of another address holds counts as taken (see
+    // `registration_holds`); an empty result is reported as the unique violation it stands for.
+    let updated = sqlx::query_as::<_, User>(concat!(
+        "update users set username = $2
+          where id = $1
+            and not exists (select 1 from registration_holds h
+                             where h.username = $2 and h.email <> users.email and h.expires_at > now())
+         returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .bind(username)
+    .fetch_optional(db)
+    .await;
+    match updated {
+        Ok(Some(user)) => Ok(Ok(user)),
+        Ok(None) => Ok(Err(Taken::Username)),
+        Err(error) => taken_or(Err(error)),
+    }
 }
 
 /// The failures a row still counts: its `failed_login_count`, unless its last attempt (`$column`)

@@ -14,6 +14,7 @@ use super::Caller;
 use crate::AppState;
 use crate::domain::{device, login_backoff};
 use crate::error::ApiError;
+use crate::repo::registration_holds;
 use crate::repo::sessions::{self, Origin};
 use crate::repo::users::{self, Rehash, User};
 use crate::security::server_key::{Purpose, ServerKey};
@@ -54,6 +55,27 @@ fn incorrect() -> ApiError {
     }
 }
 
+fn email_not_verified() -> ApiError {
+    ApiError::Unauthorized {
+        code: "email_not_verified",
+        detail: "Please verify your email before logging in. Check your inbox for a verification link.".into(),
+    }
+}
+
+/// Holds checked per login at most: a registration's hold is one argon2 check each.
+const HOLDS_CHECKED: i64 = 3;
+
+/// Whether `password` is one submitted by a recent registration of `email` (its holds, newest
+/// first). The holds are always read, so an address without any costs the same query.
+async fn matches_a_registration_hold(state: &AppState, email: &str, password: &SecretString) -> Result<bool, ApiError> {
+    for hash in registration_holds::password_hashes(&state.db, email, HOLDS_CHECKED).await? {
+        if password::verify(password.clone(), hash).await.map_err(|error| ApiError::Internal(error.into()))? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The seed's answer to a login whose email is malformed or of one of its disposable domains: no
 /// account can have such an address, so this reveals nothing.
 fn invalid_email_format() -> ApiError {
@@ -76,8 +98,16 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     let matches = password::verify(credentials.password.clone(), stored.clone().unwrap_or_else(|| DUMMY_HASH.into()))
         .await
         .map_err(|error| ApiError::Internal(error.into()))?;
+    // Checked whether or not the account's password matched, so both cost the same.
+    let held = matches_a_registration_hold(state, email, &credentials.password).await?;
     let (user, stored) = match (user, stored, matches) {
         (Some(user), Some(stored), true) => (user, stored),
+        // The password of a registration of this (taken) address: the answer a registration of a
+        // free address gets, without touching the account's back-off (see `registration`).
+        (Some(user), _, _) if held => {
+            caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "registration_hold"})).await?;
+            return Err(email_not_verified());
+        }
         (user, _, _) => {
             caller.audit(&state.db, "login", user.map(|u| u.id), false, json!({"reason": "bad_credentials"})).await?;
             return Err(incorrect());
@@ -95,10 +125,7 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
 
     if !user.is_verified {
         caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "unverified"})).await?;
-        return Err(ApiError::Unauthorized {
-            code: "email_not_verified",
-            detail: "Please verify your email before logging in. Check your inbox for a verification link.".into(),
-        });
+        return Err(email_not_verified());
     }
     if !user.is_active {
         caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "inactive"})).await?;

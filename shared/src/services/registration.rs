@@ -6,7 +6,15 @@
 //! write one outbox mail and queue it, so they also take about the same time. A taken username
 //! is still refused: usernames are public handles, and the check runs the same way whether or not
 //! the email exists.
+//!
+//! What a registration leaves behind must not differ either: a free address's new account holds
+//! the username and answers its password with "verify your email". So every registration writes a
+//! hold (`registration_holds`) with the username and the password's hash, for [`HOLD_DAYS`] or
+//! until the address is verified: registering again, registering the username from another
+//! address, and signing in with the submitted password then answer alike, and cost alike (login
+//! checks the holds of the address whether or not the account's password matched).
 
+use chrono::SubsecRound;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -16,9 +24,13 @@ use crate::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::mail::templates::Template;
 use crate::repo::one_time_tokens::Purpose;
+use crate::repo::registration_holds;
 use crate::repo::users::{self, Taken, User};
 use crate::security::password;
 use crate::security::validation::{Email, Username, check_password};
+
+/// How long a registration of a taken address holds its username and password.
+pub const HOLD_DAYS: i64 = 30;
 
 /// The fields a registration needs; anything else in the body (such as `is_superuser`) is ignored.
 #[derive(Debug)]
@@ -40,14 +52,21 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
     let hash = password::hash(input.password).await.map_err(|error| ApiError::Internal(error.into()))?;
 
     let mut tx = state.db.begin().await?;
+    registration_holds::lock_username(&mut *tx, username.as_str()).await?;
+    if registration_holds::held_by_another(&mut *tx, username.as_str(), email.as_str()).await? {
+        return Err(username_taken());
+    }
+    let until = chrono::Utc::now() + chrono::Duration::days(HOLD_DAYS);
     let user = match users::insert(&mut *tx, email.as_str(), username.as_str(), &hash).await? {
         Ok(user) => user,
         Err(Taken::Email) => {
             drop(tx);
-            return answer_for_existing_email(state, &email, &username, caller).await;
+            return answer_for_existing_email(state, (&email, &username, &hash), caller).await;
         }
         Err(Taken::Username) => return Err(username_taken()),
     };
+    // Held like a taken address's registration, so signing in costs the same on both (see login).
+    registration_holds::hold(&mut *tx, username.as_str(), email.as_str(), &hash, until).await?;
     let outbox_id = queue_verification_mail(state, &mut tx, &user).await?;
     caller.audit(&mut *tx, "register", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
@@ -66,21 +85,25 @@ fn username_taken() -> ApiError {
     }
 }
 
-/// The email belongs to an account: refuse a taken username exactly as for a new address,
-/// otherwise mail the owner a notice and answer with a stand-in for the account that would
-/// have been created.
+/// The email belongs to an account: refuse a username someone else has exactly as for a new
+/// address; otherwise hold the username and password, mail the owner a notice and answer with a
+/// stand-in for the account that would have been created.
 async fn answer_for_existing_email(
     state: &AppState,
-    email: &Email,
-    username: &Username,
+    (email, username, password_hash): (&Email, &Username, &str),
     caller: &Caller,
 ) -> Result<User, ApiError> {
-    if users::username_taken(&state.db, username.as_str()).await? {
-        return Err(username_taken());
-    }
     let within_budget =
         outbox_mail::within_recipient_budget(state, Unsolicited::RegistrationNotice, email.as_str()).await?;
     let mut tx = state.db.begin().await?;
+    registration_holds::lock_username(&mut *tx, username.as_str()).await?;
+    if users::username_taken_by_another(&mut *tx, username.as_str(), email.as_str()).await?
+        || registration_holds::held_by_another(&mut *tx, username.as_str(), email.as_str()).await?
+    {
+        return Err(username_taken());
+    }
+    let until = chrono::Utc::now() + chrono::Duration::days(HOLD_DAYS);
+    registration_holds::hold(&mut *tx, username.as_str(), email.as_str(), password_hash, until).await?;
     let owner = users::find_by_email(&mut *tx, email.as_str()).await?;
     let mut outbox_id = None;
     if let Some(owner) = owner.as_ref().filter(|owner| owner.is_active && within_budget) {
@@ -96,7 +119,8 @@ async fn answer_for_existing_email(
     Ok(stand_in(email, username))
 }
 
-/// What a fresh registration would have returned: a new id, unverified, created now.
+/// What a fresh registration would have returned: a new id, unverified, created now (to the
+/// microsecond, as the database stores a new account's).
 fn stand_in(email: &Email, username: &Username) -> User {
     User {
         id: uuid::Uuid::new_v4(),
@@ -106,7 +130,7 @@ fn stand_in(email: &Email, username: &Username) -> User {
         is_verified: false,
         is_superuser: false,
         is_active: true,
-        created_at: chrono::Utc::now(),
+        created_at: chrono::Utc::now().trunc_subsecs(6),
         failed_login_count: 0,
         locked_until: None,
         oauth_provider: None,

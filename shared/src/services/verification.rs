@@ -7,7 +7,7 @@ use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::repo::one_time_tokens::{self, Purpose};
-use crate::repo::users;
+use crate::repo::{registration_holds, users};
 use crate::security::tokens;
 use crate::security::validation::Email;
 
@@ -42,6 +42,8 @@ pub async fn verify_email(state: &AppState, token: &str, caller: &Caller) -> Res
         return Ok(TokenUse::Invalid);
     }
     users::mark_verified(&mut *tx, user_id).await?;
+    // The address is proven: its registrations' holds have nothing left to stand in for.
+    registration_holds::release(&mut *tx, user_id).await?;
     caller.audit(&mut *tx, "verify_email", Some(user_id), true, json!({})).await?;
     tx.commit().await?;
     Ok(TokenUse::Accepted(()))
