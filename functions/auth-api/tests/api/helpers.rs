@@ -1,6 +1,9 @@
 //! Test harness: the real auth and users routers around a fresh, migrated database per test,
 //! with mail written to a private directory.
 
+#[path = "../../../worker/tests/support/rate_limit_window.rs"]
+mod rate_limit_window;
+
 use std::path::PathBuf;
 
 use axum::Router;
@@ -21,18 +24,6 @@ pub(crate) struct TestApp {
     /// The state behind the router: its `db` is the test's database, for arranging and checking
     /// rows directly, and scheduled jobs run against it.
     pub(crate) state: AppState,
-}
-
-/// Rate-limit windows are fixed and aligned to the clock, and every window (minute, hour, day)
-/// starts on a minute; a test that counts requests against a limit fails if it straddles a
-/// boundary, so it starts with at least 15 s left in the current minute.
-fn leave_room_in_the_rate_limit_window() {
-    let into_minute =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() % 60_000;
-    if into_minute > 45_000 {
-        let to_next_minute = u64::try_from(60_000 - into_minute).expect("under a minute");
-        std::thread::sleep(std::time::Duration::from_millis(to_next_minute + 100));
-    }
 }
 
 pub(crate) struct TestResponse {
@@ -58,7 +49,7 @@ impl TestApp {
         let config = Config::from_lookup(|name| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .expect("test config");
         if config.rate_limit_enabled {
-            leave_room_in_the_rate_limit_window();
+            rate_limit_window::leave_room_in_the_rate_limit_window();
         }
         let state = AppState::with_pool(config, db);
         let routes = auth_api::routes(&state).merge(users_api::routes(&state));

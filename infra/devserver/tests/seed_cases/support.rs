@@ -6,6 +6,9 @@
 //! the database is touched directly only where no route exists (expiring a token, promoting a
 //! superuser).
 
+#[path = "../../../../functions/worker/tests/support/rate_limit_window.rs"]
+mod rate_limit_window;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,21 +84,9 @@ fn config(mail_dir: &std::path::Path, database_url: &str, extra: &[(&str, &str)]
     let config = Config::from_lookup(|name| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
         .expect("test config");
     if config.rate_limit_enabled {
-        leave_room_in_the_rate_limit_window();
+        rate_limit_window::leave_room_in_the_rate_limit_window();
     }
     config
-}
-
-/// Rate-limit windows are fixed and aligned to the clock, and every window (minute, hour, day)
-/// starts on a minute; a test that counts requests against a limit fails if it straddles a
-/// boundary, so it starts with at least 15 s left in the current minute.
-fn leave_room_in_the_rate_limit_window() {
-    let into_minute =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() % 60_000;
-    if into_minute > 45_000 {
-        let to_next_minute = u64::try_from(60_000 - into_minute).expect("under a minute");
-        std::thread::sleep(std::time::Duration::from_millis(to_next_minute + 100));
-    }
 }
 
 fn temp_mail_dir() -> PathBuf {
