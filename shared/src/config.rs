@@ -11,6 +11,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::domain::rate_limit::{Limit, RateLimits};
+use crate::domain::ws::ConnectionCaps;
 
 use crate::security::jwt::{JwtKeys, KeyError};
 use crate::security::oidc::ProviderConfig;
@@ -149,6 +150,10 @@ pub struct Config {
     /// `https://{api}.execute-api.{region}.amazonaws.com/{stage}`); when unset, the endpoint is
     /// taken from the first event.
     pub ws_callback_url: Option<String>,
+    /// WebSocket connections one session and one account may hold open at once
+    /// (`WS_MAX_CONNECTIONS_PER_SESSION`, 5, 1 to 100; `WS_MAX_CONNECTIONS_PER_USER`, 10, 1 to
+    /// 1000): past them a handshake gets 429, so one token cannot open sockets without bound.
+    pub ws_connection_caps: ConnectionCaps,
     /// True inside a Lambda execution environment (`AWS_LAMBDA_FUNCTION_NAME` is set).
     pub on_lambda: bool,
     /// The seed's setting names that supplied a value, as `(seed name, our name)`: logged once at
@@ -384,6 +389,10 @@ impl Config {
                 }
                 Some(_) => return Err(ConfigError::new("WS_CALLBACK_URL", "must be an http(s) URL")),
                 None => None,
+            },
+            ws_connection_caps: ConnectionCaps {
+                per_session: vars.number("WS_MAX_CONNECTIONS_PER_SESSION", 5, 1..=100)?,
+                per_user: vars.number("WS_MAX_CONNECTIONS_PER_USER", 10, 1..=1000)?,
             },
             on_lambda,
             seed_aliases_used: Vec::new(),
@@ -702,6 +711,15 @@ mod tests {
         assert_eq!(config.password_policy, PasswordPolicy::Seed);
         assert_eq!(config.frontend_url, "http://localhost:3000");
         assert_eq!(config.mail_backend, MailBackend::File);
+        assert_eq!(config.ws_connection_caps, ConnectionCaps { per_session: 5, per_user: 10 });
+    }
+
+    #[test]
+    fn websocket_connection_caps_are_read_from_their_settings() {
+        let config =
+            config_from(&[DB, ("WS_MAX_CONNECTIONS_PER_SESSION", "2"), ("WS_MAX_CONNECTIONS_PER_USER", "1000")])
+                .expect("valid config");
+        assert_eq!(config.ws_connection_caps, ConnectionCaps { per_session: 2, per_user: 1000 });
     }
 
     #[test]
@@ -813,6 +831,10 @@ mod tests {
             ("PASSWORD_POLICY", "strict"),
             ("FRONTEND_URL", "ftp://example.com"),
             ("MAIL_BACKEND", "smtp"),
+            ("WS_MAX_CONNECTIONS_PER_SESSION", "0"),
+            ("WS_MAX_CONNECTIONS_PER_SESSION", "101"),
+            ("WS_MAX_CONNECTIONS_PER_USER", "0"),
+            ("WS_MAX_CONNECTIONS_PER_USER", "many"),
         ];
         for (var, value) in cases {
             let mut pairs = vec![DB];

@@ -1,6 +1,9 @@
 //! The WebSocket service against a real Postgres and a recording [`Publisher`]: handshakes,
 //! every command's deliveries, gone receivers, and connections whose session ended.
 
+#[path = "../../functions/worker/tests/support/rate_limit_window.rs"]
+mod rate_limit_window;
+
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -331,4 +334,146 @@ async fn close_dead_closes_the_connections_of_ended_sessions(pool: PgPool) {
     assert_eq!(closed, vec!["a".to_owned(), "b".to_owned()]);
     assert_eq!((rows_of(&state, "a").await, rows_of(&state, "b").await, rows_of(&state, "c").await), (0, 0, 1));
     assert_eq!(ws::close_dead(&state, &publisher).await.expect("again"), 0);
+}
+
+/// Another live session of `user_id`; returns its id and an access token for it.
+async fn another_session(state: &AppState, user_id: Uuid, username: &str) -> (Uuid, String) {
+    let now = Utc::now();
+    let session_id =
+        sessions::create(&state.db, user_id, now + Duration::days(1), &Origin::default()).await.expect("session");
+    let keys = state.config.require_jwt().expect("keys");
+    let (token, _) = keys.issue(user_id, &format!("{username}@example.com"), session_id, now).expect("token");
+    (session_id, token)
+}
+
+/// Connections in the table, counted once each whatever their rooms.
+async fn connections_of_session(state: &AppState, session_id: Uuid) -> i64 {
+    sqlx::query_scalar("select count(distinct connection_id) from ws_connections where session_id = $1")
+        .bind(session_id)
+        .fetch_one(&state.db)
+        .await
+        .expect("count")
+}
+
+/// A handshake refused with 429 because a connection cap is reached.
+#[track_caller]
+fn assert_too_many(result: &Result<Uuid, ConnectError>) {
+    match result {
+        Err(ConnectError::Rejected(rejection)) => assert_eq!(rejection.status(), 429, "{rejection:?}"),
+        other => panic!("expected a 429 rejection, got {other:?}"),
+    }
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_session_holds_at_most_five_connections_and_closed_or_expired_ones_do_not_count(pool: PgPool) {
+    let state = state(pool);
+    let (_, session_id, token) = signed_in(&state, "jane").await;
+    for connection_id in ["c1", "c2", "c3", "c4", "c5"] {
+        ws::connect(&state, connection_id, Some(&token), None).await.expect("within the cap");
+    }
+
+    let sixth = ws::connect(&state, "c6", Some(&token), None).await;
+    assert_too_many(&sixth);
+    assert_eq!(rows_of(&state, "c6").await, 0, "a refused handshake stores nothing");
+
+    ws::disconnect(&state, "c1").await.expect("disconnect");
+    ws::connect(&state, "c6", Some(&token), None).await.expect("a closed connection frees its place");
+    // API Gateway ends every connection after 2 hours; a row older than that lost its $disconnect.
+    sqlx::query(
+        "update ws_connections set connected_at = now() - interval '2 hours 1 minute' where connection_id = 'c2'",
+    )
+    .execute(&state.db)
+    .await
+    .expect("age");
+    ws::connect(&state, "c7", Some(&token), None).await.expect("an expired connection frees its place");
+    assert_too_many(&ws::connect(&state, "c8", Some(&token), None).await);
+    assert_eq!(connections_of_session(&state, session_id).await, 6, "c2's stale row is still there");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_user_holds_at_most_ten_connections_across_sessions(pool: PgPool) {
+    let state = state(pool);
+    let (user_id, first, first_token) = signed_in(&state, "jane").await;
+    let (_, second_token) = another_session(&state, user_id, "jane").await;
+    let (_, third_token) = another_session(&state, user_id, "jane").await;
+    for n in 0..5 {
+        ws::connect(&state, &format!("a{n}"), Some(&first_token), None).await.expect("first session");
+        ws::connect(&state, &format!("b{n}"), Some(&second_token), None).await.expect("second session");
+    }
+
+    let eleventh = ws::connect(&state, "c0", Some(&third_token), None).await;
+    let (_, _, john) = signed_in(&state, "john").await;
+    let someone_else = ws::connect(&state, "j0", Some(&john), None).await;
+
+    assert_too_many(&eleventh);
+    assert!(someone_else.is_ok(), "another user has their own cap: {someone_else:?}");
+    revoke(&state, first).await;
+    ws::connect(&state, "c0", Some(&third_token), None).await.expect("a revoked session's connections do not count");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_handshakes_of_one_session_end_with_exactly_the_cap_connected(pool: PgPool) {
+    let state = state(pool);
+    let (_, session_id, token) = signed_in(&state, "jane").await;
+    let ids: Vec<String> = (0..12).map(|n| format!("c{n}")).collect();
+
+    let results =
+        futures_util::future::join_all(ids.iter().map(|id| ws::connect(&state, id, Some(&token), None))).await;
+
+    assert_eq!(results.iter().filter(|result| result.is_ok()).count(), 5, "{results:?}");
+    for refused in results.iter().filter(|result| result.is_err()) {
+        assert_too_many(refused);
+    }
+    assert_eq!(connections_of_session(&state, session_id).await, 5);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_handshakes_of_one_user_end_with_exactly_the_user_cap_connected(pool: PgPool) {
+    let state = state(pool);
+    let (user_id, first, first_token) = signed_in(&state, "jane").await;
+    let (second, second_token) = another_session(&state, user_id, "jane").await;
+    let (third, third_token) = another_session(&state, user_id, "jane").await;
+    let attempts: Vec<(String, &str)> = (0..5)
+        .flat_map(|n| {
+            [(format!("a{n}"), first_token.as_str()), (format!("b{n}"), &second_token), (format!("c{n}"), &third_token)]
+        })
+        .collect();
+
+    let results =
+        futures_util::future::join_all(attempts.iter().map(|(id, token)| ws::connect(&state, id, Some(token), None)))
+            .await;
+
+    assert_eq!(results.iter().filter(|result| result.is_ok()).count(), 10, "{results:?}");
+    let mut per_session = Vec::new();
+    for session_id in [first, second, third] {
+        per_session.push(connections_of_session(&state, session_id).await);
+    }
+    assert_eq!(per_session.iter().sum::<i64>(), 10, "{per_session:?}");
+    assert!(per_session.iter().all(|&n| n <= 5), "{per_session:?}");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn connections_of_one_session_share_one_frame_budget(pool: PgPool) {
+    let state = state(pool);
+    let publisher = RecordingPublisher::default();
+    let (user_id, _, token) = signed_in(&state, "jane").await;
+    let (_, other_session) = another_session(&state, user_id, "jane").await;
+    for connection_id in ["a", "b"] {
+        ws::connect(&state, connection_id, Some(&token), None).await.expect("connects");
+    }
+    ws::connect(&state, "c", Some(&other_session), None).await.expect("connects");
+    rate_limit_window::leave_room_in_the_rate_limit_window();
+
+    for _ in 0..120 {
+        ws::on_frame(&state, &publisher, "a", r#"{"type":"echo","message":"x"}"#).await.expect("frame");
+    }
+    ws::on_frame(&state, &publisher, "b", r#"{"type":"echo","message":"more"}"#).await.expect("frame");
+    ws::on_frame(&state, &publisher, "c", r#"{"type":"echo","message":"mine"}"#).await.expect("frame");
+
+    assert_eq!(publisher.frames_to("a").iter().filter(|f| f["type"] == "echo").count(), 120);
+    let to_b = publisher.frames_to("b");
+    assert_eq!(to_b.len(), 1, "{to_b:?}");
+    assert_eq!(to_b[0]["type"], "error", "a second socket of the session buys no more frames: {to_b:?}");
+    assert!(to_b[0]["message"].as_str().expect("text").starts_with("Too many messages"), "{to_b:?}");
+    assert_eq!(publisher.frames_to("c")[0]["message"], "mine", "another session has its own budget");
 }

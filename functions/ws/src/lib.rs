@@ -1,7 +1,8 @@
 //! `ws`: the function behind the API Gateway WebSocket API. `$connect` checks the access token
 //! (query `token`, or the `Sec-WebSocket-Protocol` header) and the `Origin`, and registers the
-//! connection; `$disconnect` forgets it; `$default` runs the message protocol, pushing through
-//! a [`Publisher`] (the Management API in AWS).
+//! connection unless its session or account is at its connection cap (429); `$disconnect`
+//! forgets it; `$default` runs the message protocol, pushing through a [`Publisher`] (the
+//! Management API in AWS).
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
@@ -62,8 +63,8 @@ async fn on_connect(
             response
         }
         Err(ConnectError::Rejected(rejection)) => {
-            let detail = if rejection.status() == 401 { "Not authenticated" } else { "Origin not allowed" };
-            answer(i64::from(rejection.status()), Some(json!({ "detail": detail }).to_string()))
+            let body = json!({ "detail": rejection.detail(), "code": rejection.code() });
+            answer(i64::from(rejection.status()), Some(body.to_string()))
         }
         Err(ConnectError::Internal(error)) => server_error(&error),
     }

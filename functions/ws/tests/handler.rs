@@ -1,9 +1,13 @@
 //! The `ws` handler fed real API Gateway WebSocket event JSON from `tests/fixtures/`, against a
 //! real Postgres, with a recording publisher standing in for the Management API.
 
+#[path = "../../worker/tests/support/rate_limit_window.rs"]
+mod rate_limit_window;
+
 use std::sync::Mutex;
 
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::encodings::Body;
 use chrono::Utc;
 use serde_json::{Value, json};
 use shared::ports::{PublishError, PublishFuture, Publisher};
@@ -252,4 +256,123 @@ async fn rooms_per_connection_and_frames_per_minute_are_capped(db: PgPool) {
     assert_eq!(last["type"], "error");
     assert!(last["message"].as_str().expect("text").starts_with("Too many messages"), "{last}");
     assert_eq!(frames.iter().filter(|f| f["type"] == "echo").count(), 100);
+}
+
+/// Another live session of the user `username` (made by [`signed_in`]); returns its access token.
+async fn another_session(state: &AppState, username: &str) -> String {
+    let email = format!("{username}@example.com");
+    let user_id: Uuid = sqlx::query_scalar("select id from users where username = $1")
+        .bind(username)
+        .fetch_one(&state.db)
+        .await
+        .expect("user");
+    let session = sessions::create(&state.db, user_id, Utc::now() + chrono::Duration::days(1), &Origin::default())
+        .await
+        .expect("session");
+    let keys = state.config.require_jwt().expect("keys");
+    keys.issue(user_id, &email, session, Utc::now()).expect("token").0
+}
+
+fn disconnect_event(connection_id: &str) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = fixture("ws-disconnect.json");
+    event["requestContext"]["connectionId"] = json!(connection_id);
+    serde_json::from_value(event).expect("a WebSocket event")
+}
+
+/// Asserts that a `$connect` answer refuses the connection because a cap is reached.
+#[track_caller]
+fn assert_too_many_connections(response: &ApiGatewayProxyResponse) {
+    assert_eq!(response.status_code, 429, "{response:?}");
+    let Some(Body::Text(body)) = &response.body else { panic!("a JSON body: {response:?}") };
+    let body: Value = serde_json::from_str(body).expect("json");
+    assert_eq!(body["code"], "too_many_connections", "{body}");
+}
+
+/// Distinct connections stored in total.
+async fn connections(db: &PgPool) -> i64 {
+    sqlx::query_scalar("select count(distinct connection_id) from ws_connections").fetch_one(db).await.expect("count")
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_sixth_connect_of_one_session_gets_429_until_one_disconnects(db: PgPool) {
+    let state = state(db.clone());
+    let publisher = Recorder::default();
+    let jane = signed_in(&state, "jane").await;
+    for n in 1..=5 {
+        let response = ws::handle(&state, &publisher, connect_event(&format!("c-{n}"), Some(&jane), None)).await;
+        assert_eq!(response.status_code, 200, "{response:?}");
+    }
+
+    let sixth = ws::handle(&state, &publisher, connect_event("c-6", Some(&jane), None)).await;
+    ws::handle(&state, &publisher, disconnect_event("c-1")).await;
+    let after_a_disconnect = ws::handle(&state, &publisher, connect_event("c-7", Some(&jane), None)).await;
+
+    assert_too_many_connections(&sixth);
+    assert_eq!(rows(&db, "c-6").await, 0);
+    assert_eq!(after_a_disconnect.status_code, 200, "{after_a_disconnect:?}");
+    assert_eq!(connections(&db).await, 5);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_eleventh_connect_of_one_user_gets_429_across_sessions(db: PgPool) {
+    let state = state(db.clone());
+    let publisher = Recorder::default();
+    let first = signed_in(&state, "jane").await;
+    let (second, third) = (another_session(&state, "jane").await, another_session(&state, "jane").await);
+    for n in 1..=5 {
+        for (session, token) in [("a", &first), ("b", &second)] {
+            let response =
+                ws::handle(&state, &publisher, connect_event(&format!("{session}-{n}"), Some(token), None)).await;
+            assert_eq!(response.status_code, 200, "{response:?}");
+        }
+    }
+
+    let eleventh = ws::handle(&state, &publisher, connect_event("c-1", Some(&third), None)).await;
+    let john = signed_in(&state, "john").await;
+    let someone_else = ws::handle(&state, &publisher, connect_event("j-1", Some(&john), None)).await;
+
+    assert_too_many_connections(&eleventh);
+    assert_eq!(someone_else.status_code, 200, "another user has their own cap");
+    assert_eq!(connections(&db).await, 11);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn concurrent_connects_of_one_session_admit_exactly_five(db: PgPool) {
+    let state = state(db.clone());
+    let publisher = std::sync::Arc::new(Recorder::default());
+    let jane = signed_in(&state, "jane").await;
+    let mut connects = tokio::task::JoinSet::new();
+    for n in 0..12 {
+        let (state, publisher, event) =
+            (state.clone(), publisher.clone(), connect_event(&format!("c-{n}"), Some(&jane), None));
+        connects.spawn(async move { ws::handle(&state, publisher.as_ref(), event).await.status_code });
+    }
+
+    let statuses = connects.join_all().await;
+
+    assert_eq!(statuses.iter().filter(|&&status| status == 200).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&status| status == 429).count(), 7, "{statuses:?}");
+    assert_eq!(connections(&db).await, 5);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn two_connections_of_one_session_share_one_frame_budget(db: PgPool) {
+    let state = state(db.clone());
+    let publisher = Recorder::default();
+    let jane = signed_in(&state, "jane").await;
+    ws::handle(&state, &publisher, connect_event("c-a", Some(&jane), None)).await;
+    ws::handle(&state, &publisher, connect_event("c-b", Some(&jane), None)).await;
+    rate_limit_window::leave_room_in_the_rate_limit_window();
+
+    for _ in 0..120 {
+        ws::handle(&state, &publisher, message_event("c-a", &json!({"type": "echo", "message": "x"}))).await;
+    }
+    let extra = ws::handle(&state, &publisher, message_event("c-b", &json!({"type": "echo", "message": "more"}))).await;
+
+    assert_eq!(extra.status_code, 200);
+    assert_eq!(publisher.frames_to("c-a").len(), 120);
+    let to_b = publisher.frames_to("c-b");
+    assert_eq!(to_b.len(), 1, "{to_b:?}");
+    assert_eq!(to_b[0]["type"], "error", "a second socket buys no more frames: {to_b:?}");
+    assert!(to_b[0]["message"].as_str().expect("text").starts_with("Too many messages"), "{to_b:?}");
 }

@@ -1,6 +1,9 @@
 //! The devserver binary as a user runs it: start-up configuration errors, and a real server on a
 //! loopback port answering health checks from the test Postgres, then shutting down gracefully.
 
+#[path = "../../../functions/worker/tests/support/rate_limit_window.rs"]
+mod rate_limit_window;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -303,6 +306,11 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 /// second, so ended sessions' sockets are closed quickly); returns it, its port, the database
 /// URL and the two users' access tokens.
 fn devserver_with_two_users() -> (Server, u16, String, String, String) {
+    devserver_with_two_users_and(&[])
+}
+
+/// [`devserver_with_two_users`] with the settings `extra` on top.
+fn devserver_with_two_users_and(extra: &[(&str, &str)]) -> (Server, u16, String, String, String) {
     let database_url = migrated_database();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
@@ -320,17 +328,21 @@ fn devserver_with_two_users() -> (Server, u16, String, String, String) {
         }
     });
     let mail_dir = std::env::temp_dir().join(format!("devserver-ws-mail-{}", uuid::Uuid::new_v4()));
-    let env = [("SCHEDULER_INTERVAL_SECONDS", "1".to_owned()), ("MAIL_DIR", mail_dir.display().to_string())];
+    let mut env = vec![("SCHEDULER_INTERVAL_SECONDS", "1".to_owned()), ("MAIL_DIR", mail_dir.display().to_string())];
+    env.extend(extra.iter().map(|(name, value)| (*name, (*value).to_owned())));
     let (server, port) = start_devserver(&database_url, &env);
-    let login = |name: &str| {
-        let body = format!(r#"{{"email":"{name}@example.com","password":"Str0ng-Passw0rd!"}}"#);
-        let (status, login) = http_post_json(port, "/api/v1/auth/login", &body).expect("login");
-        assert_eq!(status, 200, "{login}");
-        let login: serde_json::Value = serde_json::from_str(&login).expect("json");
-        login["access_token"].as_str().expect("token").to_owned()
-    };
-    let (alice, bob) = (login("alice"), login("bob"));
+    let (alice, bob) = (log_in(port, "alice"), log_in(port, "bob"));
     (server, port, database_url, alice, bob)
+}
+
+/// Signs one of [`devserver_with_two_users`]' accounts in (a new session each time); returns
+/// the access token.
+fn log_in(port: u16, name: &str) -> String {
+    let body = format!(r#"{{"email":"{name}@example.com","password":"Str0ng-Passw0rd!"}}"#);
+    let (status, login) = http_post_json(port, "/api/v1/auth/login", &body).expect("login");
+    assert_eq!(status, 200, "{login}");
+    let login: serde_json::Value = serde_json::from_str(&login).expect("json");
+    login["access_token"].as_str().expect("token").to_owned()
 }
 
 async fn open_socket(port: u16, token: &str) -> Socket {
@@ -514,4 +526,93 @@ fn a_seed_env_starts_the_server_and_the_log_names_the_seed_settings_read_and_ign
     let line = |needle: &str| logs.lines().filter(|line| line.contains(needle)).count();
     assert_eq!(line("read the seed's setting names: SECRET_KEY as JWT_SECRET"), 1, "{logs}");
     assert_eq!(line("ignored the seed's settings that mean nothing here: SMTP_HOST, ENABLE_CELERY"), 1, "{logs}");
+}
+
+/// Opens a socket at `path`; a refused handshake gives its HTTP status and JSON body.
+async fn try_socket(port: u16, path: &str, token: &str) -> Result<Socket, (u16, serde_json::Value)> {
+    use tokio_tungstenite::tungstenite::Error;
+    match tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}{path}?token={token}")).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(Error::Http(response)) => {
+            let body = serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap_or_default();
+            Err((response.status().as_u16(), body))
+        }
+        Err(other) => panic!("the handshake failed without an HTTP answer: {other}"),
+    }
+}
+
+#[track_caller]
+fn assert_too_many_connections(refused: &(u16, serde_json::Value)) {
+    assert_eq!(refused.0, 429, "{refused:?}");
+    assert_eq!(refused.1["code"], "too_many_connections", "{refused:?}");
+}
+
+#[test]
+fn sockets_over_the_session_or_user_cap_are_refused_with_429() {
+    let caps = [("WS_MAX_CONNECTIONS_PER_SESSION", "2"), ("WS_MAX_CONNECTIONS_PER_USER", "3")];
+    let (_server, port, _, alice, bob) = devserver_with_two_users_and(&caps);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        // Six handshakes of one session at once: exactly the cap gets through.
+        let attempts = futures_util::future::join_all((0..6).map(|_| try_socket(port, "/api/v1/ws", &alice))).await;
+        let (mut open, mut refused) = (Vec::new(), Vec::new());
+        for attempt in attempts {
+            match attempt {
+                Ok(socket) => open.push(socket),
+                Err(answer) => refused.push(answer),
+            }
+        }
+        assert_eq!((open.len(), refused.len()), (2, 4), "{refused:?}");
+        refused.iter().for_each(assert_too_many_connections);
+
+        // A closed socket frees its place once the server has seen the close.
+        let mut closed = open.pop().expect("an open socket");
+        closed.close(None).await.expect("close");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let reopened = loop {
+            match try_socket(port, "/api/v1/ws", &alice).await {
+                Ok(socket) => break socket,
+                Err(answer) => assert_too_many_connections(&answer),
+            }
+            assert!(Instant::now() < deadline, "the closed socket's place was never freed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+
+        // A second session of alice: the user's cap (3) is reached before its own (2), on the
+        // seed's path too.
+        let alice_again = log_in(port, "alice");
+        let third = try_socket(port, "/api/v1/ws/demo", &alice_again).await.map_err(|answer| format!("{answer:?}"));
+        let fourth = try_socket(port, "/api/v1/ws/demo", &alice_again).await.map(drop);
+        assert!(third.is_ok(), "{:?}", third.map(drop));
+        assert_too_many_connections(&fourth.expect_err("over the user's cap"));
+
+        // Another user has caps of their own.
+        let bobs = (open_socket(port, &bob).await, open_socket(port, &bob).await);
+        drop((open, reopened, third, bobs));
+    });
+}
+
+#[test]
+fn sockets_of_one_session_share_one_frame_budget() {
+    let (_server, port, _, alice, bob) = devserver_with_two_users();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let (mut first, mut second) = (open_socket(port, &alice).await, open_socket(port, &alice).await);
+        let mut other_user = open_socket(port, &bob).await;
+        rate_limit_window::leave_room_in_the_rate_limit_window();
+
+        for _ in 0..120 {
+            send_json(&mut first, serde_json::json!({"type": "echo", "message": "x"})).await;
+        }
+        for _ in 0..120 {
+            assert_eq!(next_json(&mut first).await["type"], "echo");
+        }
+        send_json(&mut second, serde_json::json!({"type": "echo", "message": "more"})).await;
+        send_json(&mut other_user, serde_json::json!({"type": "echo", "message": "mine"})).await;
+
+        let refused = next_json(&mut second).await;
+        assert_eq!(refused["type"], "error", "a second socket of the session buys no more frames: {refused}");
+        assert!(refused["message"].as_str().is_some_and(|m| m.starts_with("Too many messages")), "{refused}");
+        assert_eq!(next_json(&mut other_user).await["message"], "mine", "another session has its own budget");
+    });
 }

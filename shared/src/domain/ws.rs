@@ -17,9 +17,43 @@ pub const MAX_ROOM_CHARS: usize = 64;
 /// without bound.
 pub const MAX_ROOMS_PER_CONNECTION: i64 = 20;
 
-/// Frames one connection may send per minute: a broadcast costs one push per receiver, so an
-/// unthrottled client could make the service work for everyone else's share.
+/// Frames one session may send per minute, all its connections together: a broadcast costs one
+/// push per receiver, so an unthrottled client could make the service work for everyone else's
+/// share, and a budget per connection would grow with every socket the same token opens.
 pub const FRAMES_PER_MINUTE: u32 = 120;
+
+/// API Gateway's longest WebSocket connection life (2 hours). A row older than this lost its
+/// `$disconnect` (API Gateway delivers it on a best-effort basis) and stands for no open
+/// connection: it counts against no cap and the cleanup job forgets it.
+pub const CONNECTION_LIFE_SECONDS: i32 = 2 * 60 * 60;
+
+/// Connections one session and one account may hold open at once
+/// (`WS_MAX_CONNECTIONS_PER_SESSION`, `WS_MAX_CONNECTIONS_PER_USER`). Every connection is a row,
+/// a receiver of every broadcast in its rooms and a budget of rooms; without a cap one access
+/// token could open sockets until the table, and each broadcast, grew without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionCaps {
+    /// Open connections per session (one sign-in on one device).
+    pub per_session: u32,
+    /// Open connections per account, all its sessions together.
+    pub per_user: u32,
+}
+
+/// Live connections a session and its account already hold, not counting the one asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenConnections {
+    /// Of the asking connection's session.
+    pub of_session: i64,
+    /// Of its account, every session.
+    pub of_user: i64,
+}
+
+impl ConnectionCaps {
+    /// Whether one more connection fits under both caps.
+    pub fn admit(&self, open: OpenConnections) -> bool {
+        open.of_session < i64::from(self.per_session) && open.of_user < i64::from(self.per_user)
+    }
+}
 
 /// The access token offered in `Sec-WebSocket-Protocol` (browsers cannot set other headers on a
 /// WebSocket): the first offered value shaped like a JWT (three dot-separated parts).
@@ -236,6 +270,17 @@ mod tests {
         assert_eq!(selected_subprotocol("bearer, aaa.bbb.ccc"), Some("aaa.bbb.ccc"));
         assert_eq!(selected_subprotocol("chat, json"), Some("chat"));
         assert_eq!(selected_subprotocol(""), None);
+    }
+
+    #[test]
+    fn a_connection_is_admitted_only_below_both_caps() {
+        let caps = ConnectionCaps { per_session: 5, per_user: 10 };
+        let open = |of_session, of_user| OpenConnections { of_session, of_user };
+        assert!(caps.admit(open(0, 0)));
+        assert!(caps.admit(open(4, 9)));
+        assert!(!caps.admit(open(5, 5)), "the session is full");
+        assert!(!caps.admit(open(0, 10)), "the account is full through its other sessions");
+        assert!(!caps.admit(open(7, 12)), "over both, after a cap was lowered");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::domain::ws::CONNECTION_LIFE_SECONDS;
+
 /// A live connection and who holds it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Connection {
@@ -12,6 +14,8 @@ pub struct Connection {
     pub connection_id: String,
     /// The account.
     pub user_id: Uuid,
+    /// The session whose token opened it (its frames count against the session's budget).
+    pub session_id: Uuid,
     /// Its username, for broadcasts.
     pub username: String,
 }
@@ -37,10 +41,44 @@ pub async fn open(
     .map(drop)
 }
 
+/// Locks the account's row until the transaction ends, so handshakes of one account count and
+/// register their connections one at a time. `no key update` is the lock an update of non-key
+/// columns takes: it excludes other handshakes (and logins' session eviction) but not the
+/// foreign-key checks of rows that merely point at the account.
+pub async fn lock_owner(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1 from users where id = $1 for no key update").bind(user_id).execute(db).await.map(drop)
+}
+
+/// Open connections of `session_id` and of its account `user_id`, as `(of the session, of the
+/// account)`, not counting `except` (a `$connect` retried with the same id must not count itself).
+/// Only connections that can still be open count: of a live session, and younger than API
+/// Gateway's longest connection life (older rows lost their `$disconnect`).
+pub async fn count_open(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    session_id: Uuid,
+    except: &str,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "select count(distinct c.connection_id) filter (where c.session_id = $2),
+                count(distinct c.connection_id)
+           from ws_connections c join sessions s on s.id = c.session_id
+          where c.user_id = $1 and c.connection_id <> $3
+            and c.connected_at > now() - make_interval(secs => $4)
+            and s.revoked_at is null and s.expires_at > now()",
+    )
+    .bind(user_id)
+    .bind(session_id)
+    .bind(except)
+    .bind(f64::from(CONNECTION_LIFE_SECONDS))
+    .fetch_one(db)
+    .await
+}
+
 /// The connection, if it exists and its session and account are still live.
 pub async fn live(db: impl PgExecutor<'_>, connection_id: &str) -> Result<Option<Connection>, sqlx::Error> {
     sqlx::query_as(
-        "select c.connection_id, c.user_id, u.username
+        "select c.connection_id, c.user_id, c.session_id, u.username
            from ws_connections c
            join sessions s on s.id = c.session_id
            join users u on u.id = c.user_id
@@ -186,9 +224,11 @@ pub async fn count_in_room(db: impl PgExecutor<'_>, room: &str) -> Result<i64, s
 pub async fn forget_expired(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "delete from ws_connections where (connection_id, room) in (
-            select connection_id, room from ws_connections where connected_at < now() - interval '2 hours' limit $1)",
+            select connection_id, room from ws_connections
+             where connected_at < now() - make_interval(secs => $2) limit $1)",
     )
     .bind(limit)
+    .bind(f64::from(CONNECTION_LIFE_SECONDS))
     .execute(db)
     .await
     .map(|done| done.rows_affected())

@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::domain::rate_limit::Limit;
-use crate::domain::ws::{self, Command, Counts, DEFAULT_ROOM, FRAMES_PER_MINUTE, MAX_ROOMS_PER_CONNECTION, Sender};
+use crate::domain::ws::{
+    self, Command, Counts, DEFAULT_ROOM, FRAMES_PER_MINUTE, MAX_ROOMS_PER_CONNECTION, OpenConnections, Sender,
+};
 use crate::error::ApiError;
 use crate::ports::{PublishError, Publisher};
 use crate::repo::{rate_limits, sessions, ws_connections as repo};
@@ -20,6 +22,9 @@ pub enum Rejection {
     Unauthorized,
     /// A browser page from an origin not in `BACKEND_CORS_ORIGINS`.
     ForbiddenOrigin,
+    /// The session or its account already holds as many open connections as its cap allows
+    /// (`WS_MAX_CONNECTIONS_PER_SESSION`, `WS_MAX_CONNECTIONS_PER_USER`).
+    TooManyConnections,
 }
 
 impl Rejection {
@@ -28,6 +33,27 @@ impl Rejection {
         match self {
             Self::Unauthorized => 401,
             Self::ForbiddenOrigin => 403,
+            Self::TooManyConnections => 429,
+        }
+    }
+
+    /// The stable code clients match on, as in every other error body.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "not_authenticated",
+            Self::ForbiddenOrigin => "forbidden_origin",
+            Self::TooManyConnections => "too_many_connections",
+        }
+    }
+
+    /// The human-readable message of the refusal.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "Not authenticated",
+            Self::ForbiddenOrigin => "Origin not allowed",
+            Self::TooManyConnections => {
+                "Too many open WebSocket connections for this session or account; close one first"
+            }
         }
     }
 }
@@ -53,10 +79,29 @@ pub async fn connect(
         .await
         .map_err(|error| ConnectError::Internal(error.into()))?
         .ok_or(ConnectError::Rejected(Rejection::Unauthorized))?;
-    repo::open(&state.db, connection_id, user.id, claims.sid, DEFAULT_ROOM)
-        .await
-        .map_err(|error| ConnectError::Internal(error.into()))?;
+    register_within_caps(state, connection_id, user.id, claims.sid).await?;
     Ok(user.id)
+}
+
+/// Stores the connection in the default room unless its session or account already holds as
+/// many open connections as [`ws::ConnectionCaps`] allow. The count and the insert run under a
+/// lock on the account's row (its cap spans sessions), so concurrent handshakes are admitted one
+/// at a time and two of them cannot both take the last place.
+async fn register_within_caps(
+    state: &AppState,
+    connection_id: &str,
+    user_id: Uuid,
+    session_id: Uuid,
+) -> Result<(), ConnectError> {
+    let mut tx = state.db.begin().await?;
+    repo::lock_owner(&mut *tx, user_id).await?;
+    let (of_session, of_user) = repo::count_open(&mut *tx, user_id, session_id, connection_id).await?;
+    if !state.config.ws_connection_caps.admit(OpenConnections { of_session, of_user }) {
+        return Err(ConnectError::Rejected(Rejection::TooManyConnections));
+    }
+    repo::open(&mut *tx, connection_id, user_id, session_id, DEFAULT_ROOM).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A handshake that did not complete.
@@ -66,6 +111,12 @@ pub enum ConnectError {
     Rejected(Rejection),
     /// The database or configuration failed: answer 500/503.
     Internal(ApiError),
+}
+
+impl From<sqlx::Error> for ConnectError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(error.into())
+    }
 }
 
 /// Forgets a closed connection.
@@ -87,8 +138,8 @@ pub async fn on_frame(
         return Ok(());
     };
     let now = now_rfc3339();
-    if !within_frame_limit(state, connection_id).await? {
-        let reply = ws::error(&format!("Too many messages: at most {FRAMES_PER_MINUTE} a minute"), &now);
+    if !within_frame_limit(state, connection.session_id).await? {
+        let reply = ws::error(&format!("Too many messages: at most {FRAMES_PER_MINUTE} a minute per session"), &now);
         return push(state, publisher, connection_id, &reply).await;
     }
     let reply = match ws::parse(frame) {
@@ -170,14 +221,16 @@ async fn push(state: &AppState, publisher: &dyn Publisher, connection_id: &str, 
     }
 }
 
-/// Counts a frame against its connection's per-minute allowance.
-async fn within_frame_limit(state: &AppState, connection_id: &str) -> Result<bool, ApiError> {
+/// Counts a frame against its session's per-minute allowance. The counter is the session's, not
+/// the connection's, so every socket a token opens draws on one budget: opening more of them
+/// buys no more frames.
+async fn within_frame_limit(state: &AppState, session_id: Uuid) -> Result<bool, ApiError> {
     if !state.config.rate_limit_enabled {
         return Ok(true);
     }
-    let limit = Limit { name: "ws_frames", max: FRAMES_PER_MINUTE, window_seconds: 60 };
+    let limit = Limit { name: "ws_session_frames", max: FRAMES_PER_MINUTE, window_seconds: 60 };
     let now = Utc::now();
-    let key = format!("{}:{connection_id}", limit.name);
+    let key = format!("{}:{session_id}", limit.name);
     let count = rate_limits::hit(&state.db, &key, limit.window_start(now)).await?;
     Ok(limit.decide(count, now).allowed)
 }
