@@ -12,11 +12,15 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+pub use code::ErrorCode;
+
+mod code;
+
 /// Result alias for handlers and services that answer HTTP requests.
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// One entry of a FastAPI-style 422 body: `{"type","loc","msg","input"}`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FieldError {
     /// Machine-readable kind, FastAPI's names (`missing`, `json_invalid`, `string_type`, ...).
     #[serde(rename = "type")]
@@ -36,57 +40,52 @@ impl FieldError {
     }
 }
 
+/// The body of every error answer, as the OpenAPI document describes it. `ApiError::body` builds
+/// it; the request-log middleware adds `request_id` to 5xx bodies.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The message, or for a 422 FastAPI's list of field errors.
+    pub detail: ErrorDetail,
+    /// The stable code; absent from 422 bodies (their `type` fields say what failed) and from the
+    /// 404 and 405 answers for unknown paths and methods.
+    pub code: Option<ErrorCode>,
+    /// On 5xx answers: the id of the request, also in `x-request-id` and the logs.
+    pub request_id: Option<String>,
+}
+
+/// The `detail` of an error body: a message, or the list of field errors of a 422.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ErrorDetail {
+    /// A human-readable message.
+    Message(String),
+    /// What failed validation, one entry per problem.
+    Fields(Vec<FieldError>),
+}
+
 /// Everything a handler can fail with, mapped to a status code and a stable body.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// 400: a request the API understood and refuses (`email_exists`, `invalid_token`, ...).
-    #[error("bad request: {code}")]
-    BadRequest {
-        /// Stable snake_case code from the closed list clients can match on.
-        code: &'static str,
-        /// Human-readable message (the seed's text).
-        detail: String,
-    },
-    /// 401: missing or invalid credentials; the response carries `WWW-Authenticate: Bearer`.
-    #[error("unauthorized: {code}")]
-    Unauthorized {
-        /// Stable code.
-        code: &'static str,
-        /// Seed message.
-        detail: String,
-    },
-    /// 403: authenticated but not allowed.
-    #[error("forbidden: {code}")]
-    Forbidden {
-        /// Stable code.
-        code: &'static str,
-        /// Seed message.
-        detail: String,
-    },
-    /// 404: no such object, or one the caller may not see (never reveal which).
-    #[error("not found: {code}")]
-    NotFound {
-        /// Stable code.
-        code: &'static str,
-        /// Message.
-        detail: String,
-    },
-    /// 409: the request conflicts with the object's current state.
-    #[error("conflict: {code}")]
-    Conflict {
-        /// Stable code.
-        code: &'static str,
-        /// Message.
+    /// A 4xx refusal; its status follows from its code, so a code never means two statuses. A 401
+    /// carries `WWW-Authenticate: Bearer`.
+    #[error("refused: {code}")]
+    Refused {
+        /// Stable code clients can match on.
+        code: ErrorCode,
+        /// Human-readable message (the seed's text where the seed has one).
         detail: String,
     },
     /// 422: input that does not have the expected shape, FastAPI style.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 413: a body over [`crate::http::MAX_BODY_BYTES`].
+    #[error("payload too large")]
+    PayloadTooLarge,
     /// 429: over a rate limit or inside a login back-off window.
     #[error("too many requests: {code}")]
     TooManyRequests {
         /// Stable code (`over_request_rate_limit`, `login_backoff`).
-        code: &'static str,
+        code: ErrorCode,
         /// Seconds until the caller may try again (`Retry-After`).
         retry_after_secs: u64,
     },
@@ -98,7 +97,7 @@ pub enum ApiError {
     #[error("dependency unavailable: {code}")]
     DependencyUnavailable {
         /// Stable code.
-        code: &'static str,
+        code: ErrorCode,
         /// Message naming the dependency, without internals.
         detail: &'static str,
         /// What failed.
@@ -133,60 +132,96 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// Failures below the HTTP layer that only a bug or a broken host explains: `?` turns them into a
+/// 500 whose cause is logged.
+macro_rules! internal_from {
+    ($($lower:ty),+ $(,)?) => {$(
+        impl From<$lower> for ApiError {
+            fn from(error: $lower) -> Self {
+                Self::Internal(Box::new(error))
+            }
+        }
+    )+};
+}
+
+internal_from!(
+    crate::security::password::PasswordError,
+    crate::security::tokens::RandomnessError,
+    crate::config::ConfigError,
+    crate::mail::templates::MissingValue,
+);
+
+impl From<crate::security::jwt::TokenError> for ApiError {
+    /// A token that does not verify is the caller's 401; one we could not sign is our 500.
+    fn from(error: crate::security::jwt::TokenError) -> Self {
+        use crate::security::jwt::TokenError;
+        match error {
+            TokenError::Expired | TokenError::Invalid(_) => Self::invalid_token(),
+            TokenError::Signing(_) => Self::Internal(Box::new(error)),
+        }
+    }
+}
+
 /// The generic message of every 500 body.
 pub const INTERNAL_ERROR_DETAIL: &str = "Internal server error";
 /// The generic message of every 503 body.
 pub const UNAVAILABLE_DETAIL: &str = "Service temporarily unavailable, please retry";
+/// The message of every 413 body.
+pub const PAYLOAD_TOO_LARGE_DETAIL: &str = "Request body too large";
 
 impl ApiError {
+    /// A 4xx refusal with its code and message.
+    pub fn refused(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self::Refused { code, detail: detail.into() }
+    }
+
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::DependencyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     /// The stable machine-readable code of this error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest { code, .. }
-            | Self::Unauthorized { code, .. }
-            | Self::Forbidden { code, .. }
-            | Self::NotFound { code, .. }
-            | Self::Conflict { code, .. }
+            Self::Refused { code, .. }
             | Self::TooManyRequests { code, .. }
-            | Self::DependencyUnavailable { code, .. } => code,
-            Self::Validation(_) => "validation_error",
-            Self::Unavailable(_) => "service_unavailable",
-            Self::Database(_) | Self::Internal(_) => "internal_error",
+            | Self::DependencyUnavailable { code, .. } => *code,
+            Self::Validation(_) => ErrorCode::ValidationError,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            Self::Database(_) | Self::Internal(_) => ErrorCode::InternalError,
         }
     }
 
     /// The JSON body, without the request id (added by the request-log middleware for 5xx).
     pub fn body(&self) -> Value {
-        match self {
-            Self::BadRequest { detail, .. }
-            | Self::Unauthorized { detail, .. }
-            | Self::Forbidden { detail, .. }
-            | Self::NotFound { detail, .. }
-            | Self::Conflict { detail, .. } => json!({ "detail": detail, "code": self.code() }),
-            Self::Validation(errors) => json!({ "detail": errors }),
-            Self::TooManyRequests { retry_after_secs, .. } => json!({
-                "detail": format!("Too many requests. Try again in {retry_after_secs} seconds."),
-                "code": self.code(),
-            }),
-            Self::Unavailable(_) => json!({ "detail": UNAVAILABLE_DETAIL, "code": self.code() }),
-            Self::DependencyUnavailable { detail, .. } => json!({ "detail": detail, "code": self.code() }),
-            Self::Database(_) | Self::Internal(_) => json!({ "detail": INTERNAL_ERROR_DETAIL, "code": self.code() }),
-        }
+        let detail = match self {
+            Self::Validation(errors) => return json!({ "detail": errors }),
+            Self::Refused { detail, .. } => detail.clone(),
+            Self::PayloadTooLarge => PAYLOAD_TOO_LARGE_DETAIL.to_owned(),
+            Self::TooManyRequests { retry_after_secs, .. } => {
+                format!("Too many requests. Try again in {retry_after_secs} seconds.")
+            }
+            Self::Unavailable(_) => UNAVAILABLE_DETAIL.to_owned(),
+            Self::DependencyUnavailable { detail, .. } => (*detail).to_owned(),
+            Self::Database(_) | Self::Internal(_) => INTERNAL_ERROR_DETAIL.to_owned(),
+        };
+        json!({ "detail": detail, "code": self.code() })
+    }
+
+    /// 401 for a request without a Bearer token (FastAPI's message).
+    pub fn not_authenticated() -> Self {
+        Self::refused(ErrorCode::NotAuthenticated, "Not authenticated")
+    }
+
+    /// 401 for a Bearer token that is malformed, expired or of an ended session.
+    pub fn invalid_token() -> Self {
+        Self::refused(ErrorCode::InvalidToken, "Could not validate credentials")
+    }
+
+    /// 403 for a signed-in caller without administrator rights (the seed's message).
+    pub fn not_enough_permissions() -> Self {
+        Self::refused(ErrorCode::NotSuperuser, "Not enough permissions")
     }
 
     /// Shorthand for a single-field 422, the most common validation answer.
@@ -205,14 +240,11 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut response = (status, Json(self.body())).into_response();
         let headers = response.headers_mut();
-        match &self {
-            Self::Unauthorized { .. } => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            Self::TooManyRequests { retry_after_secs, .. } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            _ => {}
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::TooManyRequests { retry_after_secs, .. } = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         if status.is_server_error() {
             response.extensions_mut().insert(ServerErrorCause(Arc::new(self)));
@@ -233,10 +265,10 @@ mod tests {
 
     #[tokio::test]
     async fn unauthorized_has_bearer_challenge_and_code() {
-        let response = ApiError::Unauthorized {
-            code: "invalid_credentials",
-            detail: "Invalid email or password. Please check your credentials and try again.".into(),
-        }
+        let response = ApiError::refused(
+            ErrorCode::InvalidCredentials,
+            "Invalid email or password. Please check your credentials and try again.",
+        )
         .into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
@@ -249,7 +281,7 @@ mod tests {
     #[tokio::test]
     async fn rate_limited_has_retry_after_and_seed_message() {
         let response =
-            ApiError::TooManyRequests { code: "over_request_rate_limit", retry_after_secs: 42 }.into_response();
+            ApiError::TooManyRequests { code: ErrorCode::OverRequestRateLimit, retry_after_secs: 42 }.into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "42");
         assert_eq!(body_of(response).await["detail"], "Too many requests. Try again in 42 seconds.");

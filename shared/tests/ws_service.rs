@@ -139,7 +139,7 @@ async fn a_handshake_without_a_valid_token_is_unauthorized(pool: PgPool) {
     revoke(&state, session_id).await;
     assert_rejected(ws::connect(&state, "c1", Some(&token), None).await, Rejection::Unauthorized);
     assert_eq!(rows_of(&state, "c1").await, 0);
-    assert_eq!(Rejection::Unauthorized.status(), 401);
+    assert_eq!(Rejection::Unauthorized.code().status(), 401);
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -151,7 +151,7 @@ async fn a_page_from_another_origin_is_forbidden_even_with_a_valid_token(pool: P
     let allowed = ws::connect(&state, "c2", Some(&token), Some(ALLOWED_ORIGIN)).await;
 
     assert_rejected(evil, Rejection::ForbiddenOrigin);
-    assert_eq!(Rejection::ForbiddenOrigin.status(), 403);
+    assert_eq!(Rejection::ForbiddenOrigin.code().status(), 403);
     assert_eq!(rows_of(&state, "c1").await, 0);
     assert!(allowed.is_ok(), "{allowed:?}");
 }
@@ -359,7 +359,7 @@ async fn connections_of_session(state: &AppState, session_id: Uuid) -> i64 {
 #[track_caller]
 fn assert_too_many(result: &Result<Uuid, ConnectError>) {
     match result {
-        Err(ConnectError::Rejected(rejection)) => assert_eq!(rejection.status(), 429, "{rejection:?}"),
+        Err(ConnectError::Rejected(rejection)) => assert_eq!(rejection.code().status(), 429, "{rejection:?}"),
         other => panic!("expected a 429 rejection, got {other:?}"),
     }
 }

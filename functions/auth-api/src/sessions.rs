@@ -8,7 +8,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use shared::AppState;
-use shared::error::{ApiError, ApiResult};
+use shared::error::{ApiError, ApiResult, ErrorCode};
 use shared::http::{CurrentUser, cookies, cross_site, rate_limit};
 use shared::services::Caller;
 use shared::services::sessions;
@@ -150,7 +150,7 @@ pub(crate) async fn revoke_session(
     Path(session_id): Path<String>,
 ) -> ApiResult<Json<Message>> {
     let session_id = Uuid::parse_str(&session_id)
-        .map_err(|_| ApiError::BadRequest { code: "invalid_session_id", detail: "Invalid session ID format".into() })?;
+        .map_err(|_| ApiError::refused(ErrorCode::InvalidSessionId, "Invalid session ID format"))?;
     sessions::revoke_one(&state, current.user.id, session_id, &caller).await?;
     Ok(Json(Message::new("Session revoked successfully")))
 }

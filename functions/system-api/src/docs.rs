@@ -33,6 +33,7 @@ use crate::{health, root, well_known, ws_status};
         well_known::openid_configuration,
         ws_status::ws_status,
     ),
+    components(schemas(shared::error::ErrorBody, shared::error::ErrorDetail, shared::error::FieldError, shared::error::ErrorCode)),
     tags(
         (name = "system", description = "Service information"),
         (name = "health", description = "Health checks"),
@@ -93,8 +94,21 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
                     .entry(status.to_owned())
                     .or_insert_with(|| RefOr::T(Response::new(description)));
             }
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && status.starts_with(['4', '5'])
+                    && response.content.is_empty()
+                {
+                    response.content.insert("application/json".into(), RefOr::T(error_body()));
+                }
+            }
         }
     }
+}
+
+/// The one error schema every error answer without a body of its own refers to.
+fn error_body() -> utoipa::openapi::Content {
+    utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
 }
 
 pub(crate) fn routes() -> Router<AppState> {

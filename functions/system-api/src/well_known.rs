@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use shared::AppState;
-use shared::error::ApiError;
+use shared::error::{ApiError, ErrorCode};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -17,7 +17,7 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 fn not_published() -> ApiError {
-    ApiError::NotFound { code: "not_found", detail: "Not Found".into() }
+    ApiError::refused(ErrorCode::NotFound, "Not Found")
 }
 
 /// The public signing keys (JWKS).

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use shared::AppState;
 use shared::domain::tasks::{TaskName, TaskStatus};
-use shared::error::{ApiError, ApiResult};
+use shared::error::{ApiError, ApiResult, ErrorCode};
 use shared::http::{AppJson, AppQuery, Pagination, Superuser};
 use shared::repo::tasks::Task;
 use shared::services::Caller;
@@ -180,7 +180,7 @@ pub(crate) async fn cancel(
     let cancelled = match Uuid::parse_str(&task_id) {
         Ok(id) => match service::cancel(&state, admin.user.id, id, &caller).await {
             Ok(_) => true,
-            Err(ApiError::NotFound { .. } | ApiError::Conflict { .. }) => false,
+            Err(ApiError::Refused { code: ErrorCode::TaskNotFound | ErrorCode::TaskNotCancellable, .. }) => false,
             Err(other) => return Err(other),
         },
         Err(_) => false,

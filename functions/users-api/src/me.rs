@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use shared::AppState;
-use shared::error::{ApiError, ApiResult};
+use shared::error::{ApiError, ApiResult, ErrorCode};
 use shared::http::{AppJson, CurrentUser, UserResponse};
 use shared::repo::users::{self, Taken};
 use shared::security::validation::Username;
@@ -56,9 +56,9 @@ pub(crate) async fn update_me(
         .map_err(|rule| ApiError::Validation(vec![rule.at("username", json!(body.username))]))?;
     match users::set_username(&state.db, current.user.id, username.as_str()).await? {
         Ok(user) => Ok(Json(UserResponse::from(&user))),
-        Err(Taken::Username | Taken::Email) => Err(ApiError::BadRequest {
-            code: "username_exists",
-            detail: "Username already taken. Please choose a different username.".into(),
-        }),
+        Err(Taken::Username | Taken::Email) => Err(ApiError::refused(
+            ErrorCode::UsernameExists,
+            "Username already taken. Please choose a different username.",
+        )),
     }
 }

@@ -11,6 +11,7 @@ use http::header::{HeaderName, ORIGIN};
 use serde_json::json;
 use shared::AppState;
 use shared::domain::ws::{selected_subprotocol, token_from_subprotocols};
+use shared::error::ApiError;
 use shared::ports::Publisher;
 use shared::services::ws::{self, ConnectError};
 
@@ -63,8 +64,8 @@ async fn on_connect(
             response
         }
         Err(ConnectError::Rejected(rejection)) => {
-            let body = json!({ "detail": rejection.detail(), "code": rejection.code() });
-            answer(i64::from(rejection.status()), Some(body.to_string()))
+            let refusal = ApiError::from(rejection);
+            answer(i64::from(refusal.status().as_u16()), Some(refusal.body().to_string()))
         }
         Err(ConnectError::Internal(error)) => server_error(&error),
     }

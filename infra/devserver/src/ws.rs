@@ -8,16 +8,16 @@ use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::http::header::{ORIGIN, SEC_WEBSOCKET_PROTOCOL};
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use shared::AppState;
 use shared::adapters::local_ws::{HubMessage, LocalHub};
 use shared::domain::ws::{self as protocol, MAX_FRAME_BYTES};
 use shared::error::ApiError;
-use shared::services::ws::{self as service, ConnectError, Rejection};
+use shared::services::ws::{self as service, ConnectError};
 use shared::time::now_rfc3339;
 use tokio::sync::mpsc::UnboundedReceiver;
 use uuid::Uuid;
@@ -48,13 +48,9 @@ async fn handshake(
     let outbox = hub.register(&connection_id);
     let refused = match service::connect(&state, &connection_id, token, origin).await {
         Ok(_) => None,
-        Err(ConnectError::Rejected(Rejection::Unauthorized)) => {
-            Some(shared::http::auth::not_authenticated().into_response())
-        }
-        Err(ConnectError::Rejected(Rejection::ForbiddenOrigin)) => {
-            Some(ApiError::Forbidden { code: "forbidden_origin", detail: "Origin not allowed".into() }.into_response())
-        }
-        Err(ConnectError::Rejected(rejection @ Rejection::TooManyConnections)) => Some(too_many_connections(rejection)),
+        // The body the `ws` function answers `$connect` with. A 429 has no `Retry-After`: a place
+        // frees when a connection closes, not after a known time.
+        Err(ConnectError::Rejected(rejection)) => Some(ApiError::from(rejection).into_response()),
         Err(ConnectError::Internal(error)) => Some(error.into_response()),
     };
     if let Some(response) = refused {
@@ -77,15 +73,6 @@ async fn handshake(
             tokio::spawn(async move { forget(&state, &connection_id).await });
         })
         .on_upgrade(move |socket| serve(state, hub, connection_id, outbox, socket))
-}
-
-/// 429 for a handshake past the session's or account's connection cap, with the body the `ws`
-/// function answers `$connect` with. No `Retry-After`: a place frees when a connection closes,
-/// not after a known time.
-fn too_many_connections(rejection: Rejection) -> Response {
-    let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
-    let body = Json(HashMap::from([("detail", rejection.detail()), ("code", rejection.code())]));
-    (status, body).into_response()
 }
 
 /// Runs one socket: frames the hub pushes go out, text frames coming in go to the protocol.

@@ -21,25 +21,15 @@ pub struct CurrentUser {
     pub claims: AccessClaims,
 }
 
-/// 401 for a request without a Bearer token (FastAPI's message).
-pub fn not_authenticated() -> ApiError {
-    ApiError::Unauthorized { code: "not_authenticated", detail: "Not authenticated".into() }
-}
-
-/// 401 for a token that is invalid, expired or belongs to a dead session.
-pub fn invalid_credentials() -> ApiError {
-    ApiError::Unauthorized { code: "invalid_token", detail: "Could not validate credentials".into() }
-}
-
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or_else(not_authenticated)?;
-        let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
-        let claims = keys.verify(token).map_err(|_| invalid_credentials())?;
-        let user =
-            sessions::live_session_user(&state.db, claims.sid, claims.sub).await?.ok_or_else(invalid_credentials)?;
+        let token = bearer_token(parts).ok_or_else(ApiError::not_authenticated)?;
+        let claims = state.config.require_jwt()?.verify(token)?;
+        let user = sessions::live_session_user(&state.db, claims.sid, claims.sub)
+            .await?
+            .ok_or_else(ApiError::invalid_token)?;
         Ok(Self { user, claims })
     }
 }
@@ -61,17 +51,12 @@ impl OptionalFromRequestParts<AppState> for CurrentUser {
 #[derive(Debug, Clone)]
 pub struct Superuser(pub CurrentUser);
 
-/// 403 for a signed-in caller without administrator rights.
-pub fn not_enough_permissions() -> ApiError {
-    ApiError::Forbidden { code: "not_superuser", detail: "Not enough permissions".into() }
-}
-
 impl FromRequestParts<AppState> for Superuser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let current = <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
-        if current.user.is_superuser { Ok(Self(current)) } else { Err(not_enough_permissions()) }
+        if current.user.is_superuser { Ok(Self(current)) } else { Err(ApiError::not_enough_permissions()) }
     }
 }
 

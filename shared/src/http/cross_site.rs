@@ -10,13 +10,12 @@ use http::HeaderMap;
 use http::header::{HOST, ORIGIN};
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Route layer: 403 `cross_site_request` for a request another site sent.
 pub async fn refuse(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if is_cross_site(request.headers(), &state.config.cors_origins) {
-        return ApiError::Forbidden { code: "cross_site_request", detail: "Cross-site request refused".into() }
-            .into_response();
+        return ApiError::refused(ErrorCode::CrossSiteRequest, "Cross-site request refused").into_response();
     }
     next.run(request).await
 }

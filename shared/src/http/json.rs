@@ -71,10 +71,8 @@ pub fn not_json() -> Response {
 /// The whole body, or the 413 (over the size limit) / 422 (unreadable) answer.
 pub async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Response> {
     Bytes::from_request(request, state).await.map_err(|rejection| {
-        let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            (status, axum::Json(json!({"detail": "Request body too large", "code": "payload_too_large"})))
-                .into_response()
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge.into_response()
         } else {
             ApiError::field("body_read", vec![json!("body")], "Could not read the request body", Value::Null)
                 .into_response()

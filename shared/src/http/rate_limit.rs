@@ -11,7 +11,7 @@ use http::HeaderValue;
 use super::client_ip;
 use crate::AppState;
 use crate::domain::rate_limit::{Decision, Limit};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::repo::rate_limits;
 
 /// State of one limited route: the app state and its limit.
@@ -56,7 +56,7 @@ async fn enforce(State(limited): State<Limited>, request: Request, next: Next) -
     let mut response = if decision.allowed {
         next.run(request).await
     } else {
-        ApiError::TooManyRequests { code: "over_request_rate_limit", retry_after_secs: decision.reset_seconds }
+        ApiError::TooManyRequests { code: ErrorCode::OverRequestRateLimit, retry_after_secs: decision.reset_seconds }
             .into_response()
     };
     add_headers(&mut response, &decision);

@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use super::Caller;
 use crate::AppState;
-use crate::error::ApiError;
-use crate::http::auth::not_enough_permissions;
+use crate::error::{ApiError, ErrorCode};
 use crate::repo::user_details::{self, UserDetails};
 use crate::repo::{one_time_tokens, sessions};
 
@@ -63,12 +62,12 @@ impl FlagChanges {
 
 /// 404 for an account id that does not exist.
 pub fn user_not_found() -> ApiError {
-    ApiError::NotFound { code: "user_not_found", detail: "User not found".into() }
+    ApiError::refused(ErrorCode::UserNotFound, "User not found")
 }
 
 /// 400 when a change would leave no active superuser.
 pub fn last_superuser() -> ApiError {
-    ApiError::BadRequest { code: "last_superuser", detail: "Cannot remove the last active superuser".into() }
+    ApiError::refused(ErrorCode::LastSuperuser, "Cannot remove the last active superuser")
 }
 
 /// Whether `target` losing its active-superuser status leaves nobody with it.
@@ -90,7 +89,7 @@ pub async fn update_user(
     let superusers = user_details::lock_active_superusers(&mut *tx).await?;
     if !superusers.contains(&admin_id) {
         // demoted or deactivated by someone else since the request was authenticated
-        return Err(not_enough_permissions());
+        return Err(ApiError::not_enough_permissions());
     }
     let current = user_details::find_for_update(&mut *tx, target).await?.ok_or_else(user_not_found)?;
     let changes = changes.effective(&current);

@@ -12,7 +12,7 @@ use super::outbox_mail::Unsolicited;
 use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
 use crate::domain::deletion::{self, DeletionState};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::mail::templates::Template;
 use crate::repo::deletion as repo;
 use crate::repo::one_time_tokens::{self, Purpose};
@@ -26,10 +26,10 @@ pub const REQUEST_REPLY: &str = "If an account with that email exists, a deletio
 /// 400 when the only active superuser confirms their own deletion: nobody could administer the
 /// service afterwards. Another superuser has to exist first.
 fn last_superuser() -> ApiError {
-    ApiError::BadRequest {
-        code: "last_superuser",
-        detail: "The only active superuser cannot delete their account; make another superuser first.".into(),
-    }
+    ApiError::refused(
+        ErrorCode::LastSuperuser,
+        "The only active superuser cannot delete their account; make another superuser first.",
+    )
 }
 
 /// `confirm-deletion`'s answer for an unknown, expired or used token (seed text).

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::Caller;
 use crate::AppState;
 use crate::domain::{device, login_backoff};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::repo::registration_holds;
 use crate::repo::sessions::{self, Origin};
 use crate::repo::users::{self, Rehash, User};
@@ -49,17 +49,17 @@ pub struct LoginSuccess {
 }
 
 fn incorrect() -> ApiError {
-    ApiError::Unauthorized {
-        code: "invalid_credentials",
-        detail: "Invalid email or password. Please check your credentials and try again.".into(),
-    }
+    ApiError::refused(
+        ErrorCode::InvalidCredentials,
+        "Invalid email or password. Please check your credentials and try again.",
+    )
 }
 
 fn email_not_verified() -> ApiError {
-    ApiError::Unauthorized {
-        code: "email_not_verified",
-        detail: "Please verify your email before logging in. Check your inbox for a verification link.".into(),
-    }
+    ApiError::refused(
+        ErrorCode::EmailNotVerified,
+        "Please verify your email before logging in. Check your inbox for a verification link.",
+    )
 }
 
 /// Holds checked per login at most: a registration's hold is one argon2 check each.
@@ -69,7 +69,7 @@ const HOLDS_CHECKED: i64 = 3;
 /// first). The holds are always read, so an address without any costs the same query.
 async fn matches_a_registration_hold(state: &AppState, email: &str, password: &SecretString) -> Result<bool, ApiError> {
     for hash in registration_holds::password_hashes(&state.db, email, HOLDS_CHECKED).await? {
-        if password::verify(password.clone(), hash).await.map_err(|error| ApiError::Internal(error.into()))? {
+        if password::verify(password.clone(), hash).await? {
             return Ok(true);
         }
     }
@@ -79,12 +79,12 @@ async fn matches_a_registration_hold(state: &AppState, email: &str, password: &S
 /// The seed's answer to a login whose email is malformed or of one of its disposable domains: no
 /// account can have such an address, so this reveals nothing.
 fn invalid_email_format() -> ApiError {
-    ApiError::BadRequest { code: "invalid_email_format", detail: "Invalid email format".into() }
+    ApiError::refused(ErrorCode::InvalidEmailFormat, "Invalid email format")
 }
 
 /// Checks credentials and opens a session.
 pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) -> Result<LoginSuccess, ApiError> {
-    let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
+    let keys = state.config.require_jwt()?;
     let email = Email::parse_existing(&credentials.email).map_err(|_| invalid_email_format())?;
     let email = email.as_str();
     let user = users::find_by_email(&state.db, email).await?;
@@ -95,9 +95,8 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     }
 
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let matches = password::verify(credentials.password.clone(), stored.clone().unwrap_or_else(|| DUMMY_HASH.into()))
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))?;
+    let matches =
+        password::verify(credentials.password.clone(), stored.clone().unwrap_or_else(|| DUMMY_HASH.into())).await?;
     // Checked whether or not the account's password matched, so both cost the same.
     let held = matches_a_registration_hold(state, email, &credentials.password).await?;
     let (user, stored) = match (user, stored, matches) {
@@ -115,11 +114,8 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     };
 
     // The password was right: the attempt no longer counts, and a weaker stored hash is upgraded.
-    let upgraded = if password::needs_rehash(&stored) {
-        Some(password::hash(credentials.password).await.map_err(|error| ApiError::Internal(error.into()))?)
-    } else {
-        None
-    };
+    let upgraded =
+        if password::needs_rehash(&stored) { Some(password::hash(credentials.password).await?) } else { None };
     let upgrade = upgraded.as_deref().map(|new_hash| Rehash { verified_hash: &stored, new_hash });
     users::record_successful_login(&state.db, user.id, upgrade).await?;
 
@@ -129,7 +125,7 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     }
     if !user.is_active {
         caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "inactive"})).await?;
-        return Err(ApiError::BadRequest { code: "inactive_user", detail: "Inactive user".into() });
+        return Err(ApiError::refused(ErrorCode::InactiveUser, "Inactive user"));
     }
     // The hash now stored if nothing replaced it meanwhile: the upgrade, or the one verified.
     let verified = upgraded.unwrap_or(stored);
@@ -160,7 +156,7 @@ async fn claim_unknown_email_attempt(state: &AppState, server_key: &ServerKey, e
 
 fn backing_off(until: Option<chrono::DateTime<Utc>>) -> ApiError {
     let retry_after_secs = login_backoff::retry_after_seconds(until, Utc::now()).unwrap_or(1);
-    ApiError::TooManyRequests { code: "login_backoff", retry_after_secs }
+    ApiError::TooManyRequests { code: ErrorCode::LoginBackoff, retry_after_secs }
 }
 
 /// Opens a session for `user` (already authenticated): session row, refresh token, eviction
@@ -180,7 +176,7 @@ pub(crate) async fn open_session(
         user_agent: caller.user_agent.clone(),
         device_info: Some(device::describe_or_unknown(caller.user_agent.as_deref())),
     };
-    let refresh = tokens::issue().map_err(|error| ApiError::Internal(error.into()))?;
+    let refresh = tokens::issue()?;
     let expires_at = now + Duration::days(i64::from(state.config.refresh_token_days));
 
     let mut tx = state.db.begin().await?;
@@ -194,7 +190,6 @@ pub(crate) async fn open_session(
     caller.audit(&mut *tx, "login", Some(user.id), true, json!({"session_id": session_id})).await?;
     tx.commit().await?;
 
-    let (access_token, _) =
-        keys.issue(user.id, &user.email, session_id, now).map_err(|error| ApiError::Internal(error.into()))?;
+    let (access_token, _) = keys.issue(user.id, &user.email, session_id, now)?;
     Ok(LoginSuccess { access_token, expires_in: keys.ttl_seconds(), refresh_token: refresh.secret, session_id })
 }

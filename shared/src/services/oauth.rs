@@ -9,7 +9,7 @@ use serde_json::json;
 use super::Caller;
 use super::login::{LoginSuccess, open_session};
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::repo::identities;
 use crate::repo::users::{self, Taken, User};
 use crate::security::oidc::{OidcError, Provider, VerifiedIdentity};
@@ -24,22 +24,19 @@ pub async fn login(
     id_token: &str,
     caller: &Caller,
 ) -> Result<LoginSuccess, ApiError> {
-    let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
+    let keys = state.config.require_jwt()?;
     let identity = state.id_tokens.verify(provider, id_token).await.map_err(|error| match error {
-        OidcError::NotConfigured => ApiError::BadRequest {
-            code: "provider_not_configured",
-            detail: format!("{} OAuth not configured", provider.display_name()),
-        },
+        OidcError::NotConfigured => ApiError::refused(
+            ErrorCode::ProviderNotConfigured,
+            format!("{} OAuth not configured", provider.display_name()),
+        ),
         OidcError::Invalid(reason) => {
             tracing::info!(provider = provider.as_str(), reason, "ID token refused");
-            ApiError::BadRequest {
-                code: "invalid_oauth_token",
-                detail: format!("Invalid {} token", provider.display_name()),
-            }
+            ApiError::refused(ErrorCode::InvalidOauthToken, format!("Invalid {} token", provider.display_name()))
         }
         OidcError::MissingUserInfo(reason) => {
             tracing::info!(provider = provider.as_str(), reason, "ID token without usable user info");
-            ApiError::BadRequest { code: "invalid_oauth_user_info", detail: "Invalid OAuth user info".into() }
+            ApiError::refused(ErrorCode::InvalidOauthUserInfo, "Invalid OAuth user info")
         }
         OidcError::KeysUnavailable(reason) => ApiError::Unavailable(reason.into()),
     })?;
@@ -51,14 +48,14 @@ pub async fn login(
         None => create_account(state, provider, &identity).await?,
     };
     if !user.is_active {
-        return Err(ApiError::BadRequest { code: "inactive_user", detail: "Inactive user".into() });
+        return Err(ApiError::refused(ErrorCode::InactiveUser, "Inactive user"));
     }
     caller.audit(&state.db, "oauth_login", Some(user.id), true, json!({"provider": provider.as_str()})).await?;
     open_session(state, &user, None, caller, keys).await
 }
 
 fn email_taken() -> ApiError {
-    ApiError::BadRequest { code: "email_exists", detail: "Email already registered with different method".into() }
+    ApiError::refused(ErrorCode::EmailExists, "Email already registered with different method")
 }
 
 async fn create_account(state: &AppState, provider: Provider, identity: &VerifiedIdentity) -> Result<User, ApiError> {

@@ -76,7 +76,7 @@ pub(crate) async fn queue_token_mail(
     valid_for: chrono::Duration,
 ) -> Result<Uuid, ApiError> {
     let (user_id, email, username) = user;
-    let token = tokens::issue().map_err(|error| ApiError::Internal(error.into()))?;
+    let token = tokens::issue()?;
     let expires_at: DateTime<Utc> = Utc::now() + valid_for;
     one_time_tokens::replace(tx, user_id, purpose, &token.hash, expires_at).await?;
     let link = format!("{}/{link_path}?token={}", state.config.frontend_url, token.secret);
@@ -90,8 +90,7 @@ pub(crate) async fn queue_token_mail(
             ("link", &link),
             ("valid_hours", &hours),
         ],
-    )
-    .map_err(|error| ApiError::Internal(error.into()))?;
+    )?;
     Ok(outbox::insert_mail(&mut *tx, &mail).await?)
 }
 
@@ -116,7 +115,7 @@ pub(crate) async fn queue_notice_with(
     let (email, username) = to;
     let mut values = vec![("username", username), ("project_name", state.config.project_name.as_str())];
     values.extend_from_slice(extra);
-    let mail = render(template, email, &values).map_err(|error| ApiError::Internal(error.into()))?;
+    let mail = render(template, email, &values)?;
     Ok(outbox::insert_mail(&mut *tx, &mail).await?)
 }
 

@@ -12,7 +12,7 @@ use super::login::claim_password_attempt;
 use super::outbox_mail::Unsolicited;
 use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::mail::templates::Template;
 use crate::repo::one_time_tokens::{self, Purpose};
 use crate::repo::sessions;
@@ -80,7 +80,7 @@ pub async fn reset(
         return Ok(TokenUse::Invalid);
     }
     check_new_password(state, &user, &new_password, "new_password")?;
-    let new_hash = password::hash(new_password).await.map_err(|error| ApiError::Internal(error.into()))?;
+    let new_hash = password::hash(new_password).await?;
 
     let mut tx = state.db.begin().await?;
     // User row first, then the token, the order every writer of both uses: a password change
@@ -113,18 +113,17 @@ pub async fn change(
     // a 422 whatever else is wrong.
     check_password_rules(state, &[], &new_password, "new_password")?;
     let Some(stored) = user.password_hash.clone() else {
-        return Err(ApiError::BadRequest { code: "oauth_user", detail: "OAuth users cannot change password".into() });
+        return Err(ApiError::refused(ErrorCode::OauthUser, "OAuth users cannot change password"));
     };
     // A stolen access token must not become a password oracle: same back-off as login.
     claim_password_attempt(state, user.id).await?;
-    let matches =
-        password::verify(current_password, stored.clone()).await.map_err(|error| ApiError::Internal(error.into()))?;
+    let matches = password::verify(current_password, stored.clone()).await?;
     if !matches {
         return Err(incorrect_current_password());
     }
     users::record_successful_login(&state.db, user.id, None).await?;
     check_new_password(state, user, &new_password, "new_password")?;
-    let new_hash = password::hash(new_password).await.map_err(|error| ApiError::Internal(error.into()))?;
+    let new_hash = password::hash(new_password).await?;
 
     let mut tx = state.db.begin().await?;
     // A reset committed since the check replaced the password this request proved: it wins.
@@ -143,7 +142,7 @@ pub async fn change(
 }
 
 fn incorrect_current_password() -> ApiError {
-    ApiError::BadRequest { code: "incorrect_password", detail: "Incorrect current password".into() }
+    ApiError::refused(ErrorCode::IncorrectPassword, "Incorrect current password")
 }
 
 fn check_new_password(state: &AppState, user: &User, new_password: &SecretString, field: &str) -> Result<(), ApiError> {

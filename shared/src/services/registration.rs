@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::outbox_mail::Unsolicited;
 use super::{Caller, outbox_mail};
 use crate::AppState;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::mail::templates::Template;
 use crate::repo::one_time_tokens::Purpose;
 use crate::repo::registration_holds;
@@ -49,7 +49,7 @@ pub struct Registration {
 pub async fn register(state: &AppState, input: Registration, caller: &Caller) -> Result<User, ApiError> {
     let (email, username) = validate(state, &input)?;
 
-    let hash = password::hash(input.password).await.map_err(|error| ApiError::Internal(error.into()))?;
+    let hash = password::hash(input.password).await?;
 
     let mut tx = state.db.begin().await?;
     registration_holds::lock_username(&mut *tx, username.as_str()).await?;
@@ -79,10 +79,7 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
 }
 
 fn username_taken() -> ApiError {
-    ApiError::BadRequest {
-        code: "username_exists",
-        detail: "Username already taken. Please choose a different username.".into(),
-    }
+    ApiError::refused(ErrorCode::UsernameExists, "Username already taken. Please choose a different username.")
 }
 
 /// The email belongs to an account: refuse a username someone else has exactly as for a new

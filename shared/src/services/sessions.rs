@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::Caller;
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::repo::sessions::{self, RefreshToken, SessionView};
 use crate::security::server_key::Purpose;
 use crate::security::tokens;
@@ -33,17 +33,17 @@ pub struct Refreshed {
 }
 
 fn invalid_refresh_token() -> ApiError {
-    ApiError::Unauthorized { code: "invalid_refresh_token", detail: "Invalid refresh token".into() }
+    ApiError::refused(ErrorCode::InvalidRefreshToken, "Invalid refresh token")
 }
 
 /// 401 when a refresh request carries no cookie.
 pub fn missing_refresh_token() -> ApiError {
-    ApiError::Unauthorized { code: "missing_refresh_token", detail: "No refresh token provided".into() }
+    ApiError::refused(ErrorCode::MissingRefreshToken, "No refresh token provided")
 }
 
 /// Exchanges a refresh token for a new access token (and, normally, a new refresh token).
 pub async fn refresh(state: &AppState, presented: &str, caller: &Caller) -> Result<Refreshed, ApiError> {
-    let keys = state.config.require_jwt().map_err(|error| ApiError::Internal(error.into()))?;
+    let keys = state.config.require_jwt()?;
     if !tokens::is_well_formed(presented) {
         return Err(invalid_refresh_token());
     }
@@ -66,9 +66,7 @@ pub async fn refresh(state: &AppState, presented: &str, caller: &Caller) -> Resu
         }
     };
 
-    let (access_token, _) = keys
-        .issue(token.user_id, &token.email, token.session_id, Utc::now())
-        .map_err(|error| ApiError::Internal(error.into()))?;
+    let (access_token, _) = keys.issue(token.user_id, &token.email, token.session_id, Utc::now())?;
     Ok(Refreshed { access_token, expires_in: keys.ttl_seconds(), refresh_token: successor })
 }
 
@@ -160,10 +158,7 @@ pub async fn list(state: &AppState, user_id: Uuid) -> Result<Vec<SessionView>, A
 /// Revokes one of the caller's sessions; another user's (or an unknown) id is a 404.
 pub async fn revoke_one(state: &AppState, user_id: Uuid, session_id: Uuid, caller: &Caller) -> Result<(), ApiError> {
     if !sessions::revoke_own(&state.db, user_id, session_id).await? {
-        return Err(ApiError::NotFound {
-            code: "session_not_found",
-            detail: "Session not found or already revoked".into(),
-        });
+        return Err(ApiError::refused(ErrorCode::SessionNotFound, "Session not found or already revoked"));
     }
     caller.audit(&state.db, "session_revoked", Some(user_id), true, json!({"session_id": session_id})).await
 }

@@ -15,7 +15,7 @@ use super::Caller;
 use crate::AppState;
 use crate::config::QueueBackend;
 use crate::domain::tasks::{TaskName, TaskSpec, TaskStatus};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::Pagination;
 use crate::jobs::{self, message::Job};
 use crate::repo::tasks::{self as repo, Task};
@@ -60,12 +60,12 @@ impl NewTask {
 
 /// 404 for an unknown task id.
 pub fn task_not_found() -> ApiError {
-    ApiError::NotFound { code: "task_not_found", detail: "Task not found".into() }
+    ApiError::refused(ErrorCode::TaskNotFound, "Task not found")
 }
 
 /// 409 for cancelling a task that already started or finished.
 pub fn task_not_cancellable() -> ApiError {
-    ApiError::Conflict { code: "task_not_cancellable", detail: "Task can no longer be cancelled".into() }
+    ApiError::refused(ErrorCode::TaskNotCancellable, "Task can no longer be cancelled")
 }
 
 /// Stores `task` for `admin_id` (audited as `task_submitted`) and queues it. Returns the task as
@@ -82,7 +82,7 @@ pub async fn submit(state: &AppState, admin_id: Uuid, task: NewTask, caller: &Ca
     if let Err(error) = jobs::enqueue(state, Job::RunTask { task_id: stored.id }).await {
         repo::fail_pending(&state.db, stored.id, QUEUE_UNAVAILABLE_ERROR).await?;
         return Err(ApiError::DependencyUnavailable {
-            code: "queue_unavailable",
+            code: ErrorCode::QueueUnavailable,
             detail: "Task queue unavailable",
             source: Box::new(error),
         });

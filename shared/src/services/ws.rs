@@ -10,7 +10,7 @@ use crate::domain::rate_limit::Limit;
 use crate::domain::ws::{
     self, Command, Counts, DEFAULT_ROOM, FRAMES_PER_MINUTE, MAX_ROOMS_PER_CONNECTION, OpenConnections, Sender,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ports::{PublishError, Publisher};
 use crate::repo::{rate_limits, sessions, ws_connections as repo};
 use crate::time::now_rfc3339;
@@ -28,21 +28,12 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// The HTTP status of the refused handshake.
-    pub fn status(self) -> u16 {
+    /// The stable code, as in every other error body; it also fixes the handshake's status.
+    pub fn code(self) -> ErrorCode {
         match self {
-            Self::Unauthorized => 401,
-            Self::ForbiddenOrigin => 403,
-            Self::TooManyConnections => 429,
-        }
-    }
-
-    /// The stable code clients match on, as in every other error body.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Unauthorized => "not_authenticated",
-            Self::ForbiddenOrigin => "forbidden_origin",
-            Self::TooManyConnections => "too_many_connections",
+            Self::Unauthorized => ErrorCode::NotAuthenticated,
+            Self::ForbiddenOrigin => ErrorCode::ForbiddenOrigin,
+            Self::TooManyConnections => ErrorCode::TooManyConnections,
         }
     }
 
@@ -55,6 +46,12 @@ impl Rejection {
                 "Too many open WebSocket connections for this session or account; close one first"
             }
         }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        ApiError::refused(rejection.code(), rejection.detail())
     }
 }
 
@@ -73,7 +70,7 @@ pub async fn connect(
         return Err(ConnectError::Rejected(Rejection::ForbiddenOrigin));
     }
     let token = token.filter(|token| !token.is_empty()).ok_or(ConnectError::Rejected(Rejection::Unauthorized))?;
-    let keys = state.config.require_jwt().map_err(|error| ConnectError::Internal(ApiError::Internal(error.into())))?;
+    let keys = state.config.require_jwt().map_err(|error| ConnectError::Internal(error.into()))?;
     let claims = keys.verify(token).map_err(|_| ConnectError::Rejected(Rejection::Unauthorized))?;
     let user = sessions::live_session_user(&state.db, claims.sid, claims.sub)
         .await
