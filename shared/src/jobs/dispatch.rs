@@ -47,8 +47,8 @@ pub async fn enqueue(state: &AppState, job: Job) -> Result<(), QueueError> {
         },
         None => {
             let deadline = Instant::now() + INLINE_BUDGET;
-            // Boxed: a job may queue jobs itself (a task running the reminders), and an async
-            // fn that can reach itself needs an indirection.
+            // Boxed: `run` can reach `dispatch` again (a job may queue jobs), and an async fn
+            // that can reach itself needs an indirection.
             let running: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
                 Box::pin(run(state, &message, deadline));
             if let Err(error) = running.await {
