@@ -37,7 +37,8 @@ pub(crate) struct ForgotBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct ResetBody {
     token: String,
-    #[schema(value_type = String, format = Password)]
+    /// 8 to 128 characters.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     new_password: SecretString,
 }
 
@@ -51,7 +52,8 @@ impl DropsControlCharacters for ResetBody {
 pub(crate) struct ChangeBody {
     #[schema(value_type = String, format = Password)]
     current_password: SecretString,
-    #[schema(value_type = String, format = Password)]
+    /// 8 to 128 characters.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     new_password: SecretString,
 }
 

@@ -24,8 +24,11 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct RegisterBody {
     email: String,
+    /// 3 to 30 characters: letters, digits, underscores and hyphens.
+    #[schema(min_length = 3, max_length = 30)]
     username: String,
-    #[schema(value_type = String, format = Password)]
+    /// 8 to 128 characters.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     password: SecretString,
 }
 

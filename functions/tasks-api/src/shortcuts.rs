@@ -76,10 +76,10 @@ pub(crate) struct SendEmailArgs {
     #[schema(example = "user@example.com")]
     to: String,
     /// 1 to 200 characters.
-    #[schema(example = "Welcome!")]
+    #[schema(example = "Welcome!", min_length = 1, max_length = 200)]
     subject: String,
     /// Plain text, up to 10,000 characters.
-    #[schema(example = "Welcome to our platform")]
+    #[schema(example = "Welcome to our platform", max_length = 10000)]
     body: String,
 }
 
@@ -88,7 +88,7 @@ pub(crate) struct SendEmailArgs {
 #[allow(dead_code)] // documents the body; the task's rules parse it
 pub(crate) struct ProcessDataArgs {
     /// Up to 10,000 values of any JSON type.
-    #[schema(example = json!([1, 2.5, "three", null]))]
+    #[schema(example = json!([1, 2.5, "three", null]), max_items = 10000)]
     data: Vec<Value>,
 }
 

@@ -328,6 +328,58 @@ async fn every_error_answer_refers_to_the_one_error_schema_with_the_code_enum() 
 }
 
 #[tokio::test]
+async fn every_documented_bound_is_the_one_the_code_enforces() {
+    use shared::domain::tasks::{DURATION_SECONDS, MAX_BODY_CHARS, MAX_DATA_ITEMS, MAX_SUBJECT_CHARS, STEPS};
+    use shared::http::Pagination;
+    use shared::security::validation::{PASSWORD_LENGTH, USERNAME_LENGTH};
+
+    let document = send(app_without_database(), get("/api/v1/openapi.json")).await.json();
+    let schema = |name: &str, field: &str| document["components"]["schemas"][name]["properties"][field].clone();
+    let parameter = |path: &str, method: &str, name: &str| {
+        let parameters = document["paths"][path][method]["parameters"].as_array().cloned().unwrap_or_default();
+        parameters.into_iter().find(|p| p["name"] == name).map(|p| p["schema"].clone()).unwrap_or_default()
+    };
+    let bounds = |documented: &Value, low: &str, high: &str| (documented[low].as_i64(), documented[high].as_i64());
+    let length =
+        |range: std::ops::RangeInclusive<usize>| (i64::try_from(*range.start()).ok(), i64::try_from(*range.end()).ok());
+    let at_most = |limit: usize| i64::try_from(limit).ok();
+
+    for (name, field) in [("RegisterBody", "password"), ("ResetBody", "new_password"), ("ChangeBody", "new_password")] {
+        assert_eq!(bounds(&schema(name, field), "minLength", "maxLength"), length(PASSWORD_LENGTH), "{name}.{field}");
+    }
+    for name in ["RegisterBody", "UpdateMe"] {
+        assert_eq!(bounds(&schema(name, "username"), "minLength", "maxLength"), length(USERNAME_LENGTH), "{name}");
+    }
+    assert_eq!(
+        bounds(&schema("SendEmailArgs", "subject"), "minLength", "maxLength"),
+        (Some(1), at_most(MAX_SUBJECT_CHARS))
+    );
+    assert_eq!(schema("SendEmailArgs", "body")["maxLength"].as_i64(), at_most(MAX_BODY_CHARS));
+    assert_eq!(schema("ProcessDataArgs", "data")["maxItems"].as_i64(), at_most(MAX_DATA_ITEMS));
+
+    let (low, high, _) = DURATION_SECONDS;
+    assert_eq!(bounds(&schema("LongRunningArgs", "duration"), "minimum", "maximum"), (Some(low), Some(high)));
+    let celery_duration = parameter("/api/v1/celery/tasks/long-running", "post", "duration");
+    assert_eq!(bounds(&celery_duration, "minimum", "maximum"), (Some(low), Some(high)));
+    let (low, high, _) = STEPS;
+    assert_eq!(bounds(&schema("LongRunningArgs", "steps"), "minimum", "maximum"), (Some(low), Some(high)));
+
+    let mut lists = 0;
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("operations").keys() {
+            let size = parameter(path, method, "size");
+            if size.is_null() {
+                continue;
+            }
+            assert_eq!(bounds(&size, "minimum", "maximum"), (Some(1), Some(Pagination::MAX_SIZE)), "{method} {path}");
+            assert_eq!(parameter(path, method, "page")["minimum"].as_i64(), Some(1), "{method} {path}");
+            lists += 1;
+        }
+    }
+    assert!(lists >= 3, "only {lists} paginated lists found");
+}
+
+#[tokio::test]
 async fn swagger_ui_is_served_at_docs() {
     let response = send(app_without_database(), get("/docs")).await;
 

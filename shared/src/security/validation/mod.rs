@@ -9,8 +9,8 @@ mod password_policy;
 mod username;
 
 pub use email::Email;
-pub use password_policy::{PasswordPolicy, check_password};
-pub use username::Username;
+pub use password_policy::{LENGTH as PASSWORD_LENGTH, PasswordPolicy, check_password};
+pub use username::{LENGTH as USERNAME_LENGTH, Username};
 
 use serde_json::{Value, json};
 

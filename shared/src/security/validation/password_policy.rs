@@ -17,7 +17,7 @@ const SPECIAL_CHARACTER_RULE: &str =
     "Password must contain at least one special character (!@#$%^&*()_+-=[]{}|;:,.<>?)";
 
 /// Shortest and longest accepted password, in characters.
-pub(crate) const LENGTH: std::ops::RangeInclusive<usize> = 8..=128;
+pub const LENGTH: std::ops::RangeInclusive<usize> = 8..=128;
 
 /// 30,000 most common passwords, lowercased (source in the file's header). Loaded on first use,
 /// so functions that never check a new password never pay for it.

@@ -74,7 +74,7 @@ fn is_dropped_control(c: char) -> bool {
 }
 
 /// Smallest and largest allowed length, in characters.
-pub(crate) const LENGTH: std::ops::RangeInclusive<usize> = 3..=30;
+pub const LENGTH: std::ops::RangeInclusive<usize> = 3..=30;
 
 /// A username that passed every rule.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
