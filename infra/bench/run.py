@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from artifacts import zipped_size  # noqa: E402
 from lambda_emulator import Emulator  # noqa: E402
+from stats import percentile_nearest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -53,18 +54,12 @@ COLD_EVENTS = {
 MEMORY_EVENTS = {**{name: event for name, (event, _) in COLD_EVENTS.items()}, "auth-api": "users-me-without-token.json"}
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def summary(values: list[float]) -> dict:
     return {
         "runs": len(values),
         "min": round(min(values), 2),
         "median": round(statistics.median(values), 2),
-        "p95": round(percentile(values, 95), 2),
+        "p95": round(percentile_nearest(values, 95), 2),
     }
 
 
