@@ -15,16 +15,8 @@ use crate::domain::ws::ConnectionCaps;
 
 use crate::security::jwt::{JwtKeys, KeyError};
 use crate::security::oidc::ProviderConfig;
-use crate::security::validation::PasswordPolicy;
-
-/// Where logs go and how they look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line: what CloudWatch Logs Insights queries.
-    Json,
-    /// Human-readable, for a terminal.
-    Pretty,
-}
+use crate::security::validation::{Email, HttpUrl, PASSWORD_LENGTH, PasswordPolicy};
+use crate::telemetry::{LogFilter, LogFormat};
 
 /// How outgoing mail is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +88,7 @@ pub struct Config {
     /// Log output format (`LOG_FORMAT`: `json` or `pretty`; JSON on Lambda, pretty locally).
     pub log_format: LogFormat,
     /// Log filter (`LOG_LEVEL`: a level such as `info`, or `target=level` pairs).
-    pub log_level: String,
+    pub log_level: LogFilter,
     /// The superuser to bootstrap, when `FIRST_SUPERUSER_EMAIL` and `_PASSWORD` are both set.
     pub first_superuser: Option<SuperuserSeed>,
     /// Access-token keys (`JWT_SECRET` for HS256 or `JWT_PRIVATE_KEY` for RS256/ES256, plus
@@ -237,23 +229,6 @@ impl ConfigError {
 const DEFAULT_CORS_ORIGINS: &str = "http://localhost:3000,http://localhost:8080,http://localhost:4200";
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the process environment, or prints the problem on one line and exits with status 2.
-    /// Meant for `main`: a function that cannot be configured must not start.
-    pub fn from_env_or_exit() -> Self {
-        match Self::from_env() {
-            Ok(config) => config,
-            Err(error) => {
-                eprintln!("{error}");
-                std::process::exit(2);
-            }
-        }
-    }
-
     /// Builds the configuration from any variable source; tests pass a map instead of mutating
     /// the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -300,11 +275,7 @@ impl Config {
             }
         };
 
-        let frontend_url = vars.get("FRONTEND_URL").unwrap_or_else(|| "http://localhost:3000".into());
-        let frontend_url = frontend_url.trim_end_matches('/').to_owned();
-        if !(frontend_url.starts_with("https://") || frontend_url.starts_with("http://")) {
-            return Err(ConfigError::new("FRONTEND_URL", "must be an http:// or https:// URL"));
-        }
+        let frontend_url = vars.url("FRONTEND_URL")?.unwrap_or_else(|| "http://localhost:3000".into());
         let mail_backend = match vars.get("MAIL_BACKEND").as_deref() {
             None => {
                 if on_lambda {
@@ -330,10 +301,7 @@ impl Config {
                         default_url: &str|
          -> Result<Option<ProviderConfig>, ConfigError> {
             let Some(client_id) = vars.get(id_var) else { return Ok(None) };
-            let jwks_url = vars.get(url_var).unwrap_or_else(|| default_url.into());
-            if !(jwks_url.starts_with("https://") || jwks_url.starts_with("http://")) {
-                return Err(ConfigError::new(url_var, "must be an http(s) URL"));
-            }
+            let jwks_url = vars.url(url_var)?.unwrap_or_else(|| default_url.into());
             Ok(Some(ProviderConfig { client_id, jwks_url }))
         };
 
@@ -383,13 +351,7 @@ impl Config {
             )?,
             scheduler_interval_seconds: vars.number("SCHEDULER_INTERVAL_SECONDS", 60, 0..=86_400)?,
             queue: parse_queue(&vars, on_lambda)?,
-            ws_callback_url: match vars.get("WS_CALLBACK_URL") {
-                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-                    Some(url.trim_end_matches('/').to_owned())
-                }
-                Some(_) => return Err(ConfigError::new("WS_CALLBACK_URL", "must be an http(s) URL")),
-                None => None,
-            },
+            ws_callback_url: vars.url("WS_CALLBACK_URL")?,
             ws_connection_caps: ConnectionCaps {
                 per_session: vars.number("WS_MAX_CONNECTIONS_PER_SESSION", 5, 1..=100)?,
                 per_user: vars.number("WS_MAX_CONNECTIONS_PER_USER", 10, 1..=1000)?,
@@ -551,6 +513,17 @@ impl Vars<'_> {
         }
     }
 
+    /// An optional http(s) URL setting, without its trailing slash.
+    fn url(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        self.get(name)
+            .map(|raw| {
+                HttpUrl::parse(&raw)
+                    .map(HttpUrl::into_string)
+                    .map_err(|rule| ConfigError::new(self.source(name), rule.message))
+            })
+            .transpose()
+    }
+
     fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
         match self.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
             None => Ok(default),
@@ -604,16 +577,9 @@ fn parse_queue(vars: &Vars<'_>, on_lambda: bool) -> Result<QueueBackend, ConfigE
         "local" => Ok(QueueBackend::Local),
         "sqs" => {
             let queue_url = vars
-                .get("QUEUE_URL")
+                .url("QUEUE_URL")?
                 .ok_or_else(|| ConfigError::new("QUEUE_URL", "is required with QUEUE_BACKEND=sqs (the queue's URL)"))?;
-            for (var, url) in [("QUEUE_URL", Some(&queue_url)), ("DLQ_URL", vars.get("DLQ_URL").as_ref())] {
-                if let Some(url) = url
-                    && !(url.starts_with("https://") || url.starts_with("http://"))
-                {
-                    return Err(ConfigError::new(var, "must be an http(s) queue URL"));
-                }
-            }
-            Ok(QueueBackend::Sqs { queue_url, dlq_url: vars.get("DLQ_URL") })
+            Ok(QueueBackend::Sqs { queue_url, dlq_url: vars.url("DLQ_URL")? })
         }
         other => Err(ConfigError::new("QUEUE_BACKEND", format!("must be inline, local or sqs, not {other:?}"))),
     }
@@ -635,17 +601,10 @@ fn parse_reminder_days(raw: Option<String>, var: &'static str) -> Result<Vec<u32
 }
 
 /// Accepts the seed's level names (`INFO`, `WARNING`, `CRITICAL`) as well as tracing directives.
-fn parse_log_level(raw: Option<String>) -> Result<String, ConfigError> {
-    let Some(raw) = raw else { return Ok("info".into()) };
-    let level = match raw.to_ascii_lowercase().as_str() {
-        "warning" => "warn".to_owned(),
-        "critical" | "fatal" => "error".to_owned(),
-        other => other.to_owned(),
-    };
-    if crate::telemetry::parse_filter(&level).is_none() {
-        return Err(ConfigError::new("LOG_LEVEL", format!("is not a log level or filter: {raw:?}")));
-    }
-    Ok(level)
+fn parse_log_level(raw: Option<String>) -> Result<LogFilter, ConfigError> {
+    let Some(raw) = raw else { return Ok(LogFilter::default()) };
+    LogFilter::parse(&raw)
+        .ok_or_else(|| ConfigError::new("LOG_LEVEL", format!("is not a log level or filter: {raw:?}")))
 }
 
 fn parse_superuser(vars: &Vars<'_>) -> Result<Option<SuperuserSeed>, ConfigError> {
@@ -660,11 +619,11 @@ fn parse_superuser(vars: &Vars<'_>) -> Result<Option<SuperuserSeed>, ConfigError
             Err(ConfigError::new("FIRST_SUPERUSER_EMAIL", "is required when FIRST_SUPERUSER_PASSWORD is set"))
         }
         (Some(email), Some(password)) => {
-            let email = email.to_lowercase();
-            if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
-                return Err(ConfigError::new("FIRST_SUPERUSER_EMAIL", format!("is not an email address: {email:?}")));
-            }
-            if !(8..=128).contains(&password.chars().count()) {
+            let email = Email::parse_address(&email)
+                .map_err(|rule| ConfigError::new(vars.source("FIRST_SUPERUSER_EMAIL"), rule.message))?
+                .as_str()
+                .to_owned();
+            if !PASSWORD_LENGTH.contains(&password.chars().count()) {
                 return Err(ConfigError::new("FIRST_SUPERUSER_PASSWORD", "must be 8 to 128 characters long"));
             }
             let username = vars.get("FIRST_SUPERUSER_USERNAME").unwrap_or_else(|| "admin".into());
@@ -698,7 +657,7 @@ mod tests {
         assert!(config.rate_limit_enabled);
         assert_eq!(config.trusted_proxy_hops, 0);
         assert_eq!(config.log_format, LogFormat::Pretty);
-        assert_eq!(config.log_level, "info");
+        assert_eq!(config.log_level.as_str(), "info");
         assert!(config.first_superuser.is_none());
         assert!(!config.on_lambda);
         assert!(config.jwt.is_none());
@@ -1039,7 +998,7 @@ mod tests {
     #[test]
     fn seed_log_level_names_are_accepted() {
         let config = config_from(&[DB, ("LOG_LEVEL", "WARNING")]).expect("valid config");
-        assert_eq!(config.log_level, "warn");
+        assert_eq!(config.log_level.as_str(), "warn");
     }
 
     #[test]
@@ -1048,9 +1007,13 @@ mod tests {
         assert_eq!(only_email.var, "FIRST_SUPERUSER_PASSWORD");
         let only_password = config_from(&[DB, ("FIRST_SUPERUSER_PASSWORD", "long enough")]).expect_err("must fail");
         assert_eq!(only_password.var, "FIRST_SUPERUSER_EMAIL");
-        let short = config_from(&[DB, ("FIRST_SUPERUSER", "a@b.c"), ("FIRST_SUPERUSER_PASSWORD", "short")])
+        let short = config_from(&[DB, ("FIRST_SUPERUSER", "a@b.co"), ("FIRST_SUPERUSER_PASSWORD", "short")])
             .expect_err("must fail");
         assert_eq!(short.var, "FIRST_SUPERUSER_PASSWORD");
+        // An address login would refuse could never sign in: refused at start, under the name used.
+        let unusable = config_from(&[DB, ("FIRST_SUPERUSER", "a@b.c"), ("FIRST_SUPERUSER_PASSWORD", "long enough")])
+            .expect_err("must fail");
+        assert_eq!(unusable.var, "FIRST_SUPERUSER");
     }
 
     #[test]

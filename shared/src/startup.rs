@@ -42,7 +42,7 @@ pub async fn state_or_exit_with_defaults(needs: Needs, defaults: &[(&str, &str)]
     {
         exit_with(&error.to_string());
     }
-    crate::telemetry::init(&config);
+    crate::telemetry::init(config.log_format, &config.log_level);
     config.log_seed_settings();
     AppState::new(config)
 }

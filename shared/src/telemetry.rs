@@ -4,19 +4,49 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{Config, LogFormat};
+/// Where logs go and how they look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line: what CloudWatch Logs Insights queries.
+    Json,
+    /// Human-readable, for a terminal.
+    Pretty,
+}
+
+/// A `LOG_LEVEL` that [`parse_filter`] accepts: a level, or `target=level` pairs. Checked when the
+/// settings are read, so a typo stops the start instead of silencing the logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    /// Reads a filter; the seed's level names `WARNING`, `CRITICAL` and `FATAL` are accepted.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let level = match raw.to_ascii_lowercase().as_str() {
+            "warning" => "warn".to_owned(),
+            "critical" | "fatal" => "error".to_owned(),
+            other => other.to_owned(),
+        };
+        parse_filter(&level).map(|_| Self(level))
+    }
+
+    /// The filter as written (lowercased).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for LogFilter {
+    fn default() -> Self {
+        Self("info".into())
+    }
+}
 
 /// Installs the global subscriber once, at start. Later calls (tests) are ignored.
-pub fn init(config: &Config) {
-    init_with(config.log_format, &config.log_level);
+pub fn init(format: LogFormat, filter: &LogFilter) {
+    let _already_set = subscriber(format, filter.as_str()).try_init();
 }
 
-/// Same as [`init`] for binaries that have not loaded a `Config` (yet).
-pub fn init_with(format: LogFormat, level: &str) {
-    let _already_set = subscriber(format, level).try_init();
-}
-
-/// The subscriber [`init_with`] installs, separate so tests can ask it what it lets through.
+/// The subscriber [`init`] installs, separate so tests can ask it what it lets through.
 fn subscriber(format: LogFormat, level: &str) -> Box<dyn tracing::Subscriber + Send + Sync> {
     // Postgres NOTICEs ("relation already exists, skipping") are noise at info level.
     let directives = format!("{level},sqlx::postgres::notice=warn");
@@ -64,7 +94,7 @@ pub fn parse_filter(directives: &str) -> Option<Targets> {
 
 #[cfg(test)]
 mod tests {
-    use super::{LogFormat, parse_filter, subscriber};
+    use super::{LogFilter, LogFormat, parse_filter, subscriber};
 
     #[test]
     fn the_configured_level_decides_what_is_logged() {
@@ -83,6 +113,13 @@ mod tests {
         for good in ["info", "WARN", "debug,sqlx=warn", "info,sqlx::postgres::notice=warn", "off", "shared=trace,"] {
             assert!(parse_filter(good).is_some(), "{good}");
         }
+    }
+
+    #[test]
+    fn the_seeds_level_names_read_as_ours() {
+        assert_eq!(LogFilter::parse("WARNING").map(|filter| filter.as_str().to_owned()), Some("warn".into()));
+        assert_eq!(LogFilter::parse("critical").map(|filter| filter.as_str().to_owned()), Some("error".into()));
+        assert!(LogFilter::parse("verbose").is_none());
     }
 
     #[test]

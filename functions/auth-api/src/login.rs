@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::AppState;
 use shared::error::{ApiError, ApiResult, FieldError};
-use shared::http::{AppJson, cookies, cross_site, rate_limit};
+use shared::http::{AppJson, body, cookies, cross_site, rate_limit};
 use shared::services::Caller;
 use shared::services::login::{self, Credentials};
 use utoipa::ToSchema;
@@ -118,21 +118,14 @@ impl FromRequest<AppState> for LoginInput {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        if content_type.starts_with("application/x-www-form-urlencoded") {
-            let Form(fields) =
-                Form::<Vec<(String, String)>>::from_request(request, state).await.map_err(|rejection| {
-                    ApiError::field("body_read", vec![json!("body")], rejection.body_text(), Value::Null)
-                        .into_response()
-                })?;
+        let media_type = body::media_type(request.headers());
+        if media_type == "application/x-www-form-urlencoded" {
+            let Form(fields) = Form::<Vec<(String, String)>>::from_request(request, state)
+                .await
+                .map_err(|rejection| body::unreadable(rejection.body_text()))?;
             return form_credentials(fields).map(Self).map_err(IntoResponse::into_response);
         }
-        if content_type.starts_with("multipart/form-data") {
+        if media_type == "multipart/form-data" {
             let fields = multipart_fields(request, state).await.map_err(IntoResponse::into_response)?;
             return form_credentials(fields).map(Self).map_err(IntoResponse::into_response);
         }

@@ -33,8 +33,8 @@ impl<S: Send + Sync> FromRequest<S> for Keywords {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let query = request.uri().query().unwrap_or_default().to_owned();
-        let is_json = shared::http::json::has_json_content_type(request.headers());
-        let bytes = shared::http::json::body_bytes(request, state).await?;
+        let is_json = shared::http::body::has_json_content_type(request.headers());
+        let bytes = shared::http::body::body_bytes(request, state).await?;
         if bytes.is_empty() {
             let params: BTreeMap<String, String> =
                 shared::http::query::parse(&query).map_err(IntoResponse::into_response)?;
@@ -42,7 +42,7 @@ impl<S: Send + Sync> FromRequest<S> for Keywords {
             return Ok(Self { kwargs, loc: &["query"] });
         }
         if !is_json {
-            return Err(shared::http::json::not_json());
+            return Err(shared::http::body::not_json());
         }
         let kwargs = shared::http::json::parse::<Map<String, Value>>(&bytes).map_err(IntoResponse::into_response)?;
         Ok(Self { kwargs, loc: &["body"] })

@@ -7,10 +7,11 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
+
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::body::{between, body_bytes, has_json_content_type, not_json};
 use crate::error::{ApiError, FieldError};
 
 /// A JSON request body of type `T`, rejected with our 422 envelope.
@@ -60,33 +61,6 @@ async fn json_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
         return Err(not_json());
     }
     body_bytes(request, state).await
-}
-
-/// The 422 for a body that is not declared as JSON.
-pub fn not_json() -> Response {
-    ApiError::field("content_type", vec![json!("body")], "Content-Type must be application/json", Value::Null)
-        .into_response()
-}
-
-/// The whole body, or the 413 (over the size limit) / 422 (unreadable) answer.
-pub async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Response> {
-    Bytes::from_request(request, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge.into_response()
-        } else {
-            ApiError::field("body_read", vec![json!("body")], "Could not read the request body", Value::Null)
-                .into_response()
-        }
-    })
-}
-
-/// Whether the headers declare a JSON body (`application/json` or `application/*+json`).
-pub fn has_json_content_type(headers: &http::HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 /// Parses `bytes` as `T`, describing the first problem the way FastAPI does.
@@ -244,11 +218,6 @@ fn describe(error: &serde_path_to_error::Error<serde_json::Error>, body: &Value)
         ("value_error", message.split(" at line ").next().unwrap_or_default().to_owned())
     };
     FieldError::new(kind, loc, msg, input)
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let rest = &text[text.find(start)? + start.len()..];
-    Some(&rest[..rest.find(end)?])
 }
 
 fn is_secret_key(key: &str) -> bool {

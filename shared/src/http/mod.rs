@@ -4,6 +4,7 @@
 //! so the devserver can merge the routes of all functions and still get one 404/405 behaviour.
 
 pub mod auth;
+pub mod body;
 mod caller;
 pub mod client_ip;
 pub mod cookies;

@@ -12,6 +12,7 @@ use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::body::between;
 use crate::error::{ApiError, FieldError};
 
 /// Query parameters of type `T`, rejected with our 422 envelope. Unknown parameters are ignored,
@@ -84,11 +85,6 @@ fn describe(error: &serde_path_to_error::Error<serde_urlencoded::de::Error>, que
 /// The first raw (decoded) value of parameter `name`.
 fn raw_value<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
     form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value)
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let rest = &text[text.find(start)? + start.len()..];
-    Some(&rest[..rest.find(end)?])
 }
 
 /// A validated page request: `page` from 1, `size` from 1 to [`Pagination::MAX_SIZE`].

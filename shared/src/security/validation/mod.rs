@@ -5,10 +5,12 @@
 //! with [`RuleViolation::at`].
 
 mod email;
+mod http_url;
 mod password_policy;
 mod username;
 
 pub use email::Email;
+pub use http_url::HttpUrl;
 pub use password_policy::{LENGTH as PASSWORD_LENGTH, PasswordPolicy, check_password};
 pub use username::{LENGTH as USERNAME_LENGTH, Username};
 
