@@ -11,7 +11,6 @@ use shared::AppState;
 use shared::domain::deletion::confirmation_message;
 use shared::error::{ApiError, ApiResult};
 use shared::http::json::{CleanedJson, DropsControlCharacters};
-use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, CurrentUser, rate_limit};
 use shared::services::deletion::{self, INVALID_TOKEN_REPLY, REQUEST_REPLY};
 use shared::services::{Caller, TokenUse};
@@ -102,7 +101,7 @@ pub(crate) async fn request_deletion(
         (Some(current), _) => deletion::request_for(&state, &current.user, &caller).await?,
         (None, Some(email)) => {
             let email = lookup_email(&email)?;
-            no_sooner_than(ADDRESS_LOOKUP_FLOOR, deletion::request_by_email(&state, &email, &caller)).await?
+            deletion::request_by_email(&state, &email, &caller).await?
         }
         (None, None) => return Err(missing_email()),
     }

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::error::ApiResult;
 use shared::http::json::{CleanedJson, DropsControlCharacters};
-use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, CurrentUser, rate_limit};
 use shared::services::passwords::{self, FORGOT_REPLY, INVALID_RESET_TOKEN_REPLY, RESET_REPLY};
 use shared::services::{Caller, TokenUse};
@@ -70,7 +69,7 @@ pub(crate) async fn forgot_password(
     AppJson(body): AppJson<ForgotBody>,
 ) -> ApiResult<Json<EmailSent>> {
     let email = lookup_email(&body.email)?;
-    no_sooner_than(ADDRESS_LOOKUP_FLOOR, passwords::forgot(&state, &email)).await?;
+    passwords::forgot(&state, &email).await?;
     Ok(Json(EmailSent::new(FORGOT_REPLY)))
 }
 

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::error::ApiResult;
 use shared::http::json::{CleanedJson, DropsControlCharacters};
-use shared::http::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use shared::http::{AppJson, rate_limit};
 use shared::services::verification::{self, INVALID_TOKEN_REPLY, RESEND_REPLY, VERIFIED_REPLY};
 use shared::services::{Caller, TokenUse};
@@ -80,6 +79,6 @@ pub(crate) async fn resend_verification(
     AppJson(body): AppJson<EmailBody>,
 ) -> ApiResult<Json<EmailSent>> {
     let email = lookup_email(&body.email)?;
-    no_sooner_than(ADDRESS_LOOKUP_FLOOR, verification::resend(&state, &email)).await?;
+    verification::resend(&state, &email).await?;
     Ok(Json(EmailSent::new(RESEND_REPLY)))
 }

@@ -11,12 +11,11 @@ use axum::{Json, Router};
 use chrono::Utc;
 use serde::Serialize;
 use shared::AppState;
-use shared::domain::rate_limit::Limit;
 use shared::error::ApiError;
 use shared::http::ClientIp;
-use shared::repo::rate_limits;
+use shared::services::rate_limits::{self, Standing};
 use shared::time::now_rfc3339;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -211,27 +210,20 @@ pub(crate) async fn rate_limit(
     ClientIp(ip): ClientIp,
 ) -> Result<Json<RateLimitStatus>, ApiError> {
     let now = Utc::now();
-    let mut limits = BTreeMap::new();
-    let all = state.config.rate_limits.all();
-    for window in all.iter().map(|limit| limit.window_start(now)).collect::<BTreeSet<_>>() {
-        let same_window: Vec<&Limit> = all.iter().filter(|limit| limit.window_start(now) == window).collect();
-        let keys: Vec<String> = same_window.iter().map(|limit| limit.key(ip)).collect();
-        let counts = rate_limits::peek_many(&state.db, &keys, window).await?;
-        for (limit, key) in same_window.into_iter().zip(&keys) {
-            let used = counts.iter().find(|(k, _)| k == key).map_or(0, |(_, count)| *count);
-            let decision = limit.decide(used, now);
-            limits.insert(
-                limit.name,
-                LimitStatus {
-                    limit: limit.max,
-                    window_seconds: limit.window_seconds,
-                    used: u32::try_from(used).unwrap_or(0),
-                    remaining: decision.remaining,
-                    reset_seconds: decision.reset_seconds,
-                },
-            );
-        }
-    }
+    let limits: BTreeMap<&'static str, LimitStatus> = rate_limits::standings(&state, ip, now)
+        .await?
+        .into_iter()
+        .map(|Standing { limit, used, decision }| {
+            let status = LimitStatus {
+                limit: limit.max,
+                window_seconds: limit.window_seconds,
+                used,
+                remaining: decision.remaining,
+                reset_seconds: decision.reset_seconds,
+            };
+            (limit.name, status)
+        })
+        .collect();
     let default = limits.get(state.config.rate_limits.default.name);
     let reset_seconds = default.map_or(0, |status| status.reset_seconds);
     Ok(Json(RateLimitStatus {

@@ -7,9 +7,10 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use shared::AppState;
+use shared::domain::pagination::Pagination;
 use shared::domain::tasks::{TaskName, TaskStatus};
 use shared::error::{ApiError, ApiResult, ErrorCode};
-use shared::http::{AppJson, AppQuery, Pagination, Superuser};
+use shared::http::{AppJson, AppQuery, Superuser};
 use shared::repo::tasks::Task;
 use shared::services::Caller;
 use shared::services::tasks::{self as service, NewTask};
@@ -211,7 +212,7 @@ pub(crate) struct CeleryActiveTask {
     responses((status = 200, body = [CeleryActiveTask]), (status = 403, description = "Not enough permissions"))
 )]
 pub(crate) async fn active(State(state): State<AppState>, _admin: Superuser) -> ApiResult<Json<Vec<CeleryActiveTask>>> {
-    let first_page = Pagination { page: 1, size: Pagination::MAX_SIZE };
+    let first_page = Pagination::FIRST_FULL_PAGE;
     let (running, _) = service::list(&state, Some(TaskStatus::Started), first_page).await?;
     Ok(Json(
         running

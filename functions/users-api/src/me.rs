@@ -4,12 +4,10 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 use shared::AppState;
-use shared::error::{ApiError, ApiResult, ErrorCode};
+use shared::error::ApiResult;
 use shared::http::{AppJson, CurrentUser, UserResponse};
-use shared::repo::users::{self, Taken};
-use shared::security::validation::Username;
+use shared::services::users;
 use utoipa::ToSchema;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -54,13 +52,6 @@ pub(crate) async fn update_me(
     current: CurrentUser,
     AppJson(body): AppJson<UpdateMe>,
 ) -> ApiResult<Json<UserResponse>> {
-    let username = Username::parse(&body.username)
-        .map_err(|rule| ApiError::Validation(vec![rule.at("username", json!(body.username))]))?;
-    match users::set_username(&state.db, current.user.id, username.as_str()).await? {
-        Ok(user) => Ok(Json(UserResponse::from(&user))),
-        Err(Taken::Username | Taken::Email) => Err(ApiError::refused(
-            ErrorCode::UsernameExists,
-            "Username already taken. Please choose a different username.",
-        )),
-    }
+    let user = users::change_username(&state, current.user.id, &body.username).await?;
+    Ok(Json(UserResponse::from(&user)))
 }

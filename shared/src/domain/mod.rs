@@ -4,6 +4,7 @@ pub mod audit;
 pub mod deletion;
 pub mod device;
 pub mod login_backoff;
+pub mod pagination;
 pub mod rate_limit;
 pub mod tasks;
 pub mod ws;

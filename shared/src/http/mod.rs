@@ -16,7 +16,6 @@ pub mod path;
 pub mod query;
 pub mod rate_limit;
 pub mod request_log;
-pub mod uniform_latency;
 pub mod user_response;
 
 use axum::Router;
@@ -31,7 +30,7 @@ pub use auth::{CurrentUser, Superuser};
 pub use client_ip::ClientIp;
 pub use json::AppJson;
 pub use path::IdPath;
-pub use query::{AppQuery, Pagination};
+pub use query::AppQuery;
 pub use user_response::UserResponse;
 
 use crate::AppState;

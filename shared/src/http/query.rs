@@ -1,5 +1,5 @@
 //! `AppQuery<T>`: a query-string extractor whose failures are FastAPI-style 422 bodies, and
-//! [`Pagination`], the `page`/`size` rule every list endpoint shares.
+//! the 422 for a `page`/`size` outside the pagination rule's bounds.
 //!
 //! Axum's own `Query` answers a bad value with a plain-text 400; seed clients expect
 //! `{"detail":[{"type","loc":["query",name],"msg","input"}]}`. The string is deserialised through
@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::body::between;
+use crate::domain::pagination::{Bound, OutOfBounds};
 use crate::error::{ApiError, FieldError};
 
 /// Query parameters of type `T`, rejected with our 422 envelope. Unknown parameters are ignored,
@@ -87,60 +88,19 @@ fn raw_value<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
     form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value)
 }
 
-/// A validated page request: `page` from 1, `size` from 1 to [`Pagination::MAX_SIZE`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pagination {
-    /// 1-based page number.
-    pub page: i64,
-    /// Items per page.
-    pub size: i64,
-}
-
-impl Pagination {
-    /// `size` when the query has none.
-    pub const DEFAULT_SIZE: i64 = 20;
-    /// Largest `size` accepted: bigger pages would let one request read a whole table.
-    pub const MAX_SIZE: i64 = 100;
-
-    /// Checks the optional `page` and `size` query values; both problems are reported together.
-    pub fn new(page: Option<i64>, size: Option<i64>) -> Result<Self, ApiError> {
-        let page = page.unwrap_or(1);
-        let size = size.unwrap_or(Self::DEFAULT_SIZE);
-        let mut errors = Vec::new();
-        if page < 1 {
-            errors.push(FieldError::new(
-                "greater_than_equal",
-                vec![json!("query"), json!("page")],
-                "Input should be greater than or equal to 1",
-                json!(page.to_string()),
-            ));
-        }
-        if size < 1 {
-            errors.push(FieldError::new(
-                "greater_than_equal",
-                vec![json!("query"), json!("size")],
-                "Input should be greater than or equal to 1",
-                json!(size.to_string()),
-            ));
-        } else if size > Self::MAX_SIZE {
-            errors.push(FieldError::new(
-                "less_than_equal",
-                vec![json!("query"), json!("size")],
-                format!("Input should be less than or equal to {}", Self::MAX_SIZE),
-                json!(size.to_string()),
-            ));
-        }
-        if errors.is_empty() { Ok(Self { page, size }) } else { Err(ApiError::Validation(errors)) }
-    }
-
-    /// SQL `limit`.
-    pub fn limit(&self) -> i64 {
-        self.size
-    }
-
-    /// SQL `offset`; saturates, so an absurd page number reads an empty page instead of overflowing.
-    pub fn offset(&self) -> i64 {
-        (self.page - 1).saturating_mul(self.size)
+impl From<Vec<OutOfBounds>> for ApiError {
+    /// Pydantic's answer for a bounded query integer, one entry per parameter.
+    fn from(problems: Vec<OutOfBounds>) -> Self {
+        let entry = |problem: OutOfBounds| {
+            let (kind, msg) = match problem.bound {
+                Bound::AtLeast(min) => {
+                    ("greater_than_equal", format!("Input should be greater than or equal to {min}"))
+                }
+                Bound::AtMost(max) => ("less_than_equal", format!("Input should be less than or equal to {max}")),
+            };
+            FieldError::new(kind, vec![json!("query"), json!(problem.parameter)], msg, json!(problem.value.to_string()))
+        };
+        ApiError::Validation(problems.into_iter().map(entry).collect())
     }
 }
 
@@ -196,13 +156,15 @@ mod tests {
     }
 
     #[test]
-    fn pagination_defaults_and_bounds() {
-        assert_eq!(Pagination::new(None, None).expect("defaults"), Pagination { page: 1, size: 20 });
-        assert_eq!(Pagination::new(Some(3), Some(100)).expect("valid").offset(), 200);
-        assert_eq!(Pagination::new(Some(i64::MAX), Some(100)).expect("valid").offset(), i64::MAX);
-        let Err(ApiError::Validation(errors)) = Pagination::new(Some(0), Some(101)) else { panic!("invalid") };
+    fn pagination_bounds_answer_like_pydantic() {
+        use crate::domain::pagination::Pagination;
+        let problems = Pagination::new(Some(0), Some(101)).expect_err("both out of bounds");
+        let ApiError::Validation(errors) = ApiError::from(problems) else { panic!("a 422") };
         let kinds: Vec<&str> = errors.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["greater_than_equal", "less_than_equal"]);
+        assert_eq!(errors[1].loc, vec![json!("query"), json!("size")]);
+        assert_eq!(errors[1].msg, "Input should be less than or equal to 100");
+        assert_eq!(errors[1].input, json!("101"));
         assert!(Pagination::new(None, Some(0)).is_err());
     }
 }

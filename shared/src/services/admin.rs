@@ -11,14 +11,43 @@ use uuid::Uuid;
 
 use super::Caller;
 use crate::AppState;
+use crate::domain::pagination::{Page, Pagination};
 use crate::error::{ApiError, ErrorCode};
-use crate::repo::user_details::{self, UserDetails};
+use crate::repo::audit::{self, AuditEntry, AuditFilter};
+use crate::repo::user_details::{self, UserDetails, UserFilter};
 use crate::repo::{one_time_tokens, sessions};
 
 /// Why sessions ended by a deactivation are revoked (shown in the session's export).
 pub const DEACTIVATED_REASON: &str = "admin_deactivated";
 /// Why sessions ended by `DELETE /admin/users/{id}/sessions` are revoked.
 pub const REVOKED_BY_ADMIN_REASON: &str = "admin_revoked";
+
+/// One page of the accounts that match `filter`, newest first.
+pub async fn list_users(
+    state: &AppState,
+    filter: &UserFilter,
+    request: Pagination,
+) -> Result<Page<UserDetails>, ApiError> {
+    let total = user_details::count(&state.db, filter).await?;
+    let items = user_details::list(&state.db, filter, request.limit(), request.offset()).await?;
+    Ok(Page { items, total, request })
+}
+
+/// One account, or the 404 `User not found`.
+pub async fn find_user(state: &AppState, id: Uuid) -> Result<UserDetails, ApiError> {
+    user_details::find(&state.db, id).await?.ok_or_else(user_not_found)
+}
+
+/// One page of the audit entries that match `filter`, newest first.
+pub async fn audit_log(
+    state: &AppState,
+    filter: &AuditFilter,
+    request: Pagination,
+) -> Result<Page<AuditEntry>, ApiError> {
+    let total = audit::count(&state.db, filter).await?;
+    let items = audit::list(&state.db, filter, request.limit(), request.offset()).await?;
+    Ok(Page { items, total, request })
+}
 
 /// Requested flag changes; `None` leaves a flag as it is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::outbox_mail::Unsolicited;
+use super::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
 use crate::domain::deletion::{self, DeletionState};
@@ -36,12 +37,16 @@ fn last_superuser() -> ApiError {
 pub const INVALID_TOKEN_REPLY: &str = "Invalid or expired deletion token. Please request a new one.";
 
 /// Mails a confirm link to the account with this address, if there is an active one without a
-/// confirmed deletion. The caller answers [`REQUEST_REPLY`] in every case.
+/// confirmed deletion. The caller answers [`REQUEST_REPLY`] in every case, no sooner than
+/// [`ADDRESS_LOOKUP_FLOOR`] whichever it was.
 pub async fn request_by_email(state: &AppState, email: &Email, caller: &Caller) -> Result<(), ApiError> {
-    match users::find_by_email(&state.db, email.as_str()).await? {
-        Some(user) => request_for(state, &user, caller).await,
-        None => Ok(()),
-    }
+    no_sooner_than(ADDRESS_LOOKUP_FLOOR, async {
+        match users::find_by_email(&state.db, email.as_str()).await? {
+            Some(user) => request_for(state, &user, caller).await,
+            None => Ok(()),
+        }
+    })
+    .await
 }
 
 /// Mails a confirm link to `user` (a signed-in caller, or the owner of the address given).

@@ -7,9 +7,12 @@ pub mod export;
 pub mod login;
 pub mod oauth;
 pub mod passwords;
+pub mod rate_limits;
 pub mod registration;
 pub mod sessions;
 pub mod tasks;
+pub mod uniform_latency;
+pub mod users;
 pub mod verification;
 pub mod ws;
 

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::login::claim_password_attempt;
 use super::outbox_mail::Unsolicited;
+use super::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
@@ -31,8 +32,12 @@ pub const INVALID_RESET_TOKEN_REPLY: &str = "Invalid or expired password reset t
 
 /// Mails a reset link to an active account that has a password. Accounts that only sign in
 /// through Google/Apple, unknown and disabled addresses get nothing; the caller answers
-/// [`FORGOT_REPLY`] in every case.
+/// [`FORGOT_REPLY`] in every case, no sooner than [`ADDRESS_LOOKUP_FLOOR`] whichever it was.
 pub async fn forgot(state: &AppState, email: &Email) -> Result<(), ApiError> {
+    no_sooner_than(ADDRESS_LOOKUP_FLOOR, mail_reset_link(state, email)).await
+}
+
+async fn mail_reset_link(state: &AppState, email: &Email) -> Result<(), ApiError> {
     let Some(user) = users::find_by_email(&state.db, email.as_str()).await? else { return Ok(()) };
     if !user.is_active || user.password_hash.is_none() {
         return Ok(());

@@ -78,7 +78,8 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
     Ok(user)
 }
 
-fn username_taken() -> ApiError {
+/// The 400 for a username another account or a pending registration holds.
+pub(crate) fn username_taken() -> ApiError {
     ApiError::refused(ErrorCode::UsernameExists, "Username already taken. Please choose a different username.")
 }
 

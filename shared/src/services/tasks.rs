@@ -14,9 +14,9 @@ use uuid::Uuid;
 use super::Caller;
 use crate::AppState;
 use crate::config::QueueBackend;
+use crate::domain::pagination::Pagination;
 use crate::domain::tasks::{TaskName, TaskSpec, TaskStatus};
 use crate::error::{ApiError, ErrorCode};
-use crate::http::Pagination;
 use crate::jobs::{self, message::Job};
 use crate::repo::tasks::{self as repo, Task};
 

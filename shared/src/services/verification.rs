@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::outbox_mail::Unsolicited;
+use super::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use super::{Caller, TokenUse, outbox_mail};
 use crate::AppState;
 use crate::error::ApiError;
@@ -50,8 +51,13 @@ pub async fn verify_email(state: &AppState, token: &str, caller: &Caller) -> Res
 }
 
 /// Sends a new verification link (voiding the previous one) if the account exists and is not
-/// verified yet. The caller answers [`RESEND_REPLY`] in every case.
+/// verified yet. The caller answers [`RESEND_REPLY`] in every case, no sooner than
+/// [`ADDRESS_LOOKUP_FLOOR`] whichever it was.
 pub async fn resend(state: &AppState, email: &Email) -> Result<(), ApiError> {
+    no_sooner_than(ADDRESS_LOOKUP_FLOOR, mail_new_link(state, email)).await
+}
+
+async fn mail_new_link(state: &AppState, email: &Email) -> Result<(), ApiError> {
     let Some(user) = users::find_by_email(&state.db, email.as_str()).await? else { return Ok(()) };
     if user.is_verified || !user.is_active {
         return Ok(());

@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::AppState;
+use shared::domain::pagination::Pagination;
 use shared::error::ApiResult;
-use shared::http::{AppQuery, Pagination, Superuser};
-use shared::repo::audit::{self, AuditEntry, AuditFilter};
+use shared::http::{AppQuery, Superuser};
+use shared::repo::audit::{AuditEntry, AuditFilter};
+use shared::services::admin;
 use shared::time::rfc3339;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -99,12 +101,11 @@ pub(crate) async fn audit_log(
         since: query.since,
         until: query.until,
     };
-    let total = audit::count(&state.db, &filter).await?;
-    let items = audit::list(&state.db, &filter, pagination.limit(), pagination.offset()).await?;
+    let page = admin::audit_log(&state, &filter, pagination).await?;
     Ok(Json(AuditLogPage {
-        items: items.into_iter().map(AuditLogEntry::from).collect(),
-        total,
-        page: pagination.page,
-        size: pagination.size,
+        items: page.items.into_iter().map(AuditLogEntry::from).collect(),
+        total: page.total,
+        page: page.request.page,
+        size: page.request.size,
     }))
 }

@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use shared::AppState;
+use shared::domain::pagination::Pagination;
 use shared::error::ApiResult;
-use shared::http::{AppJson, AppQuery, Pagination, Superuser};
-use shared::repo::user_details::{self, UserDetails, UserFilter};
+use shared::http::{AppJson, AppQuery, Superuser};
+use shared::repo::user_details::{UserDetails, UserFilter};
 use shared::services::Caller;
 use shared::services::admin::{self, FlagChanges};
 use shared::time::rfc3339;
@@ -131,13 +132,12 @@ pub(crate) async fn list_users(
         is_active: query.is_active,
         pending_deletion: query.pending_deletion,
     };
-    let total = user_details::count(&state.db, &filter).await?;
-    let items = user_details::list(&state.db, &filter, pagination.limit(), pagination.offset()).await?;
+    let page = admin::list_users(&state, &filter, pagination).await?;
     Ok(Json(AdminUserPage {
-        items: items.into_iter().map(AdminUser::from).collect(),
-        total,
-        page: pagination.page,
-        size: pagination.size,
+        items: page.items.into_iter().map(AdminUser::from).collect(),
+        total: page.total,
+        page: page.request.page,
+        size: page.request.size,
     }))
 }
 
@@ -160,7 +160,7 @@ pub(crate) async fn read_user(
     _admin: Superuser,
     UserIdPath(id): UserIdPath,
 ) -> ApiResult<Json<AdminUser>> {
-    let user = user_details::find(&state.db, id).await?.ok_or_else(admin::user_not_found)?;
+    let user = admin::find_user(&state, id).await?;
     Ok(Json(AdminUser::from(user)))
 }
 
