@@ -228,9 +228,10 @@ pub(crate) async fn list(
     let pagination = Pagination::new(query.page, query.size)?;
     let status = match query.status.as_deref().map(str::trim).filter(|status| !status.is_empty()) {
         None => None,
-        Some(raw) => Some(TaskStatus::parse(raw).ok_or_else(|| {
-            ApiError::Validation(vec![TaskStatus::unknown(raw, vec![json!("query"), json!("status")])])
-        })?),
+        Some(raw) => Some(
+            TaskStatus::parse(raw)
+                .ok_or_else(|| ApiError::from(TaskStatus::unknown(raw, vec![json!("query"), json!("status")])))?,
+        ),
     };
     let (items, total) = service::list(&state, status, pagination).await?;
     Ok(Json(TaskPage {

@@ -3,8 +3,11 @@
 pub mod audit;
 pub mod deletion;
 pub mod device;
+mod invalid_input;
 pub mod login_backoff;
 pub mod pagination;
 pub mod rate_limit;
 pub mod tasks;
 pub mod ws;
+
+pub use invalid_input::InvalidInput;

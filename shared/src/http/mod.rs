@@ -11,6 +11,7 @@ pub mod cookies;
 pub mod cors;
 pub mod cross_site;
 mod deadline;
+mod invalid_input;
 pub mod json;
 pub mod path;
 pub mod query;

@@ -1,5 +1,4 @@
-//! `AppQuery<T>`: a query-string extractor whose failures are FastAPI-style 422 bodies, and
-//! the 422 for a `page`/`size` outside the pagination rule's bounds.
+//! `AppQuery<T>`: a query-string extractor whose failures are FastAPI-style 422 bodies.
 //!
 //! Axum's own `Query` answers a bad value with a plain-text 400; seed clients expect
 //! `{"detail":[{"type","loc":["query",name],"msg","input"}]}`. The string is deserialised through
@@ -13,7 +12,6 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::body::between;
-use crate::domain::pagination::{Bound, OutOfBounds};
 use crate::error::{ApiError, FieldError};
 
 /// Query parameters of type `T`, rejected with our 422 envelope. Unknown parameters are ignored,
@@ -86,22 +84,6 @@ fn describe(error: &serde_path_to_error::Error<serde_urlencoded::de::Error>, que
 /// The first raw (decoded) value of parameter `name`.
 fn raw_value<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
     form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value)
-}
-
-impl From<Vec<OutOfBounds>> for ApiError {
-    /// Pydantic's answer for a bounded query integer, one entry per parameter.
-    fn from(problems: Vec<OutOfBounds>) -> Self {
-        let entry = |problem: OutOfBounds| {
-            let (kind, msg) = match problem.bound {
-                Bound::AtLeast(min) => {
-                    ("greater_than_equal", format!("Input should be greater than or equal to {min}"))
-                }
-                Bound::AtMost(max) => ("less_than_equal", format!("Input should be less than or equal to {max}")),
-            };
-            FieldError::new(kind, vec![json!("query"), json!(problem.parameter)], msg, json!(problem.value.to_string()))
-        };
-        ApiError::Validation(problems.into_iter().map(entry).collect())
-    }
 }
 
 #[cfg(test)]

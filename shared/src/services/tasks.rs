@@ -38,17 +38,16 @@ impl NewTask {
     /// From `POST /tasks` `{task_name, args, kwargs}`: an unknown name is a 422 at
     /// `["body", "task_name"]`, bad arguments 422s at `["body", "args", i]` / `["body", "kwargs", k]`.
     pub fn from_submission(task_name: &str, args: Vec<Value>, kwargs: Map<String, Value>) -> Result<Self, ApiError> {
-        let name = TaskName::parse(task_name).ok_or_else(|| {
-            ApiError::Validation(vec![TaskName::unknown(task_name, vec![json!("body"), json!("task_name")])])
-        })?;
-        let spec = TaskSpec::parse(name, &args, &kwargs, &["body", "kwargs"]).map_err(ApiError::Validation)?;
+        let name = TaskName::parse(task_name)
+            .ok_or_else(|| ApiError::from(TaskName::unknown(task_name, vec![json!("body"), json!("task_name")])))?;
+        let spec = TaskSpec::parse(name, &args, &kwargs, &["body", "kwargs"])?;
         Ok(Self { spec, args, kwargs })
     }
 
     /// From a shortcut route, whose keyword arguments came from the body (`kwargs_loc`
     /// `["body"]`) or the query string (`["query"]`).
     pub fn from_keywords(name: TaskName, kwargs: Map<String, Value>, kwargs_loc: &[&str]) -> Result<Self, ApiError> {
-        let spec = TaskSpec::parse(name, &[], &kwargs, kwargs_loc).map_err(ApiError::Validation)?;
+        let spec = TaskSpec::parse(name, &[], &kwargs, kwargs_loc)?;
         Ok(Self { spec, args: Vec::new(), kwargs })
     }
 
