@@ -48,5 +48,5 @@ impl EmailSent {
 /// gets the same answer, whether or not it has an account; a malformed one, or one of the seed's
 /// disposable domains, is the seed's 422.
 pub(crate) fn lookup_email(raw: &str) -> Result<Email, ApiError> {
-    Email::parse_existing(raw).map_err(|rule| ApiError::Validation(vec![rule.at("email", json!(raw))]))
+    Email::parse_existing(raw).map_err(|rule| ApiError::from(rule.at("email", json!(raw))))
 }

@@ -163,5 +163,5 @@ fn check_password_rules(
     field: &str,
 ) -> Result<(), ApiError> {
     check_password(new_password.expose_secret(), state.config.password_policy, context)
-        .map_err(|rule| ApiError::Validation(vec![rule.at(field, Value::String("**********".into()))]))
+        .map_err(|rule| ApiError::from(rule.at(field, Value::String("**********".into()))))
 }

@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use super::outbox_mail::Unsolicited;
 use super::{Caller, outbox_mail};
 use crate::AppState;
-use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::domain::InvalidInput;
+use crate::error::{ApiError, ErrorCode};
 use crate::mail::templates::Template;
 use crate::repo::one_time_tokens::Purpose;
 use crate::repo::registration_holds;
@@ -155,7 +156,7 @@ pub(crate) async fn queue_verification_mail(
 }
 
 fn validate(state: &AppState, input: &Registration) -> Result<(Email, Username), ApiError> {
-    let mut errors: Vec<FieldError> = Vec::new();
+    let mut errors: Vec<InvalidInput> = Vec::new();
     let email = Email::parse(&input.email).map_err(|rule| errors.push(rule.at("email", json!(input.email)))).ok();
     let username =
         Username::parse(&input.username).map_err(|rule| errors.push(rule.at("username", json!(input.username)))).ok();
@@ -165,6 +166,6 @@ fn validate(state: &AppState, input: &Registration) -> Result<(Email, Username),
     }
     match (email, username) {
         (Some(email), Some(username)) if errors.is_empty() => Ok((email, username)),
-        _ => Err(ApiError::Validation(errors)),
+        _ => Err(ApiError::from(errors)),
     }
 }

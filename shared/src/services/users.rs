@@ -12,8 +12,7 @@ use crate::security::validation::Username;
 /// Gives the account a new username under the registration rules; a name another account (or a
 /// pending registration) holds is refused like at registration.
 pub async fn change_username(state: &AppState, user_id: Uuid, requested: &str) -> Result<User, ApiError> {
-    let username =
-        Username::parse(requested).map_err(|rule| ApiError::Validation(vec![rule.at("username", json!(requested))]))?;
+    let username = Username::parse(requested).map_err(|rule| rule.at("username", json!(requested)))?;
     match users::set_username(&state.db, user_id, username.as_str()).await? {
         Ok(user) => Ok(user),
         Err(Taken::Username | Taken::Email) => Err(username_taken()),

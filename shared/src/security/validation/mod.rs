@@ -16,7 +16,7 @@ pub use username::{LENGTH as USERNAME_LENGTH, Username};
 
 use serde_json::{Value, json};
 
-use crate::error::FieldError;
+use crate::domain::InvalidInput;
 
 /// A broken input rule, with the message the client sees.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,9 +31,10 @@ impl RuleViolation {
         Self { message: message.into() }
     }
 
-    /// The 422 entry for body field `field`; `input` is echoed back unless it is a secret.
-    pub fn at(&self, field: &str, input: Value) -> FieldError {
-        FieldError::new("value_error", vec![json!("body"), json!(field)], self.message.clone(), input)
+    /// The violation at body field `field` (answered as a 422 entry); `input` is echoed back, so
+    /// callers pass a mask for secrets.
+    pub fn at(&self, field: &str, input: Value) -> InvalidInput {
+        InvalidInput::new("value_error", vec![json!("body"), json!(field)], self.message.clone(), input)
     }
 }
 
