@@ -4,12 +4,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
 use http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::AppState;
 use shared::error::ApiError;
 use shared::http::AppJson;
-use shared::{AppState, Config};
+use test_support::{send, test_config};
 use tower::ServiceExt;
 
 #[derive(Debug, Deserialize)]
@@ -18,8 +18,7 @@ struct Register {
 }
 
 fn app() -> Router {
-    let config = Config::from_lookup(|name| (name == "DATABASE_URL").then(|| "postgres://t@127.0.0.1:1/t".to_owned()))
-        .expect("config");
+    let config = test_config(&[]);
     let routes = Router::new()
         .route("/boom", get(|| async { Err::<(), _>(ApiError::Internal("disk on fire".into())) }))
         .route("/echo", post(|AppJson(body): AppJson<Register>| async move { body.email }));
@@ -27,10 +26,8 @@ fn app() -> Router {
 }
 
 async fn call(request: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
-    let response = app().oneshot(request).await.expect("infallible");
-    let (status, headers) = (response.status(), response.headers().clone());
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let response = send(app(), request).await;
+    (response.status, response.headers, response.body)
 }
 
 fn post_json(body: &str, content_type: Option<&str>) -> Request<Body> {

@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use shared::Config;
 use sqlx::PgPool;
+use test_support::test_config;
 
 fn pool() -> PgPool {
     let url = std::env::var("DATABASE_URL").expect("DATABASE_URL must point at Postgres (run scripts/test)");
-    let config = Config::from_lookup(|name| (name == "DATABASE_URL").then(|| url.clone())).expect("config");
+    let config = test_config(&[("DATABASE_URL", &url)]);
     shared::db::lazy_pool(&config)
 }
 

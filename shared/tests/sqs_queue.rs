@@ -55,11 +55,8 @@ async fn a_queue_that_never_answers_costs_a_request_at_most_two_seconds() {
             open.push(socket);
         }
     });
-    let vars = [("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused")];
-    let config =
-        shared::Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
-            .expect("config");
-    let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://unused@127.0.0.1:1/unused").expect("lazy");
+    let config = test_support::test_config(&[]);
+    let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy(test_support::UNUSED_DATABASE_URL).expect("lazy");
     let mut state = shared::AppState::with_pool(config, pool);
     let endpoint = format!("http://{address}");
     let queue = SqsQueue::new(format!("{endpoint}/123456789012/jobs"), None).with_endpoint_url(endpoint);

@@ -1,77 +1,18 @@
-//! The WebSocket service against a real Postgres and a recording [`Publisher`]: handshakes,
+//! The WebSocket service against a real Postgres and a recording publisher: handshakes,
 //! every command's deliveries, gone receivers, and connections whose session ended.
 
-#[path = "../../functions/worker/tests/support/rate_limit_window.rs"]
-mod rate_limit_window;
-
-use std::collections::HashSet;
-use std::sync::Mutex;
-
 use chrono::{Duration, Utc};
-use serde_json::{Value, json};
-use shared::ports::{PublishError, PublishFuture, Publisher};
-use shared::repo::sessions::{self, Origin};
+use serde_json::json;
+use shared::AppState;
 use shared::services::ws::{self, ConnectError, Rejection};
-use shared::{AppState, Config};
 use sqlx::PgPool;
+use test_support::{JWT_SECRET, RecordingPublisher, mint_session, rate_limit_window, test_config};
 use uuid::Uuid;
 
 const ALLOWED_ORIGIN: &str = "http://localhost:3000";
 
-/// Records every push; ids in `gone` answer like API Gateway's 410.
-#[derive(Debug, Default)]
-struct RecordingPublisher {
-    sent: Mutex<Vec<(String, String)>>,
-    closed: Mutex<Vec<String>>,
-    gone: Mutex<HashSet<String>>,
-}
-
-impl RecordingPublisher {
-    fn mark_gone(&self, connection_id: &str) {
-        self.gone.lock().expect("lock").insert(connection_id.to_owned());
-    }
-
-    /// The frames pushed to `connection_id`, parsed, in order.
-    fn frames_to(&self, connection_id: &str) -> Vec<Value> {
-        let sent = self.sent.lock().expect("lock");
-        sent.iter()
-            .filter(|(to, _)| to == connection_id)
-            .map(|(_, frame)| serde_json::from_str(frame).expect("frames are JSON"))
-            .collect()
-    }
-
-    fn closed(&self) -> Vec<String> {
-        self.closed.lock().expect("lock").clone()
-    }
-}
-
-impl Publisher for RecordingPublisher {
-    fn send<'a>(&'a self, connection_id: &'a str, frame: &'a str) -> PublishFuture<'a> {
-        Box::pin(async move {
-            if self.gone.lock().expect("lock").contains(connection_id) {
-                return Err(PublishError::Gone);
-            }
-            self.sent.lock().expect("lock").push((connection_id.to_owned(), frame.to_owned()));
-            Ok(())
-        })
-    }
-
-    fn close<'a>(&'a self, connection_id: &'a str) -> PublishFuture<'a> {
-        Box::pin(async move {
-            self.closed.lock().expect("lock").push(connection_id.to_owned());
-            Ok(())
-        })
-    }
-}
-
 fn state(pool: PgPool) -> AppState {
-    let vars = [
-        ("DATABASE_URL", "postgres://test@127.0.0.1:1/unused"),
-        ("JWT_SECRET", "ws-service-test-secret-0123456789abcdef"),
-        ("BACKEND_CORS_ORIGINS", ALLOWED_ORIGIN),
-    ];
-    let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
-        .expect("test config is valid");
+    let config = test_config(&[("JWT_SECRET", JWT_SECRET), ("BACKEND_CORS_ORIGINS", ALLOWED_ORIGIN)]);
     AppState::with_pool(config, pool)
 }
 
@@ -84,11 +25,7 @@ async fn signed_in(state: &AppState, username: &str) -> (Uuid, Uuid, String) {
         .fetch_one(&state.db)
         .await
         .expect("user");
-    let now = Utc::now();
-    let session_id =
-        sessions::create(&state.db, user_id, now + Duration::days(1), &Origin::default()).await.expect("session");
-    let keys = state.config.require_jwt().expect("keys");
-    let (token, _) = keys.issue(user_id, &email, session_id, now).expect("token");
+    let (session_id, token) = mint_session(state, user_id, &email).await;
     (user_id, session_id, token)
 }
 
@@ -338,12 +275,7 @@ async fn close_dead_closes_the_connections_of_ended_sessions(pool: PgPool) {
 
 /// Another live session of `user_id`; returns its id and an access token for it.
 async fn another_session(state: &AppState, user_id: Uuid, username: &str) -> (Uuid, String) {
-    let now = Utc::now();
-    let session_id =
-        sessions::create(&state.db, user_id, now + Duration::days(1), &Origin::default()).await.expect("session");
-    let keys = state.config.require_jwt().expect("keys");
-    let (token, _) = keys.issue(user_id, &format!("{username}@example.com"), session_id, now).expect("token");
-    (session_id, token)
+    mint_session(state, user_id, &format!("{username}@example.com")).await
 }
 
 /// Connections in the table, counted once each whatever their rooms.

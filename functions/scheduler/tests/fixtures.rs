@@ -3,26 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use shared::AppState;
 use shared::jobs::ScheduledJob;
-use shared::{AppState, Config};
 use sqlx::PgPool;
+use test_support::{fixture, temp_mail_dir, test_config};
 
 fn state(db: PgPool) -> AppState {
-    let mail_dir = std::env::temp_dir().join(format!("scheduler-mail-{}", uuid::Uuid::new_v4()));
-    let vars = [
-        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused".to_owned()),
-        ("MAIL_DIR", mail_dir.display().to_string()),
-        ("DELETION_GRACE_DAYS", "0".to_owned()),
-    ];
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("test config");
-    AppState::with_pool(config, db)
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+    let mail_dir = temp_mail_dir().display().to_string();
+    AppState::with_pool(test_config(&[("MAIL_DIR", &mail_dir), ("DELETION_GRACE_DAYS", "0")]), db)
 }
 
 /// An account whose grace period ended an hour ago.

@@ -7,9 +7,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use shared::{AppState, Config};
+use shared::AppState;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use test_support::{temp_mail_dir, test_config};
 
 /// Rounds, each from a fresh set of accounts.
 const ROUNDS: usize = 3;
@@ -20,15 +21,7 @@ const ACCOUNTS: i64 = 150;
 
 /// A state on its own pool of the test database, as a separate Lambda instance would have.
 async fn instance(db: &PgPool) -> AppState {
-    let vars = [
-        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused".to_owned()),
-        (
-            "MAIL_DIR",
-            std::env::temp_dir().join(format!("scheduler-race-{}", uuid::Uuid::new_v4())).display().to_string(),
-        ),
-    ];
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("test config");
+    let config = test_config(&[("MAIL_DIR", &temp_mail_dir().display().to_string())]);
     let options = db.connect_options().as_ref().clone();
     let pool = PgPoolOptions::new().max_connections(2).connect_with(options).await.expect("pool");
     AppState::with_pool(config, pool)

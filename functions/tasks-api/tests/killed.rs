@@ -9,24 +9,17 @@
 //!
 //! Needs Postgres (`DATABASE_URL`) and moto (`AWS_ENDPOINT_URL`), as scripts/test provides.
 
-#[path = "../../worker/tests/support/lambda_process.rs"]
-mod lambda_process;
-
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use serde_json::{Value, json};
 use shared::jobs::ScheduledJob;
 use shared::jobs::message::{Envelope, Job};
-use shared::repo::sessions::{self, Origin};
 use shared::{AppState, Config};
 use sqlx::PgPool;
+use test_support::lambda_process::{FakeRuntime, Function, database_url, wait_for};
+use test_support::{JWT_SECRET, mint_session, test_config};
 use uuid::Uuid;
-
-use lambda_process::{FakeRuntime, Function, database_url, wait_for};
-
-const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 /// A superuser with a live session; returns an access token for it.
 async fn admin_token(db: &PgPool) -> String {
@@ -37,21 +30,14 @@ async fn admin_token(db: &PgPool) -> String {
     .fetch_one(db)
     .await
     .expect("admin");
-    let session =
-        sessions::create(db, id, Utc::now() + chrono::Duration::days(1), &Origin::default()).await.expect("session");
-    let config = config(&[("QUEUE_BACKEND", "inline".into())]);
-    let keys = config.require_jwt().expect("signing key");
-    keys.issue(id, "admin@example.com", session, Utc::now()).expect("token").0
+    let state = AppState::with_pool(config(&[("QUEUE_BACKEND", "inline")]), db.clone());
+    mint_session(&state, id, "admin@example.com").await.1
 }
 
-fn config(settings: &[(&str, String)]) -> Config {
-    let mut vars = vec![
-        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused".to_owned()),
-        ("JWT_SECRET", JWT_SECRET.to_owned()),
-        ("RATE_LIMIT_ENABLED", "false".to_owned()),
-    ];
-    vars.extend(settings.iter().cloned());
-    Config::from_lookup(|name| vars.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("config")
+fn config(settings: &[(&str, &str)]) -> Config {
+    let mut vars = vec![("JWT_SECRET", JWT_SECRET), ("RATE_LIMIT_ENABLED", "false")];
+    vars.extend_from_slice(settings);
+    test_config(&vars)
 }
 
 /// The event API Gateway's HTTP API builds for `POST path` with a JSON body and a Bearer token.
@@ -132,11 +118,7 @@ async fn a_task_whose_function_is_killed_before_queueing_it_is_queued_by_the_swe
     let sqs = aws_sdk_sqs::Client::new(&shared::adapters::aws_env::sdk_config(None));
     sqs.create_queue().queue_name(&queue_name).send().await.expect("create queue");
     let state = AppState::with_pool(
-        config(&[
-            ("QUEUE_BACKEND", "sqs".into()),
-            ("QUEUE_URL", queue_url.clone()),
-            ("MAIL_DIR", "/nonexistent".into()),
-        ]),
+        config(&[("QUEUE_BACKEND", "sqs"), ("QUEUE_URL", &queue_url), ("MAIL_DIR", "/nonexistent")]),
         db.clone(),
     );
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -158,7 +140,7 @@ async fn a_task_whose_function_is_killed_before_queueing_it_is_queued_by_the_swe
     assert_eq!(envelope.job, Job::RunTask { task_id });
 
     // The worker's claim runs it once, however many messages name it.
-    let inline = AppState::with_pool(config(&[("QUEUE_BACKEND", "inline".into())]), db.clone());
+    let inline = AppState::with_pool(config(&[("QUEUE_BACKEND", "inline")]), db.clone());
     for _ in 0..2 {
         shared::jobs::tasks::run(&inline, task_id, deadline).await.expect("run");
     }

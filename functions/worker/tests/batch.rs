@@ -1,17 +1,18 @@
 //! The worker's handler fed real SQS event JSON, against a real migrated Postgres: partial batch
 //! failures, redelivery skipped by message id, and a mail sent once however often it is queued.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{Value, json};
+use shared::AppState;
 use shared::jobs::ScheduledJob;
 use shared::jobs::dispatch::{self, Outcome};
 use shared::jobs::message::{Envelope, Job};
 use shared::mail::Mail;
-use shared::{AppState, Config};
 use sqlx::PgPool;
+use test_support::{fixture, mails_in, test_config};
 
 struct Harness {
     state: AppState,
@@ -26,18 +27,8 @@ impl Drop for Harness {
 
 fn harness(db: PgPool) -> Harness {
     let mail_dir = std::env::temp_dir().join(format!("worker-mail-{}", uuid::Uuid::new_v4()));
-    let vars = [
-        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused".to_owned()),
-        ("MAIL_DIR", mail_dir.display().to_string()),
-    ];
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("test config");
+    let config = test_config(&[("MAIL_DIR", &mail_dir.display().to_string())]);
     Harness { state: AppState::with_pool(config, db), mail_dir }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
 }
 
 /// An SQS event carrying `bodies`, shaped like the fixture (ids `m-0`, `m-1`, …).
@@ -61,10 +52,6 @@ fn event_with(bodies: &[String]) -> SqsEvent {
 
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(60)
-}
-
-fn mails_in(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map(|entries| entries.count()).unwrap_or(0)
 }
 
 async fn queue_mail(db: &PgPool) -> uuid::Uuid {
@@ -155,12 +142,7 @@ async fn a_failed_delivery_is_retried_and_not_recorded_as_processed(db: PgPool) 
     // A mail directory that cannot be created: the file mailer fails like an unreachable SES.
     let blocker = std::env::temp_dir().join(format!("worker-blocker-{}", uuid::Uuid::new_v4()));
     std::fs::write(&blocker, b"a file, not a directory").expect("blocker");
-    let vars = [
-        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused".to_owned()),
-        ("MAIL_DIR", blocker.join("mail").display().to_string()),
-    ];
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("test config");
+    let config = test_config(&[("MAIL_DIR", &blocker.join("mail").display().to_string())]);
     let state = AppState::with_pool(config, db.clone());
     let message = Envelope::new(Job::SendEmail { outbox_id: queue_mail(&db).await });
 
@@ -193,12 +175,7 @@ async fn the_sweep_pauses_longer_each_time_and_gives_up_after_a_day(db: PgPool) 
     // Deliveries fail: the mail directory cannot be created.
     let blocker = std::env::temp_dir().join(format!("sweep-blocker-{}", uuid::Uuid::new_v4()));
     std::fs::write(&blocker, b"a file").expect("blocker");
-    let vars = [
-        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused".to_owned()),
-        ("MAIL_DIR", blocker.join("mail").display().to_string()),
-    ];
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("config");
+    let config = test_config(&[("MAIL_DIR", &blocker.join("mail").display().to_string())]);
     let failing = AppState::with_pool(config, db.clone());
 
     let first = ScheduledJob::OutboxSweep.run(&failing, soon()).await.expect("sweep");

@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use axum::body::Body;
-use http::{Request, StatusCode, header};
+use http::StatusCode;
 use serde_json::{Value, json};
+use shared::AppState;
 use shared::jobs::ScheduledJob;
 use shared::jobs::message::Envelope;
-use shared::{AppState, Config};
 use sqlx::PgPool;
+use test_support::{json_request, test_config};
 use tower::ServiceExt;
 
 /// `maxReceiveCount` of the jobs queue's redrive policy in template.yaml.
@@ -186,17 +186,14 @@ async fn ses_sent(ses: &aws_sdk_ses::Client) -> f64 {
 }
 
 fn state(db: PgPool, queues: &Queues, sender: &str) -> AppState {
-    let vars = [
-        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused".to_owned()),
-        ("MAIL_BACKEND", "ses".to_owned()),
-        ("MAIL_FROM", format!("Fault Injection <{sender}>")),
-        ("QUEUE_BACKEND", "sqs".to_owned()),
-        ("QUEUE_URL", queues.main_url.clone()),
-        ("DLQ_URL", queues.dlq_url.clone()),
-        ("RATE_LIMIT_ENABLED", "false".to_owned()),
-    ];
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("test config");
+    let config = test_config(&[
+        ("MAIL_BACKEND", "ses"),
+        ("MAIL_FROM", &format!("Fault Injection <{sender}>")),
+        ("QUEUE_BACKEND", "sqs"),
+        ("QUEUE_URL", &queues.main_url),
+        ("DLQ_URL", &queues.dlq_url),
+        ("RATE_LIMIT_ENABLED", "false"),
+    ]);
     AppState::with_pool(config, db)
 }
 
@@ -212,12 +209,11 @@ async fn a_mail_ses_keeps_refusing_is_dead_lettered_after_five_attempts_and_sent
     let sent_before = ses_sent(&ses).await;
 
     // A registration writes the outbox row and queues the delivery job, as in production.
-    let register = Request::post("/api/v1/auth/register")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(
-            json!({"email": "jane@example.com", "username": "jane", "password": "Str0ng-Passw0rd!"}).to_string(),
-        ))
-        .expect("request");
+    let register = json_request(
+        "POST",
+        "/api/v1/auth/register",
+        &json!({"email": "jane@example.com", "username": "jane", "password": "Str0ng-Passw0rd!"}),
+    );
     let response = auth_api::router(state.clone()).oneshot(register).await.expect("response");
     assert_eq!(response.status(), StatusCode::CREATED);
     let outbox_id: uuid::Uuid = sqlx::query_scalar("select id from outbox").fetch_one(&db).await.expect("one mail");

@@ -18,19 +18,15 @@
 //!
 //! Needs Postgres (`DATABASE_URL`), as scripts/test provides.
 
-#[path = "support/lambda_process.rs"]
-mod lambda_process;
-
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::Path;
 
 use serde_json::{Value, json};
 use shared::jobs::message::{Envelope, Job};
 use shared::mail::Mail;
 use sqlx::PgPool;
-
-use lambda_process::{Answer, FakeRuntime, Function, PATIENCE, database_url, wait_for};
+use test_support::lambda_process::{Answer, FakeRuntime, Function, PATIENCE, database_url, wait_for};
+use test_support::mails_in;
 
 /// A `worker` process against `runtime`, with the test database and `settings` on top.
 struct Worker;
@@ -112,10 +108,6 @@ async fn six_minutes_pass(db: &PgPool, id: uuid::Uuid) {
         .execute(db)
         .await
         .expect("age the run");
-}
-
-fn mails_in(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map(|entries| entries.count()).unwrap_or(0)
 }
 
 // ---------------------------------------------------------------- tests

@@ -4,24 +4,21 @@
 
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use http::{Request, StatusCode, header};
+use http::StatusCode;
 use serde_json::json;
+use shared::AppState;
 use shared::jobs::ScheduledJob;
-use shared::{AppState, Config};
 use sqlx::PgPool;
+use test_support::{json_request, test_config};
 use tower::ServiceExt;
 
 fn state(db: PgPool, queue_url: &str, mail_dir: &std::path::Path) -> AppState {
-    let vars = [
-        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused".to_owned()),
-        ("MAIL_DIR", mail_dir.display().to_string()),
-        ("QUEUE_BACKEND", "sqs".to_owned()),
-        ("QUEUE_URL", queue_url.to_owned()),
-        ("RATE_LIMIT_ENABLED", "false".to_owned()),
-    ];
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("test config");
+    let config = test_config(&[
+        ("MAIL_DIR", &mail_dir.display().to_string()),
+        ("QUEUE_BACKEND", "sqs"),
+        ("QUEUE_URL", queue_url),
+        ("RATE_LIMIT_ENABLED", "false"),
+    ]);
     AppState::with_pool(config, db)
 }
 
@@ -34,12 +31,11 @@ async fn registration_mail_is_delivered_once_the_queue_is_back(db: PgPool) {
     let state = state(db.clone(), &queue_url, &mail_dir);
 
     // The queue does not exist yet: SQS refuses every message.
-    let register = Request::post("/api/v1/auth/register")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(
-            json!({"email": "jane@example.com", "username": "jane", "password": "Str0ng-Passw0rd!"}).to_string(),
-        ))
-        .expect("request");
+    let register = json_request(
+        "POST",
+        "/api/v1/auth/register",
+        &json!({"email": "jane@example.com", "username": "jane", "password": "Str0ng-Passw0rd!"}),
+    );
     let response = auth_api::router(state.clone()).oneshot(register).await.expect("response");
     assert_eq!(response.status(), StatusCode::CREATED);
     let unsent: i64 =

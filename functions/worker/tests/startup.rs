@@ -2,8 +2,7 @@
 //! answer) or the secret is missing: it exits with status 2 within seconds and one clear line on
 //! stderr naming the cause. The checks are shared by every function's `tests/startup.rs`.
 
-#[path = "support/cold_start.rs"]
-mod cold_start;
+use test_support::cold_start;
 
 #[test]
 fn an_unreadable_secret_stops_the_cold_start_within_seconds_with_one_clear_line() {

@@ -1,64 +1,17 @@
 //! The `ws` handler fed real API Gateway WebSocket event JSON from `tests/fixtures/`, against a
 //! real Postgres, with a recording publisher standing in for the Management API.
 
-#[path = "../../worker/tests/support/rate_limit_window.rs"]
-mod rate_limit_window;
-
-use std::sync::Mutex;
-
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
-use chrono::Utc;
 use serde_json::{Value, json};
-use shared::ports::{PublishError, PublishFuture, Publisher};
-use shared::repo::sessions::{self, Origin};
-use shared::{AppState, Config};
+use shared::AppState;
 use sqlx::PgPool;
+use test_support::RecordingPublisher as Recorder;
+use test_support::{JWT_SECRET, fixture, mint_session, rate_limit_window, test_config};
 use uuid::Uuid;
 
-/// Records pushes; connections listed in `gone` answer 410.
-#[derive(Debug, Default)]
-struct Recorder {
-    sent: Mutex<Vec<(String, Value)>>,
-    closed: Mutex<Vec<String>>,
-    gone: Vec<String>,
-}
-
-impl Recorder {
-    fn frames_to(&self, connection_id: &str) -> Vec<Value> {
-        let sent = self.sent.lock().expect("lock");
-        sent.iter().filter(|(id, _)| id == connection_id).map(|(_, frame)| frame.clone()).collect()
-    }
-}
-
-impl Publisher for Recorder {
-    fn send<'a>(&'a self, connection_id: &'a str, frame: &'a str) -> PublishFuture<'a> {
-        Box::pin(async move {
-            if self.gone.iter().any(|id| id == connection_id) {
-                return Err(PublishError::Gone);
-            }
-            let frame = serde_json::from_str(frame).expect("frames are JSON");
-            self.sent.lock().expect("lock").push((connection_id.to_owned(), frame));
-            Ok(())
-        })
-    }
-
-    fn close<'a>(&'a self, connection_id: &'a str) -> PublishFuture<'a> {
-        Box::pin(async move {
-            self.closed.lock().expect("lock").push(connection_id.to_owned());
-            Ok(())
-        })
-    }
-}
-
 fn state(db: PgPool) -> AppState {
-    let vars = [
-        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused"),
-        ("JWT_SECRET", "ws-test-secret-ws-test-secret-0123456789"),
-        ("BACKEND_CORS_ORIGINS", "http://localhost:3000"),
-    ];
-    let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
-        .expect("config");
+    let config = test_config(&[("JWT_SECRET", JWT_SECRET), ("BACKEND_CORS_ORIGINS", "http://localhost:3000")]);
     AppState::with_pool(config, db)
 }
 
@@ -72,16 +25,7 @@ async fn signed_in(state: &AppState, username: &str) -> String {
             .fetch_one(&state.db)
             .await
             .expect("user");
-    let session = sessions::create(&state.db, user_id, Utc::now() + chrono::Duration::days(1), &Origin::default())
-        .await
-        .expect("session");
-    let keys = state.config.require_jwt().expect("keys");
-    keys.issue(user_id, &email, session, Utc::now()).expect("token").0
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
+    mint_session(state, user_id, &email).await.1
 }
 
 fn connect_event(connection_id: &str, token: Option<&str>, origin: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
@@ -168,7 +112,8 @@ async fn the_fixture_echoes_and_a_broadcast_reaches_everyone_in_the_room(db: PgP
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_gone_connection_is_removed_when_a_push_gets_410(db: PgPool) {
     let state = state(db.clone());
-    let publisher = Recorder { gone: vec!["c-gone".into()], ..Recorder::default() };
+    let publisher = Recorder::default();
+    publisher.mark_gone("c-gone");
     let (jane, john) = (signed_in(&state, "jane").await, signed_in(&state, "john").await);
     ws::handle(&state, &publisher, connect_event("c-jane", Some(&jane), None)).await;
     ws::handle(&state, &publisher, connect_event("c-gone", Some(&john), None)).await;
@@ -195,7 +140,7 @@ async fn a_revoked_sessions_connection_is_closed_on_its_next_frame(db: PgPool) {
 
     ws::handle(&state, &publisher, message_event("c-jane", &json!({"type": "echo", "message": "x"}))).await;
 
-    assert_eq!(*publisher.closed.lock().expect("lock"), vec!["c-jane".to_owned()]);
+    assert_eq!(publisher.closed(), vec!["c-jane".to_owned()]);
     assert!(publisher.frames_to("c-jane").is_empty());
     assert_eq!(rows(&db, "c-jane").await, 0);
 }
@@ -266,11 +211,7 @@ async fn another_session(state: &AppState, username: &str) -> String {
         .fetch_one(&state.db)
         .await
         .expect("user");
-    let session = sessions::create(&state.db, user_id, Utc::now() + chrono::Duration::days(1), &Origin::default())
-        .await
-        .expect("session");
-    let keys = state.config.require_jwt().expect("keys");
-    keys.issue(user_id, &email, session, Utc::now()).expect("token").0
+    mint_session(state, user_id, &email).await.1
 }
 
 fn disconnect_event(connection_id: &str) -> ApiGatewayWebsocketProxyRequest {

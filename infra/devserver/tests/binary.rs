@@ -1,13 +1,12 @@
 //! The devserver binary as a user runs it: start-up configuration errors, and a real server on a
 //! loopback port answering health checks from the test Postgres, then shutting down gracefully.
 
-#[path = "../../../functions/worker/tests/support/rate_limit_window.rs"]
-mod rate_limit_window;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use test_support::rate_limit_window;
 
 const TEST_SECRET: &str = "devserver-test-secret-0123456789abcdef";
 

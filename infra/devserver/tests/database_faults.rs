@@ -13,20 +13,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
+use http::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use shared::AppState;
 use shared::adapters::local_ws::LocalHub;
-use shared::{AppState, Config};
 use sqlx::PgPool;
+use test_support::{JWT_SECRET, PASSWORD, request, send, temp_mail_dir, test_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tower::ServiceExt;
-
-const PASSWORD: &str = "Str0ng-Passw0rd!";
 
 /// A TCP proxy in front of Postgres. `cut` closes every open connection and refuses new ones
 /// until `restore`; `delay` holds each forwarded chunk that long (in both directions);
@@ -129,16 +125,15 @@ fn app(db: &PgPool, proxy: &Proxy, extra: &[(&str, &str)]) -> axum::Router {
         proxy.port,
         options.get_database().expect("test database")
     );
+    let mail_dir = temp_mail_dir().display().to_string();
     let mut vars = vec![
-        ("DATABASE_URL".to_owned(), url),
-        ("JWT_SECRET".to_owned(), "faults-test-secret-faults-test-secret-0123".to_owned()),
-        ("RATE_LIMIT_ENABLED".to_owned(), "false".to_owned()),
-        ("MAIL_DIR".to_owned(), std::env::temp_dir().join("database-faults-mail").display().to_string()),
+        ("DATABASE_URL", url.as_str()),
+        ("JWT_SECRET", JWT_SECRET),
+        ("RATE_LIMIT_ENABLED", "false"),
+        ("MAIL_DIR", &mail_dir),
     ];
-    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let config =
-        Config::from_lookup(|name| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())).expect("config");
-    let state = AppState::new(config);
+    vars.extend_from_slice(extra);
+    let state = AppState::new(test_config(&vars));
     shared::http::finish(devserver::routes(&state, Arc::new(LocalHub::default())), state)
 }
 
@@ -161,19 +156,10 @@ struct Answer {
 }
 
 async fn call(app: &axum::Router, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
-    let mut request = Request::builder().method(method).uri(path);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
+    let request = request(method, path, token, body.as_ref());
     let started = Instant::now();
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), took: started.elapsed() }
+    let response = send(app.clone(), request).await;
+    Answer { status: response.status, body: response.body, took: started.elapsed() }
 }
 
 async fn login(app: &axum::Router) -> Answer {

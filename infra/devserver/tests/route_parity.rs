@@ -13,8 +13,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use shared::AppState;
 use shared::adapters::local_ws::LocalHub;
-use shared::{AppState, Config};
+use test_support::{JWT_SECRET, test_config};
 use tower::ServiceExt;
 
 /// Served but not part of the OpenAPI document: the document itself, its UI, and the seed's
@@ -145,14 +146,8 @@ fn router() -> axum::Router {
 }
 
 fn router_with_rate_limits(enabled: &str) -> (axum::Router, AppState) {
-    let vars = [
-        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused"),
-        ("DB_ACQUIRE_TIMEOUT_MS", "50"),
-        ("JWT_SECRET", "parity-test-secret-parity-test-secret-0123"),
-        ("RATE_LIMIT_ENABLED", enabled),
-    ];
-    let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
-        .expect("config");
+    let config =
+        test_config(&[("DB_ACQUIRE_TIMEOUT_MS", "50"), ("JWT_SECRET", JWT_SECRET), ("RATE_LIMIT_ENABLED", enabled)]);
     let state = AppState::new(config);
     (shared::http::finish(devserver::routes(&state, Arc::new(LocalHub::default())), state.clone()), state)
 }

@@ -7,13 +7,10 @@ use http::StatusCode;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use test_support::JWT_SECRET as SECRET;
+use test_support::keys::{OTHER_RSA_PEM, RSA_PEM, RSA_PUBLIC_PEM};
 
 use crate::helpers::*;
-
-const SECRET: &str = "test-secret-test-secret-test-secret-0123";
-const RSA_PEM: &str = include_str!("../../../../shared/tests/keys/test-rsa-private.pem");
-const RSA_PUBLIC_PEM: &str = include_str!("../../../../shared/tests/keys/test-rsa-public.pem");
-const OTHER_RSA_PEM: &str = include_str!("../../../../shared/tests/keys/test-rsa-other-private.pem");
 
 fn part(token: &str, index: usize) -> Value {
     let encoded = token.split('.').nth(index).expect("three parts");

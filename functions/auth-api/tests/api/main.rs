@@ -1,10 +1,9 @@
 //! Accounts and login against a real Postgres: registration rules and messages, email
-//! verification, login, the users API, back-off and rate limits.
+//! verification, login, sessions, back-off and rate limits. The users API's own tests (`/users/me`,
+//! the admin API, the export) are in functions/users-api/tests/api.
 
-mod admin;
 mod attacks;
 mod deletion;
-mod export;
 mod helpers;
 mod mail_flood;
 mod oauth;
@@ -507,24 +506,6 @@ async fn a_login_with_a_malformed_or_disposable_email_is_a_400_invalid_email_for
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn users_me_returns_the_caller_and_needs_a_token(db: PgPool) {
-    let app = TestApp::new(db);
-    let token = app.signed_in_user("jane@example.com", "jane").await;
-
-    let me = app.get_me(&token).await;
-    let anonymous = app.send(Request::get("/api/v1/users/me").body(Body::empty()).expect("request")).await;
-    let garbage = app.get_me("not-a-jwt").await;
-
-    assert_eq!(me.status, StatusCode::OK);
-    assert_eq!(me.body["email"], "jane@example.com");
-    assert_eq!(me.body["is_verified"], true);
-    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(anonymous.body["detail"], "Not authenticated");
-    assert_eq!(garbage.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(garbage.body["detail"], "Could not validate credentials");
-}
-
-#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_access_token_stops_working_when_its_session_is_revoked(db: PgPool) {
     let app = TestApp::new(db.clone());
     let token = app.signed_in_user("jane@example.com", "jane").await;
@@ -562,30 +543,6 @@ async fn only_the_newest_sessions_survive_past_the_limit(db: PgPool) {
         .await
         .expect("n");
     assert_eq!((live, evicted), (5, 2));
-}
-
-#[sqlx::test(migrator = "shared::MIGRATOR")]
-async fn patch_me_changes_the_username_under_the_same_rules(db: PgPool) {
-    let app = TestApp::new(db);
-    let token = app.signed_in_user("jane@example.com", "jane").await;
-    app.signed_in_user("joe@example.com", "joe").await;
-    let patch = |username: &str| {
-        Request::patch("/api/v1/users/me")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(json!({"username": username}).to_string()))
-            .expect("request")
-    };
-
-    let renamed = app.send(patch("jane_renamed")).await;
-    let taken = app.send(patch("joe")).await;
-    let reserved = app.send(patch("root")).await;
-
-    assert_eq!(renamed.status, StatusCode::OK);
-    assert_eq!(renamed.body["username"], "jane_renamed");
-    assert_eq!(taken.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reserved.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(reserved.body["detail"][0]["msg"], "Username is reserved and cannot be used");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

@@ -1,33 +1,16 @@
 //! Google/Apple sign-in against a local JWKS served on 127.0.0.1, with locally generated keys.
 
-use std::net::SocketAddr;
-
-use axum::Json;
-use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::StatusCode;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use test_support::keys::{OTHER_RSA_PEM, RSA_PEM, serve_jwks};
 
 use crate::helpers::*;
 
-const RSA_PEM: &str = include_str!("../../../../shared/tests/keys/test-rsa-private.pem");
-const OTHER_RSA_PEM: &str = include_str!("../../../../shared/tests/keys/test-rsa-other-private.pem");
 const CLIENT_ID: &str = "test-client.apps.googleusercontent.com";
-
-/// Serves the public half of the test key as a JWKS; returns its URL and the key id.
-async fn local_jwks() -> (String, String) {
-    let keys = shared::security::jwt::JwtKeys::from_private_pem(RSA_PEM.as_bytes(), "x", "x", 60).expect("keys");
-    let jwks = keys.jwks().expect("asymmetric");
-    let kid = jwks.keys[0].common.key_id.clone().expect("kid");
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    let app = axum::Router::new().route("/jwks", get(move || async move { Json(jwks) }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{address}/jwks"), kid)
-}
 
 fn claims(overrides: &[(&str, Value)]) -> Value {
     let now = chrono::Utc::now().timestamp();
@@ -48,7 +31,7 @@ fn sign(kid: &str, pem: &str, claims: &Value) -> String {
 }
 
 async fn app_with_google(db: PgPool) -> (TestApp, String) {
-    let (url, kid) = local_jwks().await;
+    let (url, kid) = serve_jwks().await;
     let app = TestApp::with(
         db,
         &[("RATE_LIMIT_ENABLED", "false"), ("GOOGLE_CLIENT_ID", CLIENT_ID), ("GOOGLE_JWKS_URL", &url)],

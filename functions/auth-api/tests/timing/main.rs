@@ -10,16 +10,25 @@
 //! the rule guards against are far larger (a skipped password hash: tens of milliseconds; a mail
 //! written and queued for one side only: several milliseconds against a fraction of one).
 
-#[allow(dead_code)]
-#[path = "../api/helpers.rs"]
-mod helpers;
-
 use std::time::{Duration, Instant};
 
-use helpers::*;
+use axum::Router;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
+use shared::AppState;
 use sqlx::PgPool;
+use test_support::{Accounts, PASSWORD, Routes};
+
+/// The routes the API tests serve: the auth function's, with the users function's beside them.
+struct AuthApi;
+
+impl Routes for AuthApi {
+    fn routes(state: &AppState) -> Router<AppState> {
+        auth_api::routes(state).merge(users_api::routes(state))
+    }
+}
+
+type TestApp = test_support::TestApp<AuthApi>;
 
 /// Calls per side and route.
 const SAMPLES: usize = 20;

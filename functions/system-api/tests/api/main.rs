@@ -329,8 +329,8 @@ async fn every_error_answer_refers_to_the_one_error_schema_with_the_code_enum() 
 
 #[tokio::test]
 async fn every_documented_bound_is_the_one_the_code_enforces() {
+    use shared::domain::pagination::Pagination;
     use shared::domain::tasks::{DURATION_SECONDS, MAX_BODY_CHARS, MAX_DATA_ITEMS, MAX_SUBJECT_CHARS, STEPS};
-    use shared::http::Pagination;
     use shared::security::validation::{PASSWORD_LENGTH, USERNAME_LENGTH};
 
     let document = send(app_without_database(), get("/api/v1/openapi.json")).await.json();

@@ -153,7 +153,7 @@ async fn a_mail_the_mailer_refuses_fails_the_task_and_stays_in_the_outbox(db: Pg
     // a mail directory that cannot be created: every delivery fails
     let blocker = temp_mail_dir();
     std::fs::write(&blocker, "a file, not a directory").expect("blocker");
-    let state = shared::AppState::with_pool(test_config(&blocker.join("mail"), &[]), db.clone());
+    let state = shared::AppState::with_pool(app_config(&blocker.join("mail"), &[]), db.clone());
     let app = TestApp::from_state(state, temp_mail_dir());
     let id = app.insert_task("send_email", json!(["a@example.com", "s", "b"]), json!({}), "PENDING").await;
 

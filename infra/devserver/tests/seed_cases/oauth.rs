@@ -21,7 +21,7 @@ async fn oauth_login_unsupported_provider() {
     let response = oidc::login(&app, "unsupported", "test_token").await;
 
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{response:?}");
-    assert!(response.text().contains("Provider must be 'google' or 'apple'"), "{response:?}");
+    assert!(response.text.contains("Provider must be 'google' or 'apple'"), "{response:?}");
 }
 
 #[tokio::test]

@@ -219,7 +219,7 @@ async fn reset_password_weak_password(db: PgPool) {
     let response = reset(&app, "valid_token", "weak").await;
 
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{response:?}");
-    assert!(response.text().contains("new_password"), "{response:?}");
+    assert!(response.text.contains("new_password"), "{response:?}");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -229,7 +229,7 @@ async fn reset_password_invalid_email_format(db: PgPool) {
     let response = forgot(&app, "invalid-email").await;
 
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{response:?}");
-    assert!(response.text().contains("email"), "{response:?}");
+    assert!(response.text.contains("email"), "{response:?}");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

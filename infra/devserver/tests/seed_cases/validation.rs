@@ -13,7 +13,7 @@ const PASSWORD: &str = "StrongPass123!";
 #[track_caller]
 fn assert_rejected(response: &TestResponse, message: &str) {
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{message}: {response:?}");
-    assert!(response.text().contains(message), "{message}: {response:?}");
+    assert!(response.text.contains(message), "{message}: {response:?}");
 }
 
 async fn register_username(app: &TestApp, username: &str) -> TestResponse {

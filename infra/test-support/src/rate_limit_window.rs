@@ -1,9 +1,9 @@
-//! Shared by the test harnesses that turn rate limits on (included with `#[path]`).
+//! For the tests and harnesses that turn rate limits on.
 
 /// Rate-limit windows are fixed and aligned to the clock, and every window (minute, hour, day)
 /// starts on a minute; a test that counts requests against a limit fails if it straddles a
 /// boundary, so it starts with at least 15 s left in the current minute.
-pub(crate) fn leave_room_in_the_rate_limit_window() {
+pub fn leave_room_in_the_rate_limit_window() {
     let into_minute =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() % 60_000;
     if into_minute > 45_000 {

@@ -1,5 +1,5 @@
-//! Shared by every function crate's `tests/startup.rs` (included with `#[path]`, since each crate
-//! can only name its own binary through `CARGO_BIN_EXE_<name>`): a Lambda binary whose secret
+//! The cold-start check of every function crate's `tests/startup.rs` (each crate hands in its own
+//! binary, which only it can name through `CARGO_BIN_EXE_<name>`): a Lambda binary whose secret
 //! (`SECRETS_ARN`) cannot be read must stop its cold start within seconds, with a non-zero exit
 //! and one clear line naming the cause, instead of hanging until the function times out or
 //! starting without its settings.
@@ -20,7 +20,7 @@ struct Case {
 const WITHIN: Duration = Duration::from_secs(10);
 
 /// Runs `binary` once per way of failing (in parallel) and checks each cold start.
-pub(crate) fn every_secrets_failure_stops_the_cold_start_with_one_clear_line(binary: &str) {
+pub fn every_secrets_failure_stops_the_cold_start_with_one_clear_line(binary: &str) {
     let moto = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at moto (run scripts/test)");
     // Accepts connections (the kernel completes the handshake) and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").expect("a silent endpoint");

@@ -1,9 +1,8 @@
 //! A Lambda execution environment on 127.0.0.1, for tests that kill a function binary mid-work:
 //! a small Lambda Runtime API (`/runtime/invocation/next` hands out the events the test queues,
 //! `/response` and `/error` record the answers) and the function's process, killed with SIGKILL
-//! like a crashed or timed-out environment. Shared with `#[path]` by the crates whose binaries
-//! such tests run (each crate can only name its own binary through `CARGO_BIN_EXE_<name>`).
-#![allow(dead_code)] // each including test uses a different part
+//! like a crashed or timed-out environment. The test hands in the binary (each crate can only
+//! name its own through `CARGO_BIN_EXE_<name>`).
 
 use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
@@ -25,14 +24,16 @@ use sqlx::PgPool;
 const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Longest wait for anything the worker does; past it the test fails instead of hanging.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------- the fake Lambda Runtime API
 
 /// What the function sent back for one invocation.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Answer {
+pub enum Answer {
+    /// Posted to `/response`: the invocation's result.
     Response(Value),
+    /// Posted to `/error` (or `/init/error`): the function reported a failure.
     Error(Value),
 }
 
@@ -47,14 +48,15 @@ struct RuntimeState {
 }
 
 /// The Lambda Runtime API of one execution environment, on 127.0.0.1.
-pub(crate) struct FakeRuntime {
+pub struct FakeRuntime {
     address: String,
     state: Arc<RuntimeState>,
     next_id: u32,
 }
 
 impl FakeRuntime {
-    pub(crate) async fn start() -> Self {
+    /// Serves the API on a free port; hand it to [`Function::start`].
+    pub async fn start() -> Self {
         let state = Arc::new(RuntimeState::default());
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
@@ -69,22 +71,25 @@ impl FakeRuntime {
     }
 
     /// Queues an invocation with `event`; returns its request id.
-    pub(crate) fn invoke(&mut self, event: &Value) -> String {
+    pub fn invoke(&mut self, event: &Value) -> String {
         self.next_id += 1;
         let id = format!("request-{}", self.next_id);
         self.state.pending.lock().expect("lock").push_back((id.clone(), event.clone()));
         id
     }
 
-    pub(crate) fn handed_out(&self) -> Vec<String> {
+    /// The request ids the function has fetched so far, in order: what it started working on.
+    pub fn handed_out(&self) -> Vec<String> {
         self.state.handed_out.lock().expect("lock").clone()
     }
 
-    pub(crate) fn answers(&self) -> Vec<(String, Answer)> {
+    /// Every answer recorded so far, by request id (`init` for an initialisation error).
+    pub fn answers(&self) -> Vec<(String, Answer)> {
         self.state.answers.lock().expect("lock").clone()
     }
 
-    pub(crate) async fn answer(&self, request_id: &str) -> Answer {
+    /// Waits (at most [`PATIENCE`]) for the answer to `request_id`.
+    pub async fn answer(&self, request_id: &str) -> Answer {
         wait_for(&format!("the answer to {request_id}"), || async move {
             self.answers().into_iter().find(|(id, _)| id == request_id).map(|(_, answer)| answer)
         })
@@ -151,7 +156,7 @@ async fn init_error(State(state): State<Arc<RuntimeState>>, body: Bytes) -> Stat
 // ---------------------------------------------------------------- the function process
 
 /// A running function binary; killed (and reaped) when dropped.
-pub(crate) struct Function {
+pub struct Function {
     child: Child,
     log: PathBuf,
 }
@@ -159,7 +164,7 @@ pub(crate) struct Function {
 impl Function {
     /// Starts `binary` (named `name`) against `runtime` with the test database and `settings`
     /// on top.
-    pub(crate) fn start(
+    pub fn start(
         binary: &str,
         name: &str,
         runtime: &FakeRuntime,
@@ -194,13 +199,14 @@ impl Function {
     }
 
     /// SIGKILL; returns once the process is gone.
-    pub(crate) fn kill(&mut self) {
+    pub fn kill(&mut self) {
         self.child.kill().expect("kill the function");
         let status = self.child.wait().expect("reap the function");
         assert_eq!(status.signal(), Some(SIGKILL), "killed by SIGKILL, not exited: {status}");
     }
 
-    pub(crate) fn log(&self) -> String {
+    /// What the function wrote to stdout and stderr, for assertions on its log lines.
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -222,7 +228,7 @@ const SIGKILL: i32 = 9;
 // ---------------------------------------------------------------- helpers
 
 /// Polls `check` until it returns `Some`, for at most [`PATIENCE`].
-pub(crate) async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -239,7 +245,7 @@ where
 
 /// The URL of the test's own database (the sqlx test harness created it; trust auth, as in
 /// scripts/lib.sh, so no password is needed).
-pub(crate) fn database_url(db: &PgPool) -> String {
+pub fn database_url(db: &PgPool) -> String {
     let options = db.connect_options();
     let database = options.get_database().expect("the test database has a name");
     format!("postgres://{}@{}:{}/{database}", options.get_username(), options.get_host(), options.get_port())
