@@ -27,15 +27,7 @@ pub struct AuditEvent<'a> {
 
 /// Appends an event.
 pub async fn record(db: impl PgExecutor<'_>, event: &AuditEvent<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into audit_log (event, user_id, ip, user_agent, success, details) values ($1, $2, $3::inet, $4, $5, $6)",
-    )
-    .bind(event.event)
-    .bind(event.user_id)
-    .bind(event.ip.map(|ip| ip.to_string()))
-    .bind(event.user_agent)
-    .bind(event.success)
-    .bind(&event.details)
+    sqlx::query!("insert into audit_log (event, user_id, ip, user_agent, success, details) values ($1, $2, $3::text::inet, $4, $5, $6)", event.event, event.user_id, event.ip.map(|ip| ip.to_string()), event.user_agent, event.success, &event.details)
     .execute(db)
     .await
     .map(drop)
@@ -75,13 +67,24 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// The `where` clause of the audit-log view and its count (unset filters match everything).
-macro_rules! audit_filter_clause {
-    () => {
-        " where ($1::uuid is null or user_id = $1 or details->>'target_user_id' = $1::text)
-            and ($2::text is null or event = $2)
-            and ($3::timestamptz is null or at >= $3)
-            and ($4::timestamptz is null or at < $4)"
+/// A checked query over the events `filter` selects: `before` + the `where` clause + `after`
+/// (unset filters match everything). The view and its count share this one clause.
+macro_rules! query_filtered_events {
+    ($query:ident!($($head:tt)*), $before:literal, $after:literal, $filter:expr $(, $arg:expr)* $(,)?) => {
+        sqlx::$query!(
+            $($head)*
+            $before
+                + " where ($1::uuid is null or user_id = $1 or details->>'target_user_id' = $1::text)
+                     and ($2::text is null or event = $2)
+                     and ($3::timestamptz is null or at >= $3)
+                     and ($4::timestamptz is null or at < $4)"
+                + $after,
+            $filter.user_id,
+            $filter.event.as_deref(),
+            $filter.since,
+            $filter.until
+            $(, $arg)*
+        )
     };
 }
 
@@ -92,28 +95,21 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<AuditEntry>, sqlx::Error> {
-    sqlx::query_as::<_, AuditEntry>(concat!(
+    query_filtered_events!(
+        query_as!(AuditEntry,),
         "select id, at, event, user_id, host(ip) as ip, user_agent, success, details from audit_log",
-        audit_filter_clause!(),
-        " order by at desc, id desc limit $5 offset $6"
-    ))
-    .bind(filter.user_id)
-    .bind(filter.event.as_deref())
-    .bind(filter.since)
-    .bind(filter.until)
-    .bind(limit)
-    .bind(offset)
+        " order by at desc, id desc limit $5 offset $6",
+        filter,
+        limit,
+        offset,
+    )
     .fetch_all(db)
     .await
 }
 
 /// How many events match `filter`.
 pub async fn count(db: impl PgExecutor<'_>, filter: &AuditFilter) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(concat!("select count(*) from audit_log", audit_filter_clause!()))
-        .bind(filter.user_id)
-        .bind(filter.event.as_deref())
-        .bind(filter.since)
-        .bind(filter.until)
+    query_filtered_events!(query_scalar!(), "select count(*) as \"count!\" from audit_log", "", filter)
         .fetch_one(db)
         .await
 }

@@ -12,11 +12,7 @@ use crate::domain::deletion::{DeletionState, PURGED_ADDRESS};
 
 /// Records a deletion request (the mail with the confirm link goes out in the same transaction).
 pub async fn mark_requested(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("update users set deletion_requested_at = now() where id = $1")
-        .bind(user_id)
-        .execute(db)
-        .await
-        .map(drop)
+    sqlx::query!("update users set deletion_requested_at = now() where id = $1", user_id).execute(db).await.map(drop)
 }
 
 /// The account a deletion was scheduled for.
@@ -37,17 +33,18 @@ pub async fn schedule(
     user_id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<Option<Scheduled>, sqlx::Error> {
-    sqlx::query_as(
-        "update users
-            set deletion_scheduled_for = coalesce(deletion_scheduled_for, $2),
-                deletion_requested_at = coalesce(deletion_requested_at, now()),
-                deletion_reminders_sent = case when deletion_scheduled_for is null then '{}'
-                                               else deletion_reminders_sent end
-          where id = $1
-          returning email, username, deletion_scheduled_for",
+    sqlx::query_as!(
+        Scheduled,
+        r#"update users
+              set deletion_scheduled_for = coalesce(deletion_scheduled_for, $2),
+                  deletion_requested_at = coalesce(deletion_requested_at, now()),
+                  deletion_reminders_sent = case when deletion_scheduled_for is null then '{}'
+                                                 else deletion_reminders_sent end
+            where id = $1
+            returning email, username, deletion_scheduled_for as "deletion_scheduled_for!""#,
+        user_id,
+        at,
     )
-    .bind(user_id)
-    .bind(at)
     .fetch_optional(db)
     .await
 }
@@ -68,15 +65,16 @@ impl From<DeletionColumns> for DeletionState {
 /// Clears a pending deletion. Returns the state it had, or `None` when nothing was pending.
 pub async fn cancel(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Option<DeletionState>, sqlx::Error> {
     // The old values come from a self-join on the locked row, so the answer is what was cancelled.
-    let row: Option<DeletionColumns> = sqlx::query_as(
+    let row = sqlx::query_as!(
+        DeletionColumns,
         "update users u
             set deletion_requested_at = null, deletion_scheduled_for = null, deletion_reminders_sent = '{}'
            from users old
           where u.id = $1 and old.id = u.id
             and (old.deletion_requested_at is not null or old.deletion_scheduled_for is not null)
           returning old.deletion_requested_at, old.deletion_scheduled_for",
+        user_id,
     )
-    .bind(user_id)
     .fetch_optional(db)
     .await?;
     Ok(row.map(DeletionState::from))
@@ -84,11 +82,13 @@ pub async fn cancel(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Option<Del
 
 /// The deletion state of a user.
 pub async fn state(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<DeletionState, sqlx::Error> {
-    let row: Option<DeletionColumns> =
-        sqlx::query_as("select deletion_requested_at, deletion_scheduled_for from users where id = $1")
-            .bind(user_id)
-            .fetch_optional(db)
-            .await?;
+    let row = sqlx::query_as!(
+        DeletionColumns,
+        "select deletion_requested_at, deletion_scheduled_for from users where id = $1",
+        user_id
+    )
+    .fetch_optional(db)
+    .await?;
     Ok(row.unwrap_or_default().into())
 }
 
@@ -115,8 +115,9 @@ pub async fn claim_reminders(
     covered: &[i16],
     limit: i64,
 ) -> Result<Vec<ReminderDue>, sqlx::Error> {
-    sqlx::query_as(
-        "update users u
+    sqlx::query_as!(
+        ReminderDue,
+        r#"update users u
             set deletion_reminders_sent =
                 array(select distinct d from unnest(u.deletion_reminders_sent || $2::smallint[]) as d order by d)
           where u.id in (select id from users
@@ -127,11 +128,11 @@ pub async fn claim_reminders(
                           limit $3
                             for update skip locked)
             and not ($1::smallint = any(u.deletion_reminders_sent))
-          returning u.id, u.email, u.username, u.deletion_scheduled_for",
+          returning u.id, u.email, u.username, u.deletion_scheduled_for as "deletion_scheduled_for!""#,
+        i32::try_from(day).unwrap_or(i32::MAX),
+        covered,
+        limit,
     )
-    .bind(i32::try_from(day).unwrap_or(i32::MAX))
-    .bind(covered)
-    .bind(limit)
     .fetch_all(tx)
     .await
 }
@@ -148,11 +149,11 @@ pub struct Purged {
 /// Whether this account is the only active administrator: deleting it would leave nobody able to
 /// administer the service.
 pub async fn is_last_superuser(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "select coalesce(bool_and(id = $1), false)
+    sqlx::query_scalar!(
+        "select coalesce(bool_and(id = $1), false) as \"only!\"
            from users where is_superuser and is_active and is_verified",
+        user_id
     )
-    .bind(user_id)
     .fetch_one(db)
     .await
 }
@@ -172,19 +173,23 @@ pub async fn purge_due(tx: &mut PgConnection, limit: i64, mail_give_up_hours: i3
     }
     let (ids, emails): (Vec<Uuid>, Vec<String>) = due.into_iter().unzip();
     strip_audit_entries(tx, &ids).await?;
-    sqlx::query("delete from tasks where created_by = any($1)").bind(&ids).execute(&mut *tx).await?;
+    sqlx::query!("delete from tasks where created_by = any($1)", &ids).execute(&mut *tx).await?;
     scrub_address_from_tasks(tx, &emails).await?;
     scrub_address_from_outbox(tx, &emails, mail_give_up_hours).await?;
-    sqlx::query_as("delete from users where id = any($1) returning deletion_requested_at, deletion_scheduled_for")
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await
+    sqlx::query_as!(
+        Purged,
+        r#"delete from users where id = any($1)
+           returning deletion_requested_at, deletion_scheduled_for as "deletion_scheduled_for!""#,
+        &ids
+    )
+    .fetch_all(&mut *tx)
+    .await
 }
 
 /// Locks up to `limit` due accounts (id and address), skipping the last active superuser and
 /// accounts another run holds.
 async fn claim_due(tx: &mut PgConnection, limit: i64) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "select id, email from users u
           where deletion_scheduled_for <= now()
             and (not (is_superuser and is_active and is_verified)
@@ -194,27 +199,30 @@ async fn claim_due(tx: &mut PgConnection, limit: i64) -> Result<Vec<(Uuid, Strin
           order by deletion_scheduled_for
           limit $1
             for update skip locked",
+        limit
     )
-    .bind(limit)
     .fetch_all(tx)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.id, row.email)).collect())
 }
 
 /// The accounts' own entries keep what happened (for security statistics and, for an admin, what
 /// was done to others) but nothing that points to the person; other entries lose the reference.
 async fn strip_audit_entries(tx: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update audit_log set ip = null, user_agent = null, details = details - 'session_id' where user_id = any($1)",
+        ids
     )
-    .bind(ids)
     .execute(&mut *tx)
     .await?;
     let id_texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    sqlx::query("update audit_log set details = details - 'target_user_id' where details->>'target_user_id' = any($1)")
-        .bind(&id_texts)
-        .execute(&mut *tx)
-        .await
-        .map(drop)
+    sqlx::query!(
+        "update audit_log set details = details - 'target_user_id' where details->>'target_user_id' = any($1)",
+        &id_texts
+    )
+    .execute(&mut *tx)
+    .await
+    .map(drop)
 }
 
 /// `send_email` tasks of other users addressed to a purged account keep their subject, body and
@@ -227,7 +235,7 @@ async fn strip_audit_entries(tx: &mut PgConnection, ids: &[Uuid]) -> Result<(), 
 /// `tasks_send_email_recipient_idx`, plus the matching tasks; independent of the number of users
 /// and of other tasks.
 async fn scrub_address_from_tasks(tx: &mut PgConnection, emails: &[String]) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         r"update tasks t
              set args = case when normalized_address(t.args->>0) = gone.email
                              then jsonb_set(t.args, '{0}', to_jsonb($2::text)) else t.args end,
@@ -241,9 +249,9 @@ async fn scrub_address_from_tasks(tx: &mut PgConnection, emails: &[String]) -> R
             from unnest($1::text[]) as gone(email)
            where t.name = 'send_email'
              and normalized_address(coalesce(t.kwargs->>'to', t.kwargs->>'to_email', t.args->>0)) = gone.email",
+        emails,
+        PURGED_ADDRESS,
     )
-    .bind(emails)
-    .bind(PURGED_ADDRESS)
     .execute(&mut *tx)
     .await
     .map(drop)
@@ -263,24 +271,24 @@ async fn scrub_address_from_outbox(
 ) -> Result<(), sqlx::Error> {
     // A row a deliverer holds is waited for: once it is sent, this statement skips it and the next
     // one scrubs it.
-    sqlx::query(
+    sqlx::query!(
         "delete from outbox
           where normalized_address(payload->>'to') = any($1)
             and sent_at is null and created_at > now() - make_interval(hours => $2)",
+        emails,
+        give_up_hours
     )
-    .bind(emails)
-    .bind(give_up_hours)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         r"update outbox o
              set payload = jsonb_build_object('to', $2::text, 'scrubbed', true),
                  last_error = regexp_replace(o.last_error, regexp_replace(gone.email, '([^[:alnum:]])', '\\\1', 'g'), $2, 'gi')
             from unnest($1::text[]) as gone(email)
            where normalized_address(o.payload->>'to') = gone.email",
+        emails,
+        PURGED_ADDRESS,
     )
-    .bind(emails)
-    .bind(PURGED_ADDRESS)
     .execute(&mut *tx)
     .await
     .map(drop)

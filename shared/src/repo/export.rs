@@ -64,25 +64,27 @@ pub struct AuditRecord {
 
 /// The user's linked identities, oldest first.
 pub async fn identities(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<IdentityRecord>, sqlx::Error> {
-    sqlx::query_as::<_, IdentityRecord>(
+    sqlx::query_as!(
+        IdentityRecord,
         "select provider, subject, email, created_at from oauth_identities
           where user_id = $1 order by created_at, provider, subject",
+        user_id
     )
-    .bind(user_id)
     .fetch_all(db)
     .await
 }
 
 /// Every session of the user, newest first.
 pub async fn sessions(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<SessionRecord>, sqlx::Error> {
-    sqlx::query_as::<_, SessionRecord>(
+    sqlx::query_as!(
+        SessionRecord,
         "select id, created_at, last_used_at, expires_at, revoked_at, revoke_reason, device_info,
                 host(ip_address) as ip_address, user_agent
            from sessions
           where user_id = $1
           order by created_at desc, id",
+        user_id
     )
-    .bind(user_id)
     .fetch_all(db)
     .await
 }
@@ -93,7 +95,8 @@ pub async fn sessions(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<Sess
 /// admin, whoever opened the link), so their address and agent — another person's data — are
 /// left out.
 pub async fn audit_events(db: impl PgExecutor<'_>, user_id: Uuid, limit: i64) -> Result<Vec<AuditRecord>, sqlx::Error> {
-    sqlx::query_as::<_, AuditRecord>(
+    sqlx::query_as!(
+        AuditRecord,
         "select at, event,
                 case when own then host(ip) end as ip,
                 case when own then user_agent end as user_agent,
@@ -103,10 +106,10 @@ pub async fn audit_events(db: impl PgExecutor<'_>, user_id: Uuid, limit: i64) ->
                   where user_id = $1 or details->>'target_user_id' = $1::text) as mine
           order by at desc, id desc
           limit $2",
+        user_id,
+        limit,
+        &UNATTRIBUTED_EVENTS[..] as _
     )
-    .bind(user_id)
-    .bind(limit)
-    .bind(&UNATTRIBUTED_EVENTS[..])
     .fetch_all(db)
     .await
 }

@@ -5,9 +5,7 @@ use uuid::Uuid;
 
 /// The account signed in by `(provider, subject)`, if linked.
 pub async fn find_user(db: impl PgExecutor<'_>, provider: &str, subject: &str) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select user_id from oauth_identities where provider = $1 and subject = $2")
-        .bind(provider)
-        .bind(subject)
+    sqlx::query_scalar!("select user_id from oauth_identities where provider = $1 and subject = $2", provider, subject)
         .fetch_optional(db)
         .await
 }
@@ -20,12 +18,14 @@ pub async fn link(
     user_id: Uuid,
     email: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("insert into oauth_identities (provider, subject, user_id, email) values ($1, $2, $3, $4)")
-        .bind(provider)
-        .bind(subject)
-        .bind(user_id)
-        .bind(email)
-        .execute(db)
-        .await
-        .map(drop)
+    sqlx::query!(
+        "insert into oauth_identities (provider, subject, user_id, email) values ($1, $2, $3, $4)",
+        provider,
+        subject,
+        user_id,
+        email
+    )
+    .execute(db)
+    .await
+    .map(drop)
 }

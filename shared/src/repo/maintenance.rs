@@ -5,11 +5,11 @@ use sqlx::PgExecutor;
 
 /// Registration holds past their end.
 pub async fn delete_expired_registration_holds(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from registration_holds where id in (
             select id from registration_holds where expires_at < now() limit $1)",
+        limit
     )
-    .bind(limit)
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -17,13 +17,13 @@ pub async fn delete_expired_registration_holds(db: impl PgExecutor<'_>, limit: i
 
 /// One-time tokens that expired or were used more than a day ago.
 pub async fn delete_dead_one_time_tokens(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from one_time_tokens where token_hash in (
             select token_hash from one_time_tokens
              where expires_at < now() - interval '1 day' or used_at < now() - interval '1 day'
              limit $1)",
+        limit
     )
-    .bind(limit)
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -36,14 +36,14 @@ pub async fn delete_dead_sessions(
     keep_revoked_days: i32,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from sessions where id in (
             select id from sessions
              where expires_at < now() or revoked_at < now() - make_interval(days => $1)
              limit $2)",
+        keep_revoked_days,
+        limit
     )
-    .bind(keep_revoked_days)
-    .bind(limit)
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -55,13 +55,13 @@ pub async fn delete_old_rate_limit_windows(
     older_than_seconds: u32,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from rate_limits where (key, window_start) in (
             select key, window_start from rate_limits
             where window_start < now() - make_interval(secs => $2) limit $1)",
+        limit,
+        f64::from(older_than_seconds)
     )
-    .bind(limit)
-    .bind(f64::from(older_than_seconds))
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -73,12 +73,12 @@ pub async fn delete_idle_unknown_email_logins(
     idle_days: i32,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from unknown_email_logins where email_hash in (
             select email_hash from unknown_email_logins where updated_at < now() - make_interval(days => $1) limit $2)",
+        idle_days,
+        limit
     )
-    .bind(idle_days)
-    .bind(limit)
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -89,14 +89,14 @@ pub async fn delete_idle_unknown_email_logins(
 /// it after 5 receives, and a re-run claims a STARTED task after 5 minutes. Without this, a task
 /// whose every run crashed its worker would read STARTED forever.
 pub async fn fail_abandoned_tasks(db: impl PgExecutor<'_>, minutes: i32, limit: i64) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update tasks set status = 'FAILURE', finished_at = now(),
                           error = 'abandoned: every run stopped before finishing and the job was not retried again'
           where id in (select id from tasks where status = 'STARTED' and started_at < now() - make_interval(mins => $1)
                         limit $2)",
+        minutes,
+        limit
     )
-    .bind(minutes)
-    .bind(limit)
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -104,13 +104,13 @@ pub async fn fail_abandoned_tasks(db: impl PgExecutor<'_>, minutes: i32, limit: 
 
 /// Fails tasks still PENDING `hours` after they were stored: no sweep got them to a worker.
 pub async fn fail_unqueued_tasks(db: impl PgExecutor<'_>, hours: i32, limit: i64) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update tasks set status = 'FAILURE', finished_at = now(), error = 'never picked up: the queue did not take it'
           where id in (select id from tasks where status = 'PENDING' and created_at < now() - make_interval(hours => $1)
                         limit $2)",
+        hours,
+        limit
     )
-    .bind(hours)
-    .bind(limit)
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -118,12 +118,12 @@ pub async fn fail_unqueued_tasks(db: impl PgExecutor<'_>, hours: i32, limit: i64
 
 /// Delivered mail older than `keep_days` (the scrubbed row still names the recipient).
 pub async fn delete_sent_mail(db: impl PgExecutor<'_>, keep_days: i32, limit: i64) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from outbox where id in (
             select id from outbox where sent_at < now() - make_interval(days => $1) limit $2)",
+        keep_days,
+        limit
     )
-    .bind(keep_days)
-    .bind(limit)
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -136,13 +136,13 @@ pub async fn delete_undeliverable_mail(
     keep_days: i32,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from outbox where id in (
             select id from outbox where sent_at is null and created_at < now() - make_interval(days => $1)
              limit $2)",
+        keep_days,
+        limit
     )
-    .bind(keep_days)
-    .bind(limit)
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -151,11 +151,11 @@ pub async fn delete_undeliverable_mail(
 /// Processed-message ids older than SQS's longest retention (14 days): such a message can no
 /// longer be redelivered.
 pub async fn delete_old_processed_jobs(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from processed_jobs where id in (
             select id from processed_jobs where processed_at < now() - interval '15 days' limit $1)",
+        limit
     )
-    .bind(limit)
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -169,14 +169,14 @@ pub async fn forget_expired_ws_connections(db: impl PgExecutor<'_>, limit: i64) 
 
 /// Finished background tasks older than `keep_days`.
 pub async fn delete_finished_tasks(db: impl PgExecutor<'_>, keep_days: i32, limit: i64) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from tasks where id in (
             select id from tasks
              where status in ('SUCCESS', 'FAILURE', 'REVOKED') and finished_at < now() - make_interval(days => $1)
              limit $2)",
+        keep_days,
+        limit
     )
-    .bind(keep_days)
-    .bind(limit)
     .execute(db)
     .await
     .map(|done| done.rows_affected())

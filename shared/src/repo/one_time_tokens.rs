@@ -39,30 +39,34 @@ pub async fn replace(
     // Lock the user row first: two concurrent replacements then run one after the other, and the
     // second voids the first one's token instead of both surviving.
     super::users::lock_for_update(&mut *tx, user_id).await?;
-    sqlx::query("update one_time_tokens set used_at = now() where user_id = $1 and purpose = $2 and used_at is null")
-        .bind(user_id)
-        .bind(purpose.as_str())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("insert into one_time_tokens (token_hash, user_id, purpose, expires_at) values ($1, $2, $3, $4)")
-        .bind(&hash[..])
-        .bind(user_id)
-        .bind(purpose.as_str())
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await
-        .map(drop)
+    sqlx::query!(
+        "update one_time_tokens set used_at = now() where user_id = $1 and purpose = $2 and used_at is null",
+        user_id,
+        purpose.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "insert into one_time_tokens (token_hash, user_id, purpose, expires_at) values ($1, $2, $3, $4)",
+        &hash[..],
+        user_id,
+        purpose.as_str(),
+        expires_at
+    )
+    .execute(&mut *tx)
+    .await
+    .map(drop)
 }
 
 /// The user of a token that could be used now, without using it (so a request that fails
 /// validation afterwards does not burn the link).
 pub async fn peek(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "select user_id from one_time_tokens
           where token_hash = $1 and purpose = $2 and used_at is null and expires_at > now()",
+        &hash[..],
+        purpose.as_str()
     )
-    .bind(&hash[..])
-    .bind(purpose.as_str())
     .fetch_optional(db)
     .await
 }
@@ -70,13 +74,13 @@ pub async fn peek(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose) -
 /// Uses a token: marks it used and returns its user, atomically, so two concurrent uses of
 /// the same token cannot both succeed. `None` for unknown, used, expired or other-purpose tokens.
 pub async fn consume(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "update one_time_tokens set used_at = now()
           where token_hash = $1 and purpose = $2 and used_at is null and expires_at > now()
           returning user_id",
+        &hash[..],
+        purpose.as_str()
     )
-    .bind(&hash[..])
-    .bind(purpose.as_str())
     .fetch_optional(db)
     .await
 }
@@ -85,12 +89,12 @@ pub async fn consume(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose
 /// a password change or a deactivation, a link mailed earlier, possibly read by someone else, must
 /// not reset the password or delete the account.
 pub async fn void_account_links(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update one_time_tokens set used_at = now()
          where user_id = $1 and purpose = any($2) and used_at is null",
+        user_id,
+        [Purpose::ResetPassword.as_str(), Purpose::ConfirmDeletion.as_str()] as _
     )
-    .bind(user_id)
-    .bind([Purpose::ResetPassword.as_str(), Purpose::ConfirmDeletion.as_str()])
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -99,10 +103,12 @@ pub async fn void_account_links(db: impl PgExecutor<'_>, user_id: Uuid) -> Resul
 /// Voids a user's unused tokens of one purpose, so an old link stops working (e.g. a pending
 /// "confirm deletion" link after the user cancelled).
 pub async fn void_unused(db: impl PgExecutor<'_>, user_id: Uuid, purpose: Purpose) -> Result<u64, sqlx::Error> {
-    sqlx::query("update one_time_tokens set used_at = now() where user_id = $1 and purpose = $2 and used_at is null")
-        .bind(user_id)
-        .bind(purpose.as_str())
-        .execute(db)
-        .await
-        .map(|done| done.rows_affected())
+    sqlx::query!(
+        "update one_time_tokens set used_at = now() where user_id = $1 and purpose = $2 and used_at is null",
+        user_id,
+        purpose.as_str()
+    )
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
 }

@@ -13,9 +13,7 @@ pub const KIND_EMAIL: &str = "email";
 
 /// Queues `mail` for delivery; returns the outbox id (also the stable Message-ID).
 pub async fn insert_mail(db: impl PgExecutor<'_>, mail: &Mail) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar("insert into outbox (kind, payload) values ($1, $2) returning id")
-        .bind(KIND_EMAIL)
-        .bind(Json(mail))
+    sqlx::query_scalar!("insert into outbox (kind, payload) values ($1, $2) returning id", KIND_EMAIL, Json(mail) as _)
         .fetch_one(db)
         .await
 }
@@ -25,27 +23,27 @@ pub async fn insert_mail(db: impl PgExecutor<'_>, mail: &Mail) -> Result<Uuid, s
 /// (the purge of its recipient's account; a late delivery job may still name it): nothing is
 /// left to send.
 pub async fn lock_unsent_mail(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<Option<Mail>, sqlx::Error> {
-    let row: Option<(Json<Mail>,)> = sqlx::query_as(
-        "select payload from outbox
-          where id = $1 and kind = $2 and sent_at is null and not (payload ? 'scrubbed')
-            for update skip locked",
+    let row = sqlx::query_scalar!(
+        r#"select payload as "payload: Json<Mail>" from outbox
+            where id = $1 and kind = $2 and sent_at is null and not (payload ? 'scrubbed')
+              for update skip locked"#,
+        id,
+        KIND_EMAIL,
     )
-    .bind(id)
-    .bind(KIND_EMAIL)
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(row.map(|(Json(mail),)| mail))
+    Ok(row.map(|Json(mail)| mail))
 }
 
 /// Marks a mail sent and removes its bodies, keeping recipient and subject for support.
 pub async fn mark_sent(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update outbox
             set sent_at = now(), attempts = attempts + 1, last_error = null,
                 payload = jsonb_build_object('to', payload->'to', 'subject', payload->'subject', 'scrubbed', true)
           where id = $1",
+        id
     )
-    .bind(id)
     .execute(db)
     .await
     .map(drop)
@@ -53,9 +51,7 @@ pub async fn mark_sent(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Er
 
 /// Records a failed attempt; the row stays unsent for a later retry.
 pub async fn record_failure(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("update outbox set attempts = attempts + 1, last_error = left($2, 1000) where id = $1")
-        .bind(id)
-        .bind(error)
+    sqlx::query!("update outbox set attempts = attempts + 1, last_error = left($2, 1000) where id = $1", id, error)
         .execute(db)
         .await
         .map(drop)
@@ -70,7 +66,7 @@ pub async fn claim_for_retry(
     give_up_hours: i32,
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "update outbox
             set sweeps = sweeps + 1,
                 next_attempt_at = now() + make_interval(mins => least(60, power(2, least(sweeps, 6))::int))
@@ -81,10 +77,10 @@ pub async fn claim_for_retry(
                         limit $3
                           for update skip locked)
           returning id",
+        KIND_EMAIL,
+        give_up_hours,
+        limit
     )
-    .bind(KIND_EMAIL)
-    .bind(give_up_hours)
-    .bind(limit)
     .fetch_all(db)
     .await
 }

@@ -6,13 +6,13 @@ use sqlx::PgExecutor;
 
 /// Counts one request for `key` in the window starting at `window_start`; returns the new count.
 pub async fn hit(db: impl PgExecutor<'_>, key: &str, window_start: DateTime<Utc>) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "insert into rate_limits (key, window_start, count) values ($1, $2, 1)
          on conflict (key, window_start) do update set count = rate_limits.count + 1
          returning count",
+        key,
+        window_start
     )
-    .bind(key)
-    .bind(window_start)
     .fetch_one(db)
     .await
 }
@@ -23,9 +23,12 @@ pub async fn peek_many(
     keys: &[String],
     window_start: DateTime<Utc>,
 ) -> Result<Vec<(String, i32)>, sqlx::Error> {
-    sqlx::query_as("select key, count from rate_limits where key = any($1) and window_start = $2")
-        .bind(keys)
-        .bind(window_start)
-        .fetch_all(db)
-        .await
+    let rows = sqlx::query!(
+        "select key, count from rate_limits where key = any($1) and window_start = $2",
+        keys,
+        window_start
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.key, row.count)).collect())
 }

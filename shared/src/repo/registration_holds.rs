@@ -9,8 +9,7 @@ use sqlx::PgExecutor;
 /// claim `username`, so a hold and an account cannot both take it. Held as a transaction-level
 /// advisory lock: no row needs to exist yet.
 pub async fn lock_username(db: impl PgExecutor<'_>, username: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('registration-username:' || $1, 0))")
-        .bind(username)
+    sqlx::query!("select pg_advisory_xact_lock(hashtextextended('registration-username:' || $1, 0))", username)
         .execute(db)
         .await
         .map(drop)
@@ -25,43 +24,40 @@ pub async fn hold(
     password_hash: &str,
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("insert into registration_holds (username, email, password_hash, expires_at) values ($1, $2, $3, $4)")
-        .bind(username)
-        .bind(email)
-        .bind(password_hash)
-        .bind(expires_at)
-        .execute(db)
-        .await
-        .map(drop)
+    sqlx::query!(
+        "insert into registration_holds (username, email, password_hash, expires_at) values ($1, $2, $3, $4)",
+        username,
+        email,
+        password_hash,
+        expires_at
+    )
+    .execute(db)
+    .await
+    .map(drop)
 }
 
 /// Whether a live hold of an email other than `email` has `username`.
 pub async fn held_by_another(db: impl PgExecutor<'_>, username: &str, email: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "select exists (select 1 from registration_holds where username = $1 and email <> $2 and expires_at > now())",
-    )
-    .bind(username)
-    .bind(email)
+    sqlx::query_scalar!("select exists (select 1 from registration_holds where username = $1 and email <> $2 and expires_at > now()) as \"held!\"", username, email)
     .fetch_one(db)
     .await
 }
 
 /// The password hashes of `email`'s live holds, newest first, at most `limit`.
 pub async fn password_hashes(db: impl PgExecutor<'_>, email: &str, limit: i64) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "select password_hash from registration_holds where email = $1 and expires_at > now()
           order by expires_at desc limit $2",
+        email,
+        limit
     )
-    .bind(email)
-    .bind(limit)
     .fetch_all(db)
     .await
 }
 
 /// Ends the holds of `user_id`'s address, once it is verified.
 pub async fn release(db: impl PgExecutor<'_>, user_id: uuid::Uuid) -> Result<u64, sqlx::Error> {
-    sqlx::query("delete from registration_holds where email = (select email from users where id = $1)")
-        .bind(user_id)
+    sqlx::query!("delete from registration_holds where email = (select email from users where id = $1)", user_id)
         .execute(db)
         .await
         .map(|done| done.rows_affected())

@@ -27,30 +27,30 @@ pub async fn create(
     expires_at: DateTime<Utc>,
     origin: &Origin,
 ) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "insert into sessions (user_id, expires_at, ip_address, user_agent, device_info)
-         values ($1, $2, $3::inet, $4, $5) returning id",
+         values ($1, $2, $3::text::inet, $4, $5) returning id",
+        user_id,
+        expires_at,
+        origin.ip.map(|ip| ip.to_string()),
+        origin.user_agent.as_deref(),
+        origin.device_info.as_deref()
     )
-    .bind(user_id)
-    .bind(expires_at)
-    .bind(origin.ip.map(|ip| ip.to_string()))
-    .bind(origin.user_agent.as_deref())
-    .bind(origin.device_info.as_deref())
     .fetch_one(db)
     .await
 }
 
 /// Revokes the user's oldest live sessions beyond the newest `keep`; returns how many.
 pub async fn evict_oldest(db: impl PgExecutor<'_>, user_id: Uuid, keep: i64) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update sessions set revoked_at = now(), revoke_reason = 'evicted'
           where id in (select id from sessions
                         where user_id = $1 and revoked_at is null and expires_at > now()
                         order by created_at desc, id
                         offset $2)",
+        user_id,
+        keep
     )
-    .bind(user_id)
-    .bind(keep)
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -62,9 +62,7 @@ pub async fn insert_refresh_token(
     session_id: Uuid,
     hash: &TokenHash,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("insert into refresh_tokens (token_hash, session_id) values ($1, $2)")
-        .bind(&hash[..])
-        .bind(session_id)
+    sqlx::query!("insert into refresh_tokens (token_hash, session_id) values ($1, $2)", &hash[..], session_id)
         .execute(db)
         .await
         .map(drop)
@@ -77,28 +75,31 @@ pub async fn live_session_user(
     session_id: Uuid,
     user_id: Uuid,
 ) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(
+    sqlx::query_as!(
+        User,
         "select u.id, u.email, u.username, u.password_hash, u.is_verified, u.is_superuser, u.is_active,
                 u.created_at, u.failed_login_count, u.locked_until,
                 (select provider from oauth_identities o where o.user_id = u.id order by o.created_at limit 1)
                   as oauth_provider
            from sessions s join users u on u.id = s.user_id
           where s.id = $1 and s.user_id = $2 and s.revoked_at is null and s.expires_at > now() and u.is_active",
+        session_id,
+        user_id
     )
-    .bind(session_id)
-    .bind(user_id)
     .fetch_optional(db)
     .await
 }
 
 /// Revokes one session.
 pub async fn revoke(db: impl PgExecutor<'_>, session_id: Uuid, reason: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query("update sessions set revoked_at = now(), revoke_reason = $2 where id = $1 and revoked_at is null")
-        .bind(session_id)
-        .bind(reason)
-        .execute(db)
-        .await
-        .map(|done| done.rows_affected() == 1)
+    sqlx::query!(
+        "update sessions set revoked_at = now(), revoke_reason = $2 where id = $1 and revoked_at is null",
+        session_id,
+        reason
+    )
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected() == 1)
 }
 
 /// A refresh token with the state of its session and user, read in one indexed lookup.
@@ -135,8 +136,7 @@ pub async fn find_refresh_token(
 
 /// Marks a token rotated. `false` when it already was: a concurrent refresh won the race.
 pub async fn mark_rotated(db: impl PgExecutor<'_>, hash: &TokenHash) -> Result<bool, sqlx::Error> {
-    sqlx::query("update refresh_tokens set rotated_at = now() where token_hash = $1 and rotated_at is null")
-        .bind(&hash[..])
+    sqlx::query!("update refresh_tokens set rotated_at = now() where token_hash = $1 and rotated_at is null", &hash[..])
         .execute(db)
         .await
         .map(|done| done.rows_affected() == 1)
@@ -144,7 +144,7 @@ pub async fn mark_rotated(db: impl PgExecutor<'_>, hash: &TokenHash) -> Result<b
 
 /// Records that a session was just used.
 pub async fn touch(db: impl PgExecutor<'_>, session_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("update sessions set last_used_at = now() where id = $1").bind(session_id).execute(db).await.map(drop)
+    sqlx::query!("update sessions set last_used_at = now() where id = $1", session_id).execute(db).await.map(drop)
 }
 
 /// A live session as the session list shows it.
@@ -168,13 +168,14 @@ pub struct SessionView {
 
 /// The user's live sessions, newest first (uses the partial index on live sessions).
 pub async fn list_live(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<SessionView>, sqlx::Error> {
-    sqlx::query_as::<_, SessionView>(
+    sqlx::query_as!(
+        SessionView,
         "select id, created_at, last_used_at, expires_at, device_info, host(ip_address) as ip_address, user_agent
            from sessions
           where user_id = $1 and revoked_at is null and expires_at > now()
           order by created_at desc, id",
+        user_id
     )
-    .bind(user_id)
     .fetch_all(db)
     .await
 }
@@ -182,12 +183,12 @@ pub async fn list_live(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<Ses
 /// Revokes one of the user's own sessions; `false` when there is no such live session of theirs
 /// (another user's id included, so ownership is never revealed).
 pub async fn revoke_own(db: impl PgExecutor<'_>, user_id: Uuid, session_id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update sessions set revoked_at = now(), revoke_reason = 'revoked_by_user'
           where id = $1 and user_id = $2 and revoked_at is null",
+        session_id,
+        user_id
     )
-    .bind(session_id)
-    .bind(user_id)
     .execute(db)
     .await
     .map(|done| done.rows_affected() == 1)
@@ -200,13 +201,13 @@ pub async fn revoke_all_except(
     keep: Option<Uuid>,
     reason: &str,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update sessions set revoked_at = now(), revoke_reason = $3
           where user_id = $1 and revoked_at is null and expires_at > now() and ($2::uuid is null or id <> $2)",
+        user_id,
+        keep,
+        reason
     )
-    .bind(user_id)
-    .bind(keep)
-    .bind(reason)
     .execute(db)
     .await
     .map(|done| done.rows_affected())

@@ -46,10 +46,15 @@ pub struct Task {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// The columns of [`Task`], as a literal so queries stay static strings.
-macro_rules! task_columns {
-    () => {
-        "id, name, args, kwargs, status, result, error, attempts, created_by, created_at, started_at, finished_at"
+/// A checked query that reads whole [`Task`] rows: `before` + the columns + `after`, with binds.
+macro_rules! query_tasks {
+    ($before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            Task,
+            $before + "id, name, args, kwargs, status, result, error, attempts, created_by, created_at, started_at, finished_at"
+                + $after
+            $(, $arg)*
+        )
     };
 }
 
@@ -61,24 +66,21 @@ pub async fn insert(
     kwargs: &Value,
     created_by: Uuid,
 ) -> Result<Task, sqlx::Error> {
-    sqlx::query_as::<_, Task>(concat!(
+    query_tasks!(
         "insert into tasks (name, args, kwargs, status, created_by) values ($1, $2, $3, 'PENDING', $4) returning ",
-        task_columns!()
-    ))
-    .bind(name)
-    .bind(args)
-    .bind(kwargs)
-    .bind(created_by)
+        "",
+        name,
+        args,
+        kwargs,
+        created_by,
+    )
     .fetch_one(db)
     .await
 }
 
 /// One task by id.
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Task>, sqlx::Error> {
-    sqlx::query_as::<_, Task>(concat!("select ", task_columns!(), " from tasks where id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    query_tasks!("select ", " from tasks where id = $1", id).fetch_optional(db).await
 }
 
 /// One page of tasks, newest first, optionally only those in `status`.
@@ -88,38 +90,37 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Task>, sqlx::Error> {
-    sqlx::query_as::<_, Task>(concat!(
+    query_tasks!(
         "select ",
-        task_columns!(),
-        " from tasks where ($1::text is null or status = $1) order by created_at desc, id desc limit $2 offset $3"
-    ))
-    .bind(status)
-    .bind(limit)
-    .bind(offset)
+        " from tasks where ($1::text is null or status = $1) order by created_at desc, id desc limit $2 offset $3",
+        status,
+        limit,
+        offset,
+    )
     .fetch_all(db)
     .await
 }
 
 /// How many tasks there are, optionally only in `status`.
 pub async fn count(db: impl PgExecutor<'_>, status: Option<&str>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("select count(*) from tasks where ($1::text is null or status = $1)")
-        .bind(status)
+    sqlx::query_scalar!("select count(*) as \"count!\" from tasks where ($1::text is null or status = $1)", status)
         .fetch_one(db)
         .await
 }
 
 /// Tasks per status; statuses without tasks are absent.
 pub async fn count_by_status(db: impl PgExecutor<'_>) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("select status, count(*) from tasks group by status").fetch_all(db).await
+    let rows = sqlx::query!(r#"select status, count(*) as "count!" from tasks group by status"#).fetch_all(db).await?;
+    Ok(rows.into_iter().map(|row| (row.status, row.count)).collect())
 }
 
 /// Cancels a task that has not started. `None` when it does not exist or is past PENDING.
 pub async fn cancel(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Task>, sqlx::Error> {
-    sqlx::query_as::<_, Task>(concat!(
+    query_tasks!(
         "update tasks set status = 'REVOKED', finished_at = now() where id = $1 and status = 'PENDING' returning ",
-        task_columns!()
-    ))
-    .bind(id)
+        "",
+        id,
+    )
     .fetch_optional(db)
     .await
 }
@@ -128,16 +129,16 @@ pub async fn cancel(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Task>, s
 /// [`STALE_STARTED_MINUTES`] ago (its worker died). `None` when there is nothing to run:
 /// unknown, cancelled, finished, or being run by a live worker.
 pub async fn claim(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Task>, sqlx::Error> {
-    sqlx::query_as::<_, Task>(concat!(
+    query_tasks!(
         "update tasks set status = 'STARTED', started_at = now(), attempts = attempts + 1
           where id = $1
             and (status = 'PENDING'
                  or (status = 'STARTED' and started_at < now() - make_interval(mins => $2)))
          returning ",
-        task_columns!()
-    ))
-    .bind(id)
-    .bind(STALE_STARTED_MINUTES)
+        "",
+        id,
+        STALE_STARTED_MINUTES,
+    )
     .fetch_optional(db)
     .await
 }
@@ -145,11 +146,11 @@ pub async fn claim(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Task>, sq
 /// Gives a claimed task back (PENDING) after its run hit a database error, so the queue's retry
 /// can claim it at once instead of waiting for it to go stale.
 pub async fn release(db: impl PgExecutor<'_>, id: Uuid, attempt: i32) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "update tasks set status = 'PENDING', started_at = null where id = $1 and status = 'STARTED' and attempts = $2",
+        id,
+        attempt
     )
-    .bind(id)
-    .bind(attempt)
     .execute(db)
     .await?;
     Ok(result.rows_affected() > 0)
@@ -165,12 +166,14 @@ pub async fn set_progress(
     attempt: i32,
     progress: &Value,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("update tasks set result = $2 where id = $1 and status = 'STARTED' and attempts = $3")
-        .bind(id)
-        .bind(progress)
-        .bind(attempt)
-        .execute(db)
-        .await?;
+    let result = sqlx::query!(
+        "update tasks set result = $2 where id = $1 and status = 'STARTED' and attempts = $3",
+        id,
+        progress,
+        attempt
+    )
+    .execute(db)
+    .await?;
     Ok(result.rows_affected() > 0)
 }
 
@@ -181,13 +184,13 @@ pub async fn finish_success(
     attempt: i32,
     result: &Value,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "update tasks set status = 'SUCCESS', result = $2, error = null, finished_at = now()
           where id = $1 and status = 'STARTED' and attempts = $3",
+        id,
+        result,
+        attempt
     )
-    .bind(id)
-    .bind(result)
-    .bind(attempt)
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)
@@ -196,14 +199,14 @@ pub async fn finish_success(
 /// Marks a running task FAILURE with `error`, keeping its last progress in `result`. False when
 /// it was no longer STARTED.
 pub async fn finish_failure(db: impl PgExecutor<'_>, id: Uuid, attempt: i32, error: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "update tasks set status = 'FAILURE', error = left($2, $3), finished_at = now()
           where id = $1 and status = 'STARTED' and attempts = $4",
+        id,
+        error,
+        MAX_ERROR_CHARS,
+        attempt
     )
-    .bind(id)
-    .bind(error)
-    .bind(MAX_ERROR_CHARS)
-    .bind(attempt)
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)
@@ -214,7 +217,7 @@ pub async fn finish_failure(db: impl PgExecutor<'_>, id: Uuid, attempt: i32, err
 /// what the outbox sweep queues again when the function that stored a task died before queueing
 /// it. Tasks another sweep is claiming are skipped. One index range scan over PENDING tasks.
 pub async fn claim_unqueued(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "update tasks
             set sweeps = sweeps + 1,
                 next_sweep_at = now() + make_interval(mins => least(60, 10 * power(2, least(sweeps, 3))::int))
@@ -224,8 +227,8 @@ pub async fn claim_unqueued(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<U
                         limit $1
                           for update skip locked)
           returning id",
+        limit
     )
-    .bind(limit)
     .fetch_all(db)
     .await
 }
@@ -233,13 +236,13 @@ pub async fn claim_unqueued(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<U
 /// Marks a task that never reached the queue FAILURE with `error`; it will never run. False
 /// when it was no longer PENDING.
 pub async fn fail_pending(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "update tasks set status = 'FAILURE', error = left($2, $3), finished_at = now()
           where id = $1 and status = 'PENDING'",
+        id,
+        error,
+        MAX_ERROR_CHARS
     )
-    .bind(id)
-    .bind(error)
-    .bind(MAX_ERROR_CHARS)
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)

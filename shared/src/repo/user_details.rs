@@ -41,24 +41,42 @@ pub struct UserDetails {
     pub has_password: bool,
 }
 
-/// The columns of [`UserDetails`], as a literal so queries stay static strings.
-macro_rules! details_columns {
-    () => {
-        "id, email, username, is_verified, is_superuser, is_active, created_at, updated_at, password_changed_at,
-         deletion_requested_at, deletion_scheduled_for, failed_login_count, locked_until,
-         password_hash is not null as has_password"
+/// A checked query that reads whole [`UserDetails`] rows: `before` + the columns + `after`.
+macro_rules! query_details {
+    ($before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            UserDetails,
+            $before
+                + "id, email, username, is_verified, is_superuser, is_active, created_at, updated_at, password_changed_at,
+                   deletion_requested_at, deletion_scheduled_for, failed_login_count, locked_until,
+                   password_hash is not null as \"has_password!\""
+                + $after
+            $(, $arg)*
+        )
     };
 }
 
-/// The `where` clause of the admin list and its count; `$1` is a LIKE pattern (see
-/// [`UserFilter::search_pattern`]), `$2`–`$5` optional flags. Unset filters match everything.
-macro_rules! filter_clause {
-    () => {
-        " where ($1::text is null or email ilike $1 escape '\\' or username ilike $1 escape '\\')
-            and ($2::bool is null or is_verified = $2)
-            and ($3::bool is null or is_superuser = $3)
-            and ($4::bool is null or is_active = $4)
-            and ($5::bool is null or (deletion_scheduled_for is not null) = $5)"
+/// A checked query over the accounts `filter` selects: `before` + the `where` clause + `after`.
+/// `$1` is a LIKE pattern (see [`UserFilter::search_pattern`]), `$2`–`$5` optional flags; unset
+/// filters match everything. The list and its count share this one clause.
+macro_rules! query_filtered_users {
+    ($query:ident!($($head:tt)*), $before:literal, $after:literal, $filter:expr $(, $arg:expr)* $(,)?) => {
+        sqlx::$query!(
+            $($head)*
+            $before
+                + " where ($1::text is null or email ilike $1 escape '\\' or username ilike $1 escape '\\')
+                     and ($2::bool is null or is_verified = $2)
+                     and ($3::bool is null or is_superuser = $3)
+                     and ($4::bool is null or is_active = $4)
+                     and ($5::bool is null or (deletion_scheduled_for is not null) = $5)"
+                + $after,
+            $filter.search_pattern(),
+            $filter.is_verified,
+            $filter.is_superuser,
+            $filter.is_active,
+            $filter.pending_deletion
+            $(, $arg)*
+        )
     };
 }
 
@@ -97,10 +115,7 @@ impl UserFilter {
 
 /// One account by id.
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserDetails>, sqlx::Error> {
-    sqlx::query_as::<_, UserDetails>(concat!("select ", details_columns!(), " from users where id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    query_details!("select ", " from users where id = $1", id).fetch_optional(db).await
 }
 
 /// One page of the accounts matching `filter`, newest first.
@@ -110,34 +125,24 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<UserDetails>, sqlx::Error> {
-    sqlx::query_as::<_, UserDetails>(concat!(
-        "select ",
-        details_columns!(),
-        " from users",
-        filter_clause!(),
-        " order by created_at desc, id limit $6 offset $7"
-    ))
-    .bind(filter.search_pattern())
-    .bind(filter.is_verified)
-    .bind(filter.is_superuser)
-    .bind(filter.is_active)
-    .bind(filter.pending_deletion)
-    .bind(limit)
-    .bind(offset)
+    query_filtered_users!(
+        query_as!(UserDetails,),
+        "select id, email, username, is_verified, is_superuser, is_active, created_at, updated_at,
+                password_changed_at, deletion_requested_at, deletion_scheduled_for, failed_login_count, locked_until,
+                password_hash is not null as \"has_password!\"
+           from users",
+        " order by created_at desc, id limit $6 offset $7",
+        filter,
+        limit,
+        offset,
+    )
     .fetch_all(db)
     .await
 }
 
 /// How many accounts match `filter`.
 pub async fn count(db: impl PgExecutor<'_>, filter: &UserFilter) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(concat!("select count(*) from users", filter_clause!()))
-        .bind(filter.search_pattern())
-        .bind(filter.is_verified)
-        .bind(filter.is_superuser)
-        .bind(filter.is_active)
-        .bind(filter.pending_deletion)
-        .fetch_one(db)
-        .await
+    query_filtered_users!(query_scalar!(), "select count(*) as \"count!\" from users", "", filter).fetch_one(db).await
 }
 
 /// Locks the rows of every active superuser until the transaction ends and returns their ids.
@@ -145,17 +150,14 @@ pub async fn count(db: impl PgExecutor<'_>, filter: &UserFilter) -> Result<i64, 
 /// result, so together they cannot remove the last administrator. Locked in id order, so two
 /// such transactions never deadlock.
 pub async fn lock_active_superusers(db: impl PgExecutor<'_>) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select id from users where is_superuser and is_active and is_verified order by id for update")
+    sqlx::query_scalar!("select id from users where is_superuser and is_active and is_verified order by id for update")
         .fetch_all(db)
         .await
 }
 
 /// Reads one account and locks its row until the transaction ends.
 pub async fn find_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserDetails>, sqlx::Error> {
-    sqlx::query_as::<_, UserDetails>(concat!("select ", details_columns!(), " from users where id = $1 for update"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    query_details!("select ", " from users where id = $1 for update", id).fetch_optional(db).await
 }
 
 /// Sets the given flags (`None` keeps the current value); `None` when there is no such account.
@@ -166,16 +168,16 @@ pub async fn update_flags(
     is_superuser: Option<bool>,
     is_verified: Option<bool>,
 ) -> Result<Option<UserDetails>, sqlx::Error> {
-    sqlx::query_as::<_, UserDetails>(concat!(
+    query_details!(
         "update users set is_active = coalesce($2, is_active), is_superuser = coalesce($3, is_superuser),
                           is_verified = coalesce($4, is_verified)
           where id = $1 returning ",
-        details_columns!()
-    ))
-    .bind(id)
-    .bind(is_active)
-    .bind(is_superuser)
-    .bind(is_verified)
+        "",
+        id,
+        is_active,
+        is_superuser,
+        is_verified,
+    )
     .fetch_optional(db)
     .await
 }

@@ -34,12 +34,19 @@ pub struct User {
     pub oauth_provider: Option<String>,
 }
 
-/// The columns of [`User`], as a literal so queries stay static strings (sqlx refuses dynamic SQL).
-macro_rules! user_columns {
-    () => {
-        "id, email, username, password_hash, is_verified, is_superuser, is_active, created_at, failed_login_count, locked_until, \
-         (select provider from oauth_identities where oauth_identities.user_id = users.id \
-           order by oauth_identities.created_at limit 1) as oauth_provider"
+/// A checked query that reads whole [`User`] rows: `before` + the columns + `after`, with binds.
+macro_rules! query_users {
+    ($before:literal, $after:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            User,
+            $before
+                + "id, email, username, password_hash, is_verified, is_superuser, is_active, created_at, \
+                   failed_login_count, locked_until, \
+                   (select provider from oauth_identities where oauth_identities.user_id = users.id \
+                     order by oauth_identities.created_at limit 1) as oauth_provider"
+                + $after
+            $(, $arg)*
+        )
     };
 }
 
@@ -54,31 +61,24 @@ pub struct UserFlags {
 
 /// Finds a user by email (emails are stored lowercased, so the caller passes a lowercased one).
 pub async fn find_flags_by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<UserFlags>, sqlx::Error> {
-    sqlx::query_as::<_, UserFlags>("select id, is_superuser from users where email = $1")
-        .bind(email)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(UserFlags, "select id, is_superuser from users where email = $1", email).fetch_optional(db).await
 }
 
 /// Finds a user by normalised email.
 pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(concat!("select ", user_columns!(), " from users where email = $1"))
-        .bind(email)
-        .fetch_optional(db)
-        .await
+    query_users!("select ", " from users where email = $1", email).fetch_optional(db).await
 }
 
 /// Finds a user by id.
 pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(concat!("select ", user_columns!(), " from users where id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    query_users!("select ", " from users where id = $1", id).fetch_optional(db).await
 }
 
 /// Whether an account already uses `username` (the same comparison as `users_username_key`).
 pub async fn username_taken(db: impl PgExecutor<'_>, username: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select exists (select 1 from users where username = $1)").bind(username).fetch_one(db).await
+    sqlx::query_scalar!("select exists (select 1 from users where username = $1) as \"taken!\"", username)
+        .fetch_one(db)
+        .await
 }
 
 /// Whether an account with another email than `email` has `username`.
@@ -87,11 +87,13 @@ pub async fn username_taken_by_another(
     username: &str,
     email: &str,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select exists (select 1 from users where username = $1 and email <> $2)")
-        .bind(username)
-        .bind(email)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        "select exists (select 1 from users where username = $1 and email <> $2) as \"taken!\"",
+        username,
+        email
+    )
+    .fetch_one(db)
+    .await
 }
 
 /// Which unique value a new account collided with.
@@ -127,13 +129,13 @@ pub async fn insert(
     username: &str,
     password_hash: &str,
 ) -> Result<Result<User, Taken>, sqlx::Error> {
-    let inserted = sqlx::query_as::<_, User>(concat!(
+    let inserted = query_users!(
         "insert into users (email, username, password_hash, password_changed_at) values ($1, $2, $3, now()) returning ",
-        user_columns!()
-    ))
-    .bind(email)
-    .bind(username)
-    .bind(password_hash)
+        "",
+        email,
+        username,
+        password_hash,
+    )
     .fetch_one(db)
     .await;
     taken_or(inserted)
@@ -145,12 +147,12 @@ pub async fn insert_oauth_user(
     email: &str,
     username: &str,
 ) -> Result<Result<User, Taken>, sqlx::Error> {
-    let inserted = sqlx::query_as::<_, User>(concat!(
+    let inserted = query_users!(
         "insert into users (email, username, is_verified) values ($1, $2, true) returning ",
-        user_columns!()
-    ))
-    .bind(email)
-    .bind(username)
+        "",
+        email,
+        username,
+    )
     .fetch_one(db)
     .await;
     taken_or(inserted)
@@ -164,27 +166,27 @@ pub async fn insert_superuser(
     username: &str,
     password_hash: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "insert into users (email, username, password_hash, is_verified, is_superuser, is_active, password_changed_at)
          values ($1, $2, $3, true, true, true, now())
          on conflict do nothing
          returning id",
+        email,
+        username,
+        password_hash
     )
-    .bind(email)
-    .bind(username)
-    .bind(password_hash)
     .fetch_optional(db)
     .await
 }
 
 /// Stores a new password hash; clears the login back-off (the owner proved control).
 pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, password_hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update users set password_hash = $2, password_changed_at = now(), failed_login_count = 0, locked_until = null
           where id = $1",
+        id,
+        password_hash
     )
-    .bind(id)
-    .bind(password_hash)
     .execute(db)
     .await
     .map(drop)
@@ -193,7 +195,7 @@ pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, password_hash: &str
 /// Locks a user row until the transaction ends, serialising changes that must see each other
 /// (session eviction, one-time token replacement).
 pub async fn lock_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("select 1 from users where id = $1 for update").bind(id).execute(db).await.map(drop)
+    sqlx::query!("select 1 as locked from users where id = $1 for update", id).fetch_optional(db).await.map(drop)
 }
 
 /// Locks a user row until the transaction ends and tells whether its password hash is still
@@ -205,17 +207,19 @@ pub async fn lock_if_password_is(
     id: Uuid,
     verified: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select $2::text is null or password_hash = $2 from users where id = $1 for update")
-        .bind(id)
-        .bind(verified)
-        .fetch_optional(db)
-        .await
-        .map(|still| still == Some(true))
+    sqlx::query_scalar!(
+        "select $2::text is null or password_hash = $2 as \"still!\" from users where id = $1 for update",
+        id,
+        verified
+    )
+    .fetch_optional(db)
+    .await
+    .map(|still| still == Some(true))
 }
 
 /// Marks the email address confirmed.
 pub async fn mark_verified(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("update users set is_verified = true where id = $1").bind(id).execute(db).await.map(drop)
+    sqlx::query!("update users set is_verified = true where id = $1", id).execute(db).await.map(drop)
 }
 
 /// Changes the username; `Err(Taken::Username)` when someone else has it.
@@ -226,16 +230,16 @@ pub async fn set_username(
 ) -> Result<Result<User, Taken>, sqlx::Error> {
     // A username a registration of another address holds counts as taken (see
     // `registration_holds`); an empty result is reported as the unique violation it stands for.
-    let updated = sqlx::query_as::<_, User>(concat!(
+    let updated = query_users!(
         "update users set username = $2
           where id = $1
             and not exists (select 1 from registration_holds h
                              where h.username = $2 and h.email <> users.email and h.expires_at > now())
          returning ",
-        user_columns!()
-    ))
-    .bind(id)
-    .bind(username)
+        "",
+        id,
+        username,
+    )
     .fetch_optional(db)
     .await;
     match updated {
@@ -347,8 +351,7 @@ pub async fn claim_unknown_email_attempt(
 
 /// When an account's back-off window ends (`None` when it is not backing off).
 pub async fn locked_until(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar("select locked_until from users where id = $1 and locked_until > now()")
-        .bind(id)
+    sqlx::query_scalar!("select locked_until from users where id = $1 and locked_until > now()", id)
         .fetch_optional(db)
         .await
         .map(Option::flatten)
@@ -359,11 +362,13 @@ pub async fn unknown_email_locked_until(
     db: impl PgExecutor<'_>,
     email_hash: &[u8; 32],
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar("select locked_until from unknown_email_logins where email_hash = $1 and locked_until > now()")
-        .bind(&email_hash[..])
-        .fetch_optional(db)
-        .await
-        .map(Option::flatten)
+    sqlx::query_scalar!(
+        "select locked_until from unknown_email_logins where email_hash = $1 and locked_until > now()",
+        &email_hash[..]
+    )
+    .fetch_optional(db)
+    .await
+    .map(Option::flatten)
 }
 
 /// A stronger encoding of a password that was just verified against `verified_hash`.
@@ -382,15 +387,15 @@ pub async fn record_successful_login(
     upgrade: Option<Rehash<'_>>,
 ) -> Result<(), sqlx::Error> {
     // The upgrade applies only over the hash it re-encodes: a reset committed since wins.
-    sqlx::query(
+    sqlx::query!(
         "update users set failed_login_count = 0, locked_until = null,
                           password_hash = case when password_hash = $3 then coalesce($2, password_hash)
                                                else password_hash end
           where id = $1",
+        id,
+        upgrade.map(|rehash| rehash.new_hash),
+        upgrade.map(|rehash| rehash.verified_hash)
     )
-    .bind(id)
-    .bind(upgrade.map(|rehash| rehash.new_hash))
-    .bind(upgrade.map(|rehash| rehash.verified_hash))
     .execute(db)
     .await
     .map(drop)

@@ -28,14 +28,14 @@ pub async fn open(
     session_id: Uuid,
     room: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into ws_connections (connection_id, user_id, session_id, room) values ($1, $2, $3, $4)
          on conflict (connection_id, room) do nothing",
+        connection_id,
+        user_id,
+        session_id,
+        room
     )
-    .bind(connection_id)
-    .bind(user_id)
-    .bind(session_id)
-    .bind(room)
     .execute(db)
     .await
     .map(drop)
@@ -46,7 +46,10 @@ pub async fn open(
 /// columns takes: it excludes other handshakes (and logins' session eviction) but not the
 /// foreign-key checks of rows that merely point at the account.
 pub async fn lock_owner(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("select 1 from users where id = $1 for no key update").bind(user_id).execute(db).await.map(drop)
+    sqlx::query!("select 1 as locked from users where id = $1 for no key update", user_id)
+        .fetch_optional(db)
+        .await
+        .map(drop)
 }
 
 /// Open connections of `session_id` and of its account `user_id`, as `(of the session, of the
@@ -59,25 +62,27 @@ pub async fn count_open(
     session_id: Uuid,
     except: &str,
 ) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "select count(distinct c.connection_id) filter (where c.session_id = $2),
-                count(distinct c.connection_id)
-           from ws_connections c join sessions s on s.id = c.session_id
-          where c.user_id = $1 and c.connection_id <> $3
-            and c.connected_at > now() - make_interval(secs => $4)
-            and s.revoked_at is null and s.expires_at > now()",
+    let row = sqlx::query!(
+        r#"select count(distinct c.connection_id) filter (where c.session_id = $2) as "of_session!",
+                  count(distinct c.connection_id) as "of_account!"
+             from ws_connections c join sessions s on s.id = c.session_id
+            where c.user_id = $1 and c.connection_id <> $3
+              and c.connected_at > now() - make_interval(secs => $4)
+              and s.revoked_at is null and s.expires_at > now()"#,
+        user_id,
+        session_id,
+        except,
+        f64::from(CONNECTION_LIFE_SECONDS),
     )
-    .bind(user_id)
-    .bind(session_id)
-    .bind(except)
-    .bind(f64::from(CONNECTION_LIFE_SECONDS))
     .fetch_one(db)
-    .await
+    .await?;
+    Ok((row.of_session, row.of_account))
 }
 
 /// The connection, if it exists and its session and account are still live.
 pub async fn live(db: impl PgExecutor<'_>, connection_id: &str) -> Result<Option<Connection>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Connection,
         "select c.connection_id, c.user_id, c.session_id, u.username
            from ws_connections c
            join sessions s on s.id = c.session_id
@@ -85,8 +90,8 @@ pub async fn live(db: impl PgExecutor<'_>, connection_id: &str) -> Result<Option
           where c.connection_id = $1
             and s.revoked_at is null and s.expires_at > now() and u.is_active
           limit 1",
+        connection_id,
     )
-    .bind(connection_id)
     .fetch_optional(db)
     .await
 }
@@ -99,7 +104,7 @@ pub async fn join(
     room: &str,
     max_rooms: i64,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "with added as (
              insert into ws_connections (connection_id, user_id, session_id, room, connected_at)
              select connection_id, user_id, session_id, $2, connected_at
@@ -110,11 +115,11 @@ pub async fn join(
              on conflict (connection_id, room) do nothing
              returning 1)
          select exists (select 1 from added)
-             or exists (select 1 from ws_connections where connection_id = $1 and room = $2)",
+             or exists (select 1 from ws_connections where connection_id = $1 and room = $2) as \"joined!\"",
+        connection_id,
+        room,
+        max_rooms
     )
-    .bind(connection_id)
-    .bind(room)
-    .bind(max_rooms)
     .fetch_one(db)
     .await
 }
@@ -122,13 +127,13 @@ pub async fn join(
 /// Removes a connection from `room`; false when it was not in it or it is the connection's
 /// only room (the rows are also what identifies the connection, so one always stays).
 pub async fn leave(db: impl PgExecutor<'_>, connection_id: &str, room: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from ws_connections
           where connection_id = $1 and room = $2
             and (select count(*) from ws_connections where connection_id = $1) > 1",
+        connection_id,
+        room
     )
-    .bind(connection_id)
-    .bind(room)
     .execute(db)
     .await
     .map(|done| done.rows_affected() > 0)
@@ -136,39 +141,40 @@ pub async fn leave(db: impl PgExecutor<'_>, connection_id: &str, room: &str) -> 
 
 /// Whether the connection is in `room`.
 pub async fn is_in(db: impl PgExecutor<'_>, connection_id: &str, room: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select exists (select 1 from ws_connections where connection_id = $1 and room = $2)")
-        .bind(connection_id)
-        .bind(room)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        "select exists (select 1 from ws_connections where connection_id = $1 and room = $2) as \"member!\"",
+        connection_id,
+        room
+    )
+    .fetch_one(db)
+    .await
 }
 
 /// The rooms a connection is in, sorted.
 pub async fn rooms_of(db: impl PgExecutor<'_>, connection_id: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("select room from ws_connections where connection_id = $1 order by room")
-        .bind(connection_id)
+    sqlx::query_scalar!("select room from ws_connections where connection_id = $1 order by room", connection_id)
         .fetch_all(db)
         .await
 }
 
 /// Live connections in `room` (the receivers of a broadcast).
 pub async fn in_room(db: impl PgExecutor<'_>, room: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "select c.connection_id
            from ws_connections c join sessions s on s.id = c.session_id
           where c.room = $1 and s.revoked_at is null and s.expires_at > now()",
+        room
     )
-    .bind(room)
     .fetch_all(db)
     .await
 }
 
 /// Live connections in total.
 pub async fn count_live(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "select count(distinct c.connection_id)
+    sqlx::query_scalar!(
+        "select count(distinct c.connection_id) as \"count!\"
            from ws_connections c join sessions s on s.id = c.session_id
-          where s.revoked_at is null and s.expires_at > now()",
+          where s.revoked_at is null and s.expires_at > now()"
     )
     .fetch_one(db)
     .await
@@ -176,32 +182,33 @@ pub async fn count_live(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
 
 /// Live connections per room, the `limit` busiest rooms.
 pub async fn count_by_room(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "select c.room, count(*) as connections
-           from ws_connections c join sessions s on s.id = c.session_id
-          where s.revoked_at is null and s.expires_at > now()
-          group by c.room order by connections desc, c.room limit $1",
+    let rows = sqlx::query!(
+        r#"select c.room, count(*) as "connections!"
+             from ws_connections c join sessions s on s.id = c.session_id
+            where s.revoked_at is null and s.expires_at > now()
+            group by c.room order by "connections!" desc, c.room limit $1"#,
+        limit,
     )
-    .bind(limit)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.room, row.connections)).collect())
 }
 
 /// Forgets a connection entirely (it closed, or its session ended).
 pub async fn close(db: impl PgExecutor<'_>, connection_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("delete from ws_connections where connection_id = $1").bind(connection_id).execute(db).await.map(drop)
+    sqlx::query!("delete from ws_connections where connection_id = $1", connection_id).execute(db).await.map(drop)
 }
 
 /// Forgets a connection whose push came back "gone", unless it connected in the last
 /// `grace_seconds`: a connection still in its handshake cannot receive yet and must not be
 /// forgotten for it.
 pub async fn close_gone(db: impl PgExecutor<'_>, connection_id: &str, grace_seconds: i32) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from ws_connections
           where connection_id = $1 and connected_at < now() - make_interval(secs => $2)",
+        connection_id,
+        f64::from(grace_seconds)
     )
-    .bind(connection_id)
-    .bind(f64::from(grace_seconds))
     .execute(db)
     .await
     .map(drop)
@@ -209,12 +216,12 @@ pub async fn close_gone(db: impl PgExecutor<'_>, connection_id: &str, grace_seco
 
 /// Live connections in one room.
 pub async fn count_in_room(db: impl PgExecutor<'_>, room: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "select count(*)
+    sqlx::query_scalar!(
+        "select count(*) as \"count!\"
            from ws_connections c join sessions s on s.id = c.session_id
           where c.room = $1 and s.revoked_at is null and s.expires_at > now()",
+        room
     )
-    .bind(room)
     .fetch_one(db)
     .await
 }
@@ -222,13 +229,13 @@ pub async fn count_in_room(db: impl PgExecutor<'_>, room: &str) -> Result<i64, s
 /// Forgets connections older than API Gateway's longest connection life (2 hours) whose
 /// `$disconnect` never arrived; returns how many rows went.
 pub async fn forget_expired(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "delete from ws_connections where (connection_id, room) in (
             select connection_id, room from ws_connections
              where connected_at < now() - make_interval(secs => $2) limit $1)",
+        limit,
+        f64::from(CONNECTION_LIFE_SECONDS)
     )
-    .bind(limit)
-    .bind(f64::from(CONNECTION_LIFE_SECONDS))
     .execute(db)
     .await
     .map(|done| done.rows_affected())
@@ -236,13 +243,13 @@ pub async fn forget_expired(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, 
 
 /// Connections of sessions that are no longer live, to be closed.
 pub async fn of_dead_sessions(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "select distinct c.connection_id
            from ws_connections c join sessions s on s.id = c.session_id join users u on u.id = c.user_id
           where s.revoked_at is not null or s.expires_at <= now() or not u.is_active
           limit $1",
+        limit
     )
-    .bind(limit)
     .fetch_all(db)
     .await
 }
@@ -250,5 +257,5 @@ pub async fn of_dead_sessions(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec
 /// Forgets every connection: a process holding them in memory (the devserver) restarted, so
 /// none of them is open any more.
 pub async fn forget_all(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
-    sqlx::query("delete from ws_connections").execute(db).await.map(|done| done.rows_affected())
+    sqlx::query!("delete from ws_connections").execute(db).await.map(|done| done.rows_affected())
 }
