@@ -174,6 +174,24 @@ def is_public_https(url: str) -> bool:
     return bool(host) and not local
 
 
+# The seed's six disposable domains, which login refuses (shared/src/security/validation/email.rs).
+SEED_DISPOSABLE_DOMAINS = ("10minutemail.com", "guerrillamail.com", "tempmail.org", "mailinator.com", "throwaway.email", "temp-mail.org")
+
+
+def signable_address(address: str) -> bool:
+    """Roughly the address syntax login accepts: a dotted domain with a 2+ letter TLD, not disposable.
+    The functions check it exactly at start; this catches the usual mistakes before a deploy."""
+    local, at, domain = address.rpartition("@")
+    labels = domain.split(".")
+    if not (at and local and len(labels) >= 2) or any(c.isspace() for c in address):
+        return False
+    if not all(label and label[0] != "-" and label[-1] != "-" and all(c.isalnum() or c == "-" for c in label) for label in labels):
+        return False
+    if not (len(labels[-1]) >= 2 and labels[-1].isalpha()):
+        return False
+    return not any(domain == d or domain.endswith("." + d) for d in SEED_DISPOSABLE_DOMAINS)
+
+
 def check(env: str, p: Mapping[str, str], jwt_authorizer: bool) -> None:
     problems = []
     url = p.get("DatabaseUrl", "")
@@ -186,6 +204,9 @@ def check(env: str, p: Mapping[str, str], jwt_authorizer: bool) -> None:
             problems.append(f"{var} must not contain double quotes or backslashes (it is stored in a JSON secret)")
     if p.get("FirstSuperuserEmail") and not 8 <= len(p.get("FirstSuperuserPassword", "")) <= 128:
         problems.append("FIRST_SUPERUSER_EMAIL is set: FIRST_SUPERUSER_PASSWORD (8-128 characters) is required too")
+    superuser = p.get("FirstSuperuserEmail", "").strip().lower()
+    if superuser and not signable_address(superuser):
+        problems.append(f"FIRST_SUPERUSER_EMAIL {superuser!r} is not an address login accepts; the functions would refuse to start")
     if p.get("DomainName") and not p.get("CertificateArn"):
         problems.append("DOMAIN_NAME is set: CERTIFICATE_ARN (an ACM certificate in the stack's region) is required too")
     if p.get("WsDomainName") and not p.get("WsCertificateArn"):

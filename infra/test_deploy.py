@@ -106,6 +106,13 @@ class Parameters(unittest.TestCase):
         self.assertIn("double quotes", refusal("dev", {"DATABASE_URL": 'postgres://a:"b@h/d'}))
         self.assertIn("double quotes", refusal("dev", {"DATABASE_URL": "postgres://a@h/d", "FIRST_SUPERUSER_EMAIL": "a@acme.test", "FIRST_SUPERUSER_PASSWORD": "pass\\word123"}))
 
+    def test_superuser_email_must_be_one_login_accepts(self):
+        base = {**SENDER, "DATABASE_URL": "postgres://a@h/d", "FIRST_SUPERUSER_PASSWORD": "long enough 123"}
+        for bad in ("admin@localhost", "admin@corp", "admin@acme.c", "admin@mailinator.com", "admin@x.tempmail.org", "admin"):
+            self.assertIn("not an address login accepts", refusal("dev", {**base, "FIRST_SUPERUSER_EMAIL": bad}), bad)
+        for good in ("admin@acme.test", "Ops.Team+root@mail.example.co.uk"):
+            deploy.parameters("dev", {**base, "FIRST_SUPERUSER_EMAIL": good}, False)
+
     def test_superuser_email_needs_a_password(self):
         base = {**SENDER, "DATABASE_URL": "postgres://a@h/d", "FIRST_SUPERUSER_EMAIL": "admin@acme.test"}
         self.assertIn("FIRST_SUPERUSER_PASSWORD", refusal("dev", base))

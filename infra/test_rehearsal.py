@@ -200,7 +200,7 @@ class Timeouts(unittest.TestCase):
         # The worker hands back a message that would start with less than MIN_TIME_PER_MESSAGE
         # left; every message of a batch must fit behind the longest task.
         min_time = seconds(r"MIN_TIME_PER_MESSAGE: Duration = Duration::from_secs\((\d+)\)", "functions/worker/src/lib.rs")
-        longest_task = seconds(r"DURATION_SECONDS: \(i64, i64, i64\) = \(\d+, (\d+),", "shared/src/domain/tasks.rs")
+        longest_task = seconds(r"DURATION_SECONDS: \(i64, i64, i64\) = \(\d+, (\d+),", "shared/src/domain/tasks/arguments.rs")
         jobs = self.template["Resources"]["WorkerFunction"]["Properties"]["Events"]["Jobs"]["Properties"]
         self.assertLessEqual(jobs["BatchSize"] * longest_task, self.timeout("WorkerFunction") - min_time)
         visibility = self.template["Resources"]["JobsQueue"]["Properties"]["VisibilityTimeout"]

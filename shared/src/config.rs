@@ -275,7 +275,7 @@ impl Config {
             }
         };
 
-        let frontend_url = vars.url("FRONTEND_URL")?.unwrap_or_else(|| "http://localhost:3000".into());
+        let frontend_url = vars.url_base("FRONTEND_URL")?.unwrap_or_else(|| "http://localhost:3000".into());
         let mail_backend = match vars.get("MAIL_BACKEND").as_deref() {
             None => {
                 if on_lambda {
@@ -351,7 +351,7 @@ impl Config {
             )?,
             scheduler_interval_seconds: vars.number("SCHEDULER_INTERVAL_SECONDS", 60, 0..=86_400)?,
             queue: parse_queue(&vars, on_lambda)?,
-            ws_callback_url: vars.url("WS_CALLBACK_URL")?,
+            ws_callback_url: vars.url_base("WS_CALLBACK_URL")?,
             ws_connection_caps: ConnectionCaps {
                 per_session: vars.number("WS_MAX_CONNECTIONS_PER_SESSION", 5, 1..=100)?,
                 per_user: vars.number("WS_MAX_CONNECTIONS_PER_USER", 10, 1..=1000)?,
@@ -513,14 +513,19 @@ impl Vars<'_> {
         }
     }
 
-    /// An optional http(s) URL setting, without its trailing slash.
+    /// An optional http(s) URL setting, as given.
     fn url(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        Ok(self.http_url(name)?.map(HttpUrl::into_string))
+    }
+
+    /// An optional http(s) URL setting that paths are appended to, without its trailing slash.
+    fn url_base(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        Ok(self.http_url(name)?.map(|url| url.base().to_owned()))
+    }
+
+    fn http_url(&self, name: &'static str) -> Result<Option<HttpUrl>, ConfigError> {
         self.get(name)
-            .map(|raw| {
-                HttpUrl::parse(&raw)
-                    .map(HttpUrl::into_string)
-                    .map_err(|rule| ConfigError::new(self.source(name), rule.message))
-            })
+            .map(|raw| HttpUrl::parse(&raw).map_err(|rule| ConfigError::new(self.source(name), rule.message)))
             .transpose()
     }
 
@@ -619,7 +624,8 @@ fn parse_superuser(vars: &Vars<'_>) -> Result<Option<SuperuserSeed>, ConfigError
             Err(ConfigError::new("FIRST_SUPERUSER_EMAIL", "is required when FIRST_SUPERUSER_PASSWORD is set"))
         }
         (Some(email), Some(password)) => {
-            let email = Email::parse_address(&email)
+            // Login accepts the same addresses; a superuser it would refuse could never sign in.
+            let email = Email::parse_existing(&email)
                 .map_err(|rule| ConfigError::new(vars.source("FIRST_SUPERUSER_EMAIL"), rule.message))?
                 .as_str()
                 .to_owned();
@@ -1014,6 +1020,13 @@ mod tests {
         let unusable = config_from(&[DB, ("FIRST_SUPERUSER", "a@b.c"), ("FIRST_SUPERUSER_PASSWORD", "long enough")])
             .expect_err("must fail");
         assert_eq!(unusable.var, "FIRST_SUPERUSER");
+        let disposable = config_from(&[
+            DB,
+            ("FIRST_SUPERUSER_EMAIL", "a@mailinator.com"),
+            ("FIRST_SUPERUSER_PASSWORD", "long enough"),
+        ])
+        .expect_err("must fail");
+        assert_eq!(disposable.var, "FIRST_SUPERUSER_EMAIL");
     }
 
     #[test]

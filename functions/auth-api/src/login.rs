@@ -3,7 +3,7 @@
 //! (`email`, `password`).
 
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Form, Json, Router};
@@ -70,15 +70,20 @@ fn form_credentials(fields: Vec<(String, String)>) -> Result<Credentials, ApiErr
 /// The text fields of a multipart form.
 async fn multipart_fields(request: Request, state: &AppState) -> Result<Vec<(String, String)>, ApiError> {
     let unreadable = || ApiError::field("body_read", vec![json!("body")], "Could not read the form", Value::Null);
-    let mut multipart = Multipart::from_request(request, state).await.map_err(|_| unreadable())?;
+    // Over the body limit is a 413, as for every other body.
+    let refused = |status: StatusCode| {
+        if status == StatusCode::PAYLOAD_TOO_LARGE { ApiError::PayloadTooLarge } else { unreadable() }
+    };
+    let mut multipart =
+        Multipart::from_request(request, state).await.map_err(|rejection| refused(rejection.status()))?;
     let mut fields = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(|_| unreadable())? {
+    while let Some(field) = multipart.next_field().await.map_err(|error| refused(error.status()))? {
         if fields.len() > MAX_FORM_FIELDS {
             break;
         }
         let name = field.name().unwrap_or_default().to_owned();
         // UTF-8 as browsers send it; `text()` would link a whole charset library for nothing.
-        let bytes = field.bytes().await.map_err(|_| unreadable())?;
+        let bytes = field.bytes().await.map_err(|error| refused(error.status()))?;
         let value = String::from_utf8(bytes.to_vec()).map_err(|_| unreadable())?;
         fields.push((name, value));
     }
@@ -122,7 +127,7 @@ impl FromRequest<AppState> for LoginInput {
         if media_type == "application/x-www-form-urlencoded" {
             let Form(fields) = Form::<Vec<(String, String)>>::from_request(request, state)
                 .await
-                .map_err(|rejection| body::unreadable(rejection.body_text()))?;
+                .map_err(|rejection| body::not_read(rejection.status(), rejection.body_text()))?;
             return form_credentials(fields).map(Self).map_err(IntoResponse::into_response);
         }
         if media_type == "multipart/form-data" {

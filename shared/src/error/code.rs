@@ -58,7 +58,7 @@ pub enum ErrorCode {
     ForbiddenOrigin,
 
     // 404: no such object, or one the caller may not see.
-    /// No such path.
+    /// Nothing is published here (the `.well-known` documents when tokens use a shared secret).
     NotFound,
     /// No such user.
     UserNotFound,

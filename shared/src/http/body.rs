@@ -1,4 +1,4 @@
-//! Reading a request body and its declared type, shared by every body extractor (JSON, the login
+//! Reading a request body and its declared type, shared by the body extractors (JSON, the login
 //! form, the task shortcuts), so each answers a wrong type, an oversized or an unreadable body
 //! the same way.
 
@@ -30,17 +30,23 @@ pub fn not_json() -> Response {
 
 /// The whole body, or the 413 (over the size limit) / 422 (unreadable) answer.
 pub async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Response> {
-    Bytes::from_request(request, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge.into_response()
-        } else {
-            unreadable("Could not read the request body")
-        }
-    })
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| not_read(rejection.status(), "Could not read the request body"))
+}
+
+/// The answer for a body an extractor could not take: 413 when it was over the size limit (the
+/// extractor's status says so), else the 422 with `message`.
+pub fn not_read(status: StatusCode, message: impl Into<String>) -> Response {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge.into_response()
+    } else {
+        unreadable(message)
+    }
 }
 
 /// The 422 for a body that could not be read or decoded as its declared type.
-pub fn unreadable(message: impl Into<String>) -> Response {
+fn unreadable(message: impl Into<String>) -> Response {
     ApiError::field("body_read", vec![json!("body")], message, Value::Null).into_response()
 }
 

@@ -15,7 +15,8 @@ use crate::ports::{PublishError, Publisher};
 use crate::repo::{rate_limits, sessions, ws_connections as repo};
 use crate::time::now_rfc3339;
 
-/// Why a handshake is refused; the caller answers with [`Rejection::status`] before upgrading.
+/// Why a handshake is refused; the caller answers with the status of [`Rejection::code`] before
+/// upgrading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
     /// No token, or a token that is invalid or whose session ended.

@@ -402,6 +402,26 @@ async fn a_form_login_takes_the_password_grant_and_refuses_any_other(db: PgPool)
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_oversized_login_form_is_a_413_like_an_oversized_json_body(db: PgPool) {
+    let app = TestApp::new(db);
+    let padding = "x".repeat(70 * 1024);
+
+    let form = app.send(form_login(&format!("username=jane%40example.com&password=p&pad={padding}"))).await;
+
+    assert_eq!(form.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", form.body);
+    assert_eq!(form.body["code"], "payload_too_large");
+
+    let multipart = Request::post("/api/v1/auth/login")
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
+        .body(Body::from(format!(
+            "--b\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\n{padding}\r\n--b--\r\n"
+        )))
+        .expect("request");
+    let multipart = app.send(multipart).await;
+    assert_eq!(multipart.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", multipart.body);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_pasted_token_with_stray_whitespace_or_control_characters_still_verifies(db: PgPool) {
     let app = TestApp::new(db);
     assert_eq!(app.register("jane@example.com", "jane").await.status, StatusCode::CREATED);

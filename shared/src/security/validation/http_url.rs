@@ -2,14 +2,14 @@
 
 use super::RuleViolation;
 
-/// A URL with an http(s) scheme and a host, without a trailing slash (paths are appended to it).
+/// A URL with an http(s) scheme and a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl(String);
 
 impl HttpUrl {
     /// Checks `raw`: the scheme, a non-empty host, no whitespace.
     pub fn parse(raw: &str) -> Result<Self, RuleViolation> {
-        let url = raw.trim().trim_end_matches('/');
+        let url = raw.trim();
         let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
         let host = rest.map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
         match host {
@@ -18,9 +18,14 @@ impl HttpUrl {
         }
     }
 
-    /// The URL, without a trailing slash.
+    /// The URL as given.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The URL without its trailing slashes, for a base that paths are appended to.
+    pub fn base(&self) -> &str {
+        self.0.trim_end_matches('/')
     }
 
     /// The URL as an owned string.
@@ -34,11 +39,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn http_and_https_urls_with_a_host_pass_without_their_trailing_slash() {
-        assert_eq!(
-            HttpUrl::parse("https://app.example.com/").map(HttpUrl::into_string),
-            Ok("https://app.example.com".into())
-        );
+    fn http_and_https_urls_with_a_host_pass_and_bases_lose_their_trailing_slash() {
+        let url = HttpUrl::parse("https://app.example.com/").expect("valid");
+        assert_eq!((url.as_str(), url.base()), ("https://app.example.com/", "https://app.example.com"));
         assert_eq!(
             HttpUrl::parse("http://127.0.0.1:5055").map(HttpUrl::into_string),
             Ok("http://127.0.0.1:5055".into())
