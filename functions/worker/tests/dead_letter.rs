@@ -19,14 +19,12 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use http::StatusCode;
 use serde_json::{Value, json};
 use shared::AppState;
 use shared::jobs::ScheduledJob;
 use shared::jobs::message::Envelope;
 use sqlx::PgPool;
-use test_support::{json_request, test_config};
-use tower::ServiceExt;
+use test_support::{register_through, test_config};
 
 /// `maxReceiveCount` of the jobs queue's redrive policy in template.yaml.
 const MAX_RECEIVE_COUNT: usize = 5;
@@ -209,13 +207,7 @@ async fn a_mail_ses_keeps_refusing_is_dead_lettered_after_five_attempts_and_sent
     let sent_before = ses_sent(&ses).await;
 
     // A registration writes the outbox row and queues the delivery job, as in production.
-    let register = json_request(
-        "POST",
-        "/api/v1/auth/register",
-        &json!({"email": "jane@example.com", "username": "jane", "password": "Str0ng-Passw0rd!"}),
-    );
-    let response = auth_api::router(state.clone()).oneshot(register).await.expect("response");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    register_through(auth_api::router(state.clone()), "jane@example.com", "jane").await;
     let outbox_id: uuid::Uuid = sqlx::query_scalar("select id from outbox").fetch_one(&db).await.expect("one mail");
     assert_eq!(queues.depth(&queues.main_url).await, (1, 0), "the delivery job is on the queue");
 

@@ -4,13 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
 use serde_json::json;
 use shared::AppState;
 use shared::jobs::ScheduledJob;
 use sqlx::PgPool;
-use test_support::{json_request, test_config};
-use tower::ServiceExt;
+use test_support::{register_through, test_config};
 
 fn state(db: PgPool, queue_url: &str, mail_dir: &std::path::Path) -> AppState {
     let config = test_config(&[
@@ -31,13 +29,7 @@ async fn registration_mail_is_delivered_once_the_queue_is_back(db: PgPool) {
     let state = state(db.clone(), &queue_url, &mail_dir);
 
     // The queue does not exist yet: SQS refuses every message.
-    let register = json_request(
-        "POST",
-        "/api/v1/auth/register",
-        &json!({"email": "jane@example.com", "username": "jane", "password": "Str0ng-Passw0rd!"}),
-    );
-    let response = auth_api::router(state.clone()).oneshot(register).await.expect("response");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    register_through(auth_api::router(state.clone()), "jane@example.com", "jane").await;
     let unsent: i64 =
         sqlx::query_scalar("select count(*) from outbox where sent_at is null").fetch_one(&db).await.expect("n");
     assert_eq!(unsent, 1, "the mail waits in the outbox");

@@ -112,3 +112,13 @@ pub async fn mint_session(state: &AppState, user_id: Uuid, email: &str) -> (Uuid
     let (token, _) = keys.issue(user_id, email, session, now).expect("token");
     (session, token)
 }
+
+/// Registers an account with [`PASSWORD`] through `router` (a function's own router, as Lambda
+/// runs it) and checks the 201: for tests that need what a registration leaves behind, its
+/// outbox row and delivery job.
+pub async fn register_through(router: axum::Router, email: &str, username: &str) {
+    use tower::ServiceExt;
+    let body = json!({"email": email, "username": username, "password": PASSWORD});
+    let response = router.oneshot(crate::app::json_request("POST", "/api/v1/auth/register", &body)).await;
+    assert_eq!(response.expect("response").status(), StatusCode::CREATED);
+}
