@@ -17,14 +17,7 @@ async fn register_user_success(db: PgPool) {
 
     let response = app.register(EMAIL, USERNAME, PASSWORD).await;
 
-    assert_eq!(response.status, StatusCode::CREATED, "{response:?}");
-    for key in ["id", "email", "username", "date_created"] {
-        assert!(response.body.get(key).is_some(), "{key}: {response:?}");
-    }
-    assert!(response.body.get("password").is_none());
-    assert!(response.body.get("hashed_password").is_none());
-    assert_eq!(response.body["email"], EMAIL);
-    assert_eq!(response.body["username"], USERNAME);
+    assert_user_response(&response, StatusCode::CREATED, EMAIL, USERNAME);
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

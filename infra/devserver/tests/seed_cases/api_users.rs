@@ -39,14 +39,7 @@ async fn get_current_user_success(db: PgPool) {
 
     let response = app.get_as(&session.access, "/api/v1/users/me").await;
 
-    assert_eq!(response.status, StatusCode::OK, "{response:?}");
-    for key in ["id", "email", "username", "date_created"] {
-        assert!(response.body.get(key).is_some(), "{key}: {response:?}");
-    }
-    assert!(response.body.get("password").is_none());
-    assert!(response.body.get("hashed_password").is_none());
-    assert_eq!(response.body["email"], EMAIL);
-    assert_eq!(response.body["username"], USERNAME);
+    assert_user_response(&response, StatusCode::OK, EMAIL, USERNAME);
 }
 
 #[tokio::test]

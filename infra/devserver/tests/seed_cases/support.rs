@@ -110,6 +110,20 @@ impl SeedClient for TestApp {
     }
 }
 
+/// The seed's `UserResponse` for `email`/`username` answered with `status`: its keys, and never
+/// a password field.
+#[track_caller]
+pub(crate) fn assert_user_response(response: &TestResponse, status: StatusCode, email: &str, username: &str) {
+    assert_eq!(response.status, status, "{response:?}");
+    for key in ["id", "email", "username", "date_created"] {
+        assert!(response.body.get(key).is_some(), "{key}: {response:?}");
+    }
+    assert!(response.body.get("password").is_none());
+    assert!(response.body.get("hashed_password").is_none());
+    assert_eq!(response.body["email"], email);
+    assert_eq!(response.body["username"], username);
+}
+
 /// Google and Apple sign-in against keys served from 127.0.0.1: the provider's verifier is real,
 /// only its keys are local.
 pub(crate) mod oidc {
