@@ -2,8 +2,19 @@
 
 use std::sync::Arc;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use tower_http::cors::{AllowCredentials, AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+
+/// Response headers a browser page may read: the rate-limit state and the retry delay (so a
+/// front end can back off) and the request id (to quote in a support request). API Gateway
+/// answers CORS itself on AWS, so `template.yaml` lists the same ones.
+pub const EXPOSED_HEADERS: [HeaderName; 5] = [
+    HeaderName::from_static("ratelimit-limit"),
+    HeaderName::from_static("ratelimit-remaining"),
+    HeaderName::from_static("ratelimit-reset"),
+    HeaderName::from_static("retry-after"),
+    HeaderName::from_static("x-request-id"),
+];
 
 /// Builds the CORS layer for the configured origins. Methods and headers are mirrored from the
 /// preflight because a wildcard is not allowed together with credentials.
@@ -19,5 +30,6 @@ pub fn layer(origins: &[String]) -> CorsLayer {
         .allow_credentials(AllowCredentials::predicate(move |origin, _| listed.contains(origin)))
         .allow_methods(AllowMethods::mirror_request())
         .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(EXPOSED_HEADERS)
         .max_age(std::time::Duration::from_secs(600))
 }

@@ -204,6 +204,35 @@ async fn cors_preflight_allows_configured_origins_with_credentials_only() {
     assert!(!simple.headers.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
 }
 
+#[tokio::test]
+async fn browsers_may_read_the_rate_limit_retry_and_request_id_headers_here_and_on_api_gateway() {
+    let exposed: std::collections::BTreeSet<String> =
+        shared::http::cors::EXPOSED_HEADERS.iter().map(|name| name.as_str().to_owned()).collect();
+    let wanted = ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after", "x-request-id"];
+    assert_eq!(exposed, wanted.iter().map(|name| (*name).to_owned()).collect());
+
+    let request = Request::builder()
+        .uri("/api/v1/health/simple")
+        .header(header::ORIGIN, "http://localhost:3000")
+        .body(Body::empty())
+        .expect("request");
+    let response = send(app_without_database(), request).await;
+    let answered = response.headers[header::ACCESS_CONTROL_EXPOSE_HEADERS].to_str().expect("ascii").to_owned();
+    let answered: std::collections::BTreeSet<String> =
+        answered.split(',').map(|name| name.trim().to_ascii_lowercase()).collect();
+    assert_eq!(answered, exposed, "the app's CORS answer");
+
+    // On AWS the HTTP API answers CORS itself and drops the function's CORS headers.
+    let template = include_str!("../../../../template.yaml");
+    let line = template.lines().find(|line| line.trim_start().starts_with("ExposeHeaders:")).expect("ExposeHeaders");
+    let listed: std::collections::BTreeSet<String> = line
+        .split_once('[')
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(names, _)| names.split(',').map(|name| name.trim().to_ascii_lowercase()).collect())
+        .expect("a flow list");
+    assert_eq!(listed, exposed, "template.yaml's CorsConfiguration.ExposeHeaders");
+}
+
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn ws_status_counts_live_connections_per_room(pool: PgPool) {
     let user: sqlx::types::Uuid =
