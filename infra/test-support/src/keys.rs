@@ -9,6 +9,9 @@ pub const RSA_PEM: &str = include_str!("../../../shared/tests/keys/test-rsa-priv
 /// The public half of [`RSA_PEM`].
 pub const RSA_PUBLIC_PEM: &str = include_str!("../../../shared/tests/keys/test-rsa-public.pem");
 
+/// An EC (P-256) private key: signs ES256 access tokens.
+pub const EC_PEM: &str = include_str!("../../../shared/tests/keys/test-ec-private.pem");
+
 /// Another RSA private key, published nowhere: what a forger would sign with.
 pub const OTHER_RSA_PEM: &str = include_str!("../../../shared/tests/keys/test-rsa-other-private.pem");
 

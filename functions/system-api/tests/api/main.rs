@@ -468,8 +468,8 @@ async fn jwks_is_not_published_for_a_shared_secret() {
 
 #[tokio::test]
 async fn jwks_and_discovery_are_published_for_an_asymmetric_key() {
-    let pem = include_str!("../../../../shared/tests/keys/test-rsa-private.pem");
-    let config = test_config(&[("JWT_PRIVATE_KEY", pem), ("JWT_ISSUER", "https://auth.example.com")]);
+    let config =
+        test_config(&[("JWT_PRIVATE_KEY", test_support::keys::RSA_PEM), ("JWT_ISSUER", "https://auth.example.com")]);
     let app = system_api::router(shared::AppState::new(config));
 
     let jwks = send(app.clone(), get("/.well-known/jwks.json")).await;
@@ -488,9 +488,10 @@ async fn jwks_and_discovery_are_published_for_an_asymmetric_key() {
 
 #[tokio::test]
 async fn during_a_key_rotation_the_jwks_lists_the_new_key_then_the_previous_one() {
-    let new = include_str!("../../../../shared/tests/keys/test-ec-private.pem");
-    let old = include_str!("../../../../shared/tests/keys/test-rsa-private.pem");
-    let config = test_config(&[("JWT_PRIVATE_KEY", new), ("JWT_PREVIOUS_PRIVATE_KEY", old)]);
+    let config = test_config(&[
+        ("JWT_PRIVATE_KEY", test_support::keys::EC_PEM),
+        ("JWT_PREVIOUS_PRIVATE_KEY", test_support::keys::RSA_PEM),
+    ]);
     let app = system_api::router(shared::AppState::new(config));
 
     let jwks = send(app, get("/.well-known/jwks.json")).await.json();
