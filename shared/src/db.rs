@@ -22,6 +22,12 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 pub const SESSION_LIMITS: [(&str, &str); 3] =
     [("lock_timeout", "5s"), ("statement_timeout", "10s"), ("idle_in_transaction_session_timeout", "15s")];
 
+/// A pooled connection idle for longer than this is pinged before it is handed out: it may have
+/// been closed while the function was frozen between invocations, or by a proxy's idle timeout.
+/// A connection in steady use is handed out as is, which saves a round trip on every query (the
+/// pool's default pings before each one).
+pub const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Creates the pool without connecting. An unparsable URL falls back to defaults here; `Config`
 /// has already checked the scheme, and a wrong host surfaces as a 503 on first use.
 pub fn lazy_pool(config: &Config) -> PgPool {
@@ -38,6 +44,15 @@ pub fn lazy_pool(config: &Config) -> PgPool {
         .min_connections(0)
         .acquire_timeout(config.db_acquire_timeout)
         .idle_timeout(std::time::Duration::from_secs(300))
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options.application_name("serverless-auth"))
 }
 
