@@ -9,6 +9,7 @@ use crate::adapters::local_queue::LocalQueue;
 #[cfg(not(feature = "ses"))]
 use crate::adapters::unavailable_mailer::UnavailableMailer;
 use crate::config::{Config, MailBackend, QueueBackend};
+use crate::domain::rate_limit_leases::Leases;
 use crate::ports::{Mailer, Queue};
 use crate::security::oidc::IdTokenVerifier;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub queue: Option<Arc<dyn Queue>>,
     /// The devserver's in-process queue, whose receiving end its worker takes.
     pub local_queue: Option<Arc<LocalQueue>>,
+    /// This instance's reserved shares of the rate-limit windows.
+    pub rate_limit_leases: Arc<Leases>,
 }
 
 impl AppState {
@@ -58,6 +61,6 @@ impl AppState {
             #[cfg(not(feature = "sqs"))]
             QueueBackend::Sqs { .. } => Some(Arc::new(crate::adapters::unavailable_queue::UnavailableQueue)),
         };
-        Self { config: Arc::new(config), db, mailer, id_tokens, queue, local_queue }
+        Self { config: Arc::new(config), db, mailer, id_tokens, queue, local_queue, rate_limit_leases: Arc::default() }
     }
 }

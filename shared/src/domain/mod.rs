@@ -7,6 +7,7 @@ mod invalid_input;
 pub mod login_backoff;
 pub mod pagination;
 pub mod rate_limit;
+pub mod rate_limit_leases;
 pub mod tasks;
 pub mod ws;
 

@@ -1,16 +1,18 @@
 //! Per-route rate limits as a route layer, so a request is counted before its body is parsed
-//! (invalid requests count too). Adds `RateLimit-Limit/Remaining/Reset` to every response of a
+//! (invalid requests count too). Counted in Postgres through this instance's leases (see
+//! [`crate::domain::rate_limit_leases`]): most requests are decided without a round trip. Adds `RateLimit-Limit/Remaining/Reset` to every response of a
 //! limited route and answers 429 with `Retry-After` over the limit.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use http::HeaderValue;
 
 use super::client_ip;
 use crate::AppState;
 use crate::domain::rate_limit::{Decision, Limit};
+use crate::domain::rate_limit_leases::LocalDecision;
 use crate::error::{ApiError, ErrorCode};
 use crate::repo::rate_limits;
 
@@ -45,13 +47,9 @@ async fn enforce(State(limited): State<Limited>, request: Request, next: Next) -
     let client = client_ip::resolve(&parts, state.config.trusted_proxy_hops);
     let request = Request::from_parts(parts, body);
     let now = Utc::now();
-    let decision = match rate_limits::hit(&state.db, &limit.key(client), limit.window_start(now)).await {
-        Ok(count) => limit.decide(count, now),
-        Err(error) => {
-            // Fail open: the route itself will answer 503 if the database is really gone.
-            tracing::warn!(error = %error, limit = limit.name, "rate-limit counter unavailable");
-            return next.run(request).await;
-        }
+    let Some(decision) = decide(&state, &limit, &limit.key(client), now).await else {
+        // Fail open: the route itself will answer 503 if the database is really gone.
+        return next.run(request).await;
     };
     let mut response = if decision.allowed {
         next.run(request).await
@@ -61,6 +59,39 @@ async fn enforce(State(limited): State<Limited>, request: Request, next: Next) -
     };
     add_headers(&mut response, &decision);
     response
+}
+
+/// Decides from this instance's share of the window when it can, otherwise reserves more in
+/// Postgres; `None` when the counter cannot be reached.
+async fn decide(state: &AppState, limit: &Limit, key: &str, now: DateTime<Utc>) -> Option<Decision> {
+    let leases = &state.rate_limit_leases;
+    let window_start = limit.window_start(now);
+    let max = i32::try_from(limit.max).unwrap_or(i32::MAX);
+    let reserve =
+        |units: u32| rate_limits::reserve(&state.db, key, window_start, i32::try_from(units).unwrap_or(1), max);
+    let mut units = match leases.take(key, limit, now) {
+        LocalDecision::Decided(decision) => return Some(decision),
+        LocalDecision::DecidedTopUp { decision, units } => {
+            match reserve(units).await {
+                Ok(Some(count)) => leases.topped_up(key, limit, now, units, count),
+                Ok(None) | Err(_) => leases.top_up_failed(key, limit, now),
+            }
+            return Some(decision);
+        }
+        LocalDecision::Reserve { units } => units,
+    };
+    loop {
+        match reserve(units).await {
+            Ok(Some(count)) => return Some(leases.reserved(key, limit, now, units, count)),
+            // Not enough left for a lease: one unit may still be.
+            Ok(None) if units > 1 => units = 1,
+            Ok(None) => return Some(leases.refused(key, limit, now)),
+            Err(error) => {
+                tracing::warn!(error = %error, limit = limit.name, "rate-limit counter unavailable");
+                return None;
+            }
+        }
+    }
 }
 
 fn add_headers(response: &mut Response, decision: &Decision) {

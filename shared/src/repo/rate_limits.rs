@@ -1,5 +1,5 @@
-//! Fixed-window request counters: one upsert per check, exact under concurrency because the
-//! increment happens inside Postgres.
+//! Fixed-window request counters, exact under concurrency because every increment happens inside
+//! Postgres.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
@@ -14,6 +14,29 @@ pub async fn hit(db: impl PgExecutor<'_>, key: &str, window_start: DateTime<Utc>
         window_start
     )
     .fetch_one(db)
+    .await
+}
+
+/// Reserves `units` of the window's budget of `max` for `key`, all or nothing: returns the new
+/// count, or `None` (and the count is unchanged) when fewer than `units` are left. `units` ≤ `max`.
+pub async fn reserve(
+    db: impl PgExecutor<'_>,
+    key: &str,
+    window_start: DateTime<Utc>,
+    units: i32,
+    max: i32,
+) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "insert into rate_limits (key, window_start, count) values ($1, $2, $3)
+         on conflict (key, window_start) do update set count = rate_limits.count + excluded.count
+          where rate_limits.count + excluded.count <= $4
+         returning count",
+        key,
+        window_start,
+        units,
+        max
+    )
+    .fetch_optional(db)
     .await
 }
 

@@ -9,6 +9,7 @@ mod mail_flood;
 mod oauth;
 mod passwords;
 mod races;
+mod rate_limit_leases;
 mod registration_oracles;
 mod sessions;
 
