@@ -14,9 +14,14 @@ use crate::ports::{Mailer, Queue};
 use crate::security::oidc::IdTokenVerifier;
 
 /// Shared application state: configuration and the ports (database, mailer, queue) every handler,
-/// job and test reaches.
+/// job and test reaches. One reference count: the router clones it several times per request
+/// (each layer and handler holds a copy), and one shared counter is cheaper to bump than seven.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateParts>);
+
+/// What [`AppState`] holds; its fields are read through the state (`state.db`).
+#[derive(Debug)]
+pub struct AppStateParts {
     /// Settings read at start.
     pub config: Arc<Config>,
     /// Lazily connecting pool: creating it does no I/O, so cold start never waits on Postgres.
@@ -61,6 +66,37 @@ impl AppState {
             #[cfg(not(feature = "sqs"))]
             QueueBackend::Sqs { .. } => Some(Arc::new(crate::adapters::unavailable_queue::UnavailableQueue)),
         };
-        Self { config: Arc::new(config), db, mailer, id_tokens, queue, local_queue, rate_limit_leases: Arc::default() }
+        Self(Arc::new(AppStateParts {
+            config: Arc::new(config),
+            db,
+            mailer,
+            id_tokens,
+            queue,
+            local_queue,
+            rate_limit_leases: Arc::default(),
+        }))
+    }
+
+    /// The state with another job queue (tests swap in an unreachable or a real SQS one).
+    #[must_use]
+    pub fn with_queue(self, queue: Arc<dyn Queue>) -> Self {
+        let AppStateParts { config, db, mailer, id_tokens, local_queue, rate_limit_leases, .. } = &*self.0;
+        Self(Arc::new(AppStateParts {
+            config: config.clone(),
+            db: db.clone(),
+            mailer: mailer.clone(),
+            id_tokens: id_tokens.clone(),
+            queue: Some(queue),
+            local_queue: local_queue.clone(),
+            rate_limit_leases: rate_limit_leases.clone(),
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+
+    fn deref(&self) -> &AppStateParts {
+        &self.0
     }
 }

@@ -57,10 +57,9 @@ async fn a_queue_that_never_answers_costs_a_request_at_most_two_seconds() {
     });
     let config = test_support::test_config(&[]);
     let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy(test_support::UNUSED_DATABASE_URL).expect("lazy");
-    let mut state = shared::AppState::with_pool(config, pool);
     let endpoint = format!("http://{address}");
     let queue = SqsQueue::new(format!("{endpoint}/123456789012/jobs"), None).with_endpoint_url(endpoint);
-    state.queue = Some(std::sync::Arc::new(queue));
+    let state = shared::AppState::with_pool(config, pool).with_queue(std::sync::Arc::new(queue));
 
     let started = std::time::Instant::now();
     let queued = shared::jobs::enqueue(&state, Job::SendEmail { outbox_id: uuid::Uuid::new_v4() }).await;

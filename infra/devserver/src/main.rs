@@ -7,6 +7,12 @@ use std::sync::Arc;
 
 use shared::adapters::local_ws::LocalHub;
 
+/// mimalloc rather than the system allocator: the devserver serves many requests at once on
+/// several threads, where glibc's allocator took 7% of its CPU time (infra/bench/tuning.md). The
+/// Lambda functions, one request at a time, keep the system allocator and their smaller zips.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     // Mail and tasks go through an in-process queue drained by a background worker, as on AWS.

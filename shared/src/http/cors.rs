@@ -26,7 +26,9 @@ pub fn layer(origins: &[String]) -> CorsLayer {
     let origins: Arc<[HeaderValue]> = origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
     let listed = Arc::clone(&origins);
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        // Predicates rather than `AllowOrigin::list`: the layer is cloned for every request, and
+        // a predicate clones one `Arc` where a list clones a vector of header values.
+        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
         .allow_credentials(AllowCredentials::predicate(move |origin, _| listed.contains(origin)))
         .allow_methods(AllowMethods::mirror_request())
         .allow_headers(AllowHeaders::mirror_request())

@@ -329,8 +329,8 @@ async fn with_a_real_queue_the_task_is_answered_pending(db: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn an_unreachable_queue_is_a_503_and_the_task_is_marked_failed(db: PgPool) {
     let mail_dir = temp_mail_dir();
-    let mut state = shared::AppState::with_pool(app_config(&mail_dir, &[]), db.clone());
-    state.queue = Some(std::sync::Arc::new(shared::adapters::unavailable_queue::UnavailableQueue));
+    let state = shared::AppState::with_pool(app_config(&mail_dir, &[]), db.clone())
+        .with_queue(std::sync::Arc::new(shared::adapters::unavailable_queue::UnavailableQueue));
     let app = TestApp::from_state(state, mail_dir);
     let admin = app.admin().await;
 
