@@ -116,7 +116,9 @@ impl JwtKeys {
                 decoding: DecodingKey::from_secret(secret),
                 key_id: None,
                 public_jwk: None,
-            },
+                validation: Validation::new(Algorithm::HS256),
+            }
+            .expecting(issuer, audience),
             previous: None,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
@@ -131,7 +133,7 @@ impl JwtKeys {
         let (encoding, current) = VerifyingKey::from_private_pem(pem)?;
         Ok(Self {
             encoding,
-            current,
+            current: current.expecting(issuer, audience),
             previous: None,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
@@ -155,7 +157,7 @@ impl JwtKeys {
         if previous.key_id == self.current.key_id {
             return Err(KeyError::PreviousIsCurrent);
         }
-        self.previous = Some(previous);
+        self.previous = Some(previous.expecting(&self.issuer, &self.audience));
         Ok(self)
     }
 
@@ -219,13 +221,7 @@ impl JwtKeys {
         if header.alg != key.algorithm {
             return Err(TokenError::Invalid(format!("algorithm {:?} not accepted", header.alg)));
         }
-        let mut validation = Validation::new(key.algorithm);
-        validation.leeway = LEEWAY_SECONDS;
-        validation.validate_nbf = true;
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map(|data| data.claims).map_err(
+        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &key.validation).map(|data| data.claims).map_err(
             |error| match error.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid(error.to_string()),
@@ -241,9 +237,23 @@ struct VerifyingKey {
     decoding: DecodingKey,
     key_id: Option<String>,
     public_jwk: Option<Jwk>,
+    /// What a token verified with this key must satisfy; built once, not per request.
+    validation: Validation,
 }
 
 impl VerifyingKey {
+    /// The key, checking tokens for this issuer and audience, with the clock leeway.
+    fn expecting(mut self, issuer: &str, audience: &str) -> Self {
+        let mut validation = Validation::new(self.algorithm);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        self.validation = validation;
+        self
+    }
+
     /// The signing key and its public half from a PEM private key; the algorithm follows the key
     /// type. The key id is the key's RFC 7638 thumbprint, so rotating the key changes it.
     fn from_private_pem(pem: &[u8]) -> Result<(EncodingKey, Self), KeyError> {
@@ -262,7 +272,8 @@ impl VerifyingKey {
         jwk.common.key_id = Some(key_id.clone());
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| KeyError::UnsupportedKey)?;
-        Ok((encoding, Self { algorithm, decoding, key_id: Some(key_id), public_jwk: Some(jwk) }))
+        let validation = Validation::new(algorithm);
+        Ok((encoding, Self { algorithm, decoding, key_id: Some(key_id), public_jwk: Some(jwk), validation }))
     }
 }
 
