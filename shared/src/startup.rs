@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::telemetry::LogWriter;
 use crate::{AppState, Config};
 
 /// What a binary needs beyond the base configuration.
@@ -18,13 +19,13 @@ pub enum Needs {
 /// Loads the configuration, exits with status 2 and one line when it is unusable, installs the
 /// log subscriber and returns the state.
 pub async fn state_or_exit(needs: Needs) -> AppState {
-    state_or_exit_with_defaults(needs, &[]).await
+    state_or_exit_with_defaults(needs, &[], LogWriter::Direct).await
 }
 
 /// [`state_or_exit`] for a binary whose defaults differ from a Lambda function's (the devserver
-/// runs its own queue worker): `defaults` apply where neither the secret nor the environment
-/// sets a variable.
-pub async fn state_or_exit_with_defaults(needs: Needs, defaults: &[(&str, &str)]) -> AppState {
+/// runs its own queue worker and writes its logs from a thread of their own): `defaults` apply
+/// where neither the secret nor the environment sets a variable.
+pub async fn state_or_exit_with_defaults(needs: Needs, defaults: &[(&str, &str)], writer: LogWriter) -> AppState {
     let overlay = match secrets_overlay().await {
         Ok(overlay) => overlay,
         Err(message) => exit_with(&message),
@@ -42,7 +43,7 @@ pub async fn state_or_exit_with_defaults(needs: Needs, defaults: &[(&str, &str)]
     {
         exit_with(&error.to_string());
     }
-    crate::telemetry::init(config.log_format, &config.log_level);
+    crate::telemetry::init(config.log_format, &config.log_level, writer);
     config.log_seed_settings();
     AppState::new(config)
 }

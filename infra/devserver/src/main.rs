@@ -17,7 +17,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() {
     // Mail and tasks go through an in-process queue drained by a background worker, as on AWS.
     let defaults = [("QUEUE_BACKEND", "local")];
-    let state = shared::startup::state_or_exit_with_defaults(shared::startup::Needs::SigningKey, &defaults).await;
+    let state = shared::startup::state_or_exit_with_defaults(
+        shared::startup::Needs::SigningKey,
+        &defaults,
+        shared::telemetry::LogWriter::Background,
+    )
+    .await;
     let port = port_or_exit();
     let hub = Arc::new(LocalHub::default());
     // Sockets live in this process: rows left by an earlier run are connections that are gone.
@@ -33,6 +38,7 @@ async fn main() {
     let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,
         Err(error) => {
+            shared::telemetry::flush();
             eprintln!("devserver: cannot listen on {address}: {error}");
             std::process::exit(1);
         }
@@ -44,10 +50,12 @@ async fn main() {
     scheduler.abort();
     worker.abort();
     if let Err(error) = served {
+        shared::telemetry::flush();
         eprintln!("devserver: {error}");
         std::process::exit(1);
     }
     tracing::info!("devserver stopped");
+    shared::telemetry::flush();
 }
 
 fn port_or_exit() -> u16 {

@@ -1,6 +1,11 @@
 //! Logging setup: JSON lines on Lambda (CloudWatch), readable text in a terminal.
 
+mod background;
+
+pub use background::flush;
+
 use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -41,18 +46,34 @@ impl Default for LogFilter {
     }
 }
 
+/// Who writes the log lines to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogWriter {
+    /// The thread that logs, before it goes on: what Lambda needs, where an execution environment
+    /// may be frozen as soon as the response is sent and a line still queued would be late or lost.
+    Direct,
+    /// A writer thread, many lines per system call, so the write is off every request's path:
+    /// for a long-running server (the devserver). Call [`flush`] before the process exits.
+    Background,
+}
+
 /// Installs the global subscriber once, at start. Later calls (tests) are ignored.
-pub fn init(format: LogFormat, filter: &LogFilter) {
-    let _already_set = subscriber(format, filter.as_str()).try_init();
+pub fn init(format: LogFormat, filter: &LogFilter, writer: LogWriter) {
+    let _already_set = subscriber(format, filter.as_str(), writer).try_init();
 }
 
 /// The subscriber [`init`] installs, separate so tests can ask it what it lets through.
-fn subscriber(format: LogFormat, level: &str) -> Box<dyn tracing::Subscriber + Send + Sync> {
+fn subscriber(format: LogFormat, level: &str, writer: LogWriter) -> Box<dyn tracing::Subscriber + Send + Sync> {
     // Postgres NOTICEs ("relation already exists, skipping") are noise at info level.
     let directives = format!("{level},sqlx::postgres::notice=warn");
     let filter = parse_filter(&directives).unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
     // The filter alone decides: the builder's own default maximum (INFO) would cap `debug`.
-    let builder = tracing_subscriber::fmt().with_max_level(LevelFilter::TRACE).with_writer(std::io::stdout);
+    let writer = match writer {
+        LogWriter::Background => background::stdout_writer().map(BoxMakeWriter::new),
+        LogWriter::Direct => None,
+    };
+    let writer = writer.unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
+    let builder = tracing_subscriber::fmt().with_max_level(LevelFilter::TRACE).with_writer(writer);
     match format {
         LogFormat::Json => Box::new(
             builder
@@ -94,15 +115,15 @@ pub fn parse_filter(directives: &str) -> Option<Targets> {
 
 #[cfg(test)]
 mod tests {
-    use super::{LogFilter, LogFormat, parse_filter, subscriber};
+    use super::{LogFilter, LogFormat, LogWriter, parse_filter, subscriber};
 
     #[test]
     fn the_configured_level_decides_what_is_logged() {
-        tracing::subscriber::with_default(subscriber(LogFormat::Json, "debug"), || {
+        tracing::subscriber::with_default(subscriber(LogFormat::Json, "debug", LogWriter::Direct), || {
             assert!(tracing::enabled!(tracing::Level::DEBUG), "LOG_LEVEL=debug must let debug through");
             assert!(!tracing::enabled!(target: "sqlx::postgres::notice", tracing::Level::INFO));
         });
-        tracing::subscriber::with_default(subscriber(LogFormat::Pretty, "warn"), || {
+        tracing::subscriber::with_default(subscriber(LogFormat::Pretty, "warn", LogWriter::Direct), || {
             assert!(!tracing::enabled!(tracing::Level::INFO));
             assert!(tracing::enabled!(tracing::Level::WARN));
         });
