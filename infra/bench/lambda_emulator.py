@@ -30,6 +30,8 @@ class Emulator:
         self.deadline_ms = deadline_ms
         self.first_next_at: float | None = None
         self.response_times: list[float] = []
+        # when each event was handed out: with response_times, each invocation's duration
+        self.handed_out_times: list[float] = []
         self.responses: list[bytes] = []
         self.errors: list[str] = []
         self.all_done = threading.Event()
@@ -68,6 +70,8 @@ class Emulator:
                         "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
                     },
                 )
+                with emulator._lock:
+                    emulator.handed_out_times.append(time.perf_counter())
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)

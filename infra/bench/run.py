@@ -7,7 +7,10 @@ Five parts, each bounded in count and time, all on 127.0.0.1:
   3. memory: resident set after init and after up to 10,000 invocations;
   3b. login: the peak resident memory one login adds and the warm login invocation time
      (the argon2id hash);
-  4. warm latency and throughput through the devserver with wrk, at concurrency 1, 16 and 64.
+  4. warm latency and throughput through the devserver with wrk, at concurrency 1, 16 and 64,
+     with production settings (rate limits on, request logs at info, JSON); a client past its
+     limit, on a second devserver that keeps the seed's limits; and warm /users/me invocations
+     of the users-api binary under the local Runtime API (the duration Lambda bills).
 
 Usage: run.py CONFIG.json   (written by scripts/bench: paths, URLs, ports)
 """
@@ -38,6 +41,9 @@ MEMORY_SECONDS = 60
 WARM_SECONDS = 10
 CONCURRENCY = (1, 16, 64)
 BENCH_PASSWORD = "Bench-Password-1234"
+# Production settings keep the rate limits on; the benchmark client is one address, so its
+# limits are raised to this (scripts/bench passes the same to the devserver).
+BENCH_LIMIT = "1000000000/minute"
 
 # function -> (event fixture, what that first invocation does)
 COLD_EVENTS = {
@@ -73,7 +79,7 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
-def function_env(config: dict, name: str, runtime_api: str, rate_limit: bool) -> dict:
+def function_env(config: dict, name: str, runtime_api: str, rate_limit: bool, extra: dict | None = None) -> dict:
     env = {
         "PATH": os.environ["PATH"],
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
@@ -104,12 +110,13 @@ def function_env(config: dict, name: str, runtime_api: str, rate_limit: bool) ->
         "WS_CALLBACK_URL": config["moto_url"],
         "LOG_FORMAT": "json",
     }
-    return env
+    return {**env, **(extra or {})}
 
 
-def start_function(config: dict, name: str, emulator: Emulator, rate_limit: bool = False) -> tuple[subprocess.Popen, float]:
+def start_function(config: dict, name: str, emulator: Emulator, rate_limit: bool = False,
+                   extra: dict | None = None) -> tuple[subprocess.Popen, float]:
     binary = Path(config["lambda_dir"]) / name / "bootstrap"
-    env = function_env(config, name, emulator.address, rate_limit)
+    env = function_env(config, name, emulator.address, rate_limit, extra)
     started = time.perf_counter()
     process = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return process, started
@@ -218,6 +225,31 @@ def measure_login_latency(config: dict, logins: int = 21) -> dict:
     return {"logins": len(gaps), **summary(gaps)} if gaps else {"logins": 0, "errors": emulator.errors[:3]}
 
 
+WARM_INVOCATIONS = 2_000
+
+
+def measure_warm_invocation(config: dict, access_token: str) -> dict:
+    """Warm GET /users/me invocations of the users-api binary, one after another, with a valid
+    token and production settings (rate limits on, the default limit raised for this client;
+    logs at info): from the event handed out to the response posted, what Lambda bills. The
+    first (cold) invocation is left out."""
+    event = json.loads((FIXTURES / "users-me-without-token.json").read_text())
+    event["headers"]["authorization"] = f"Bearer {access_token}"
+    emulator = Emulator(json.dumps(event).encode(), invocations=WARM_INVOCATIONS + 1)
+    extra = {"RATE_LIMIT_DEFAULT": BENCH_LIMIT, "LOG_LEVEL": "info"}
+    process, _ = start_function(config, "users-api", emulator, rate_limit=True, extra=extra)
+    try:
+        emulator.all_done.wait(timeout=120)
+    finally:
+        stop(process, emulator)
+    durations = [(done - given) * 1000 for given, done in zip(emulator.handed_out_times, emulator.response_times)][1:]
+    statuses = sorted({str(json.loads(body).get("statusCode")) for body in emulator.responses})
+    if not durations:
+        return {"invocations": 0, "errors": emulator.errors[:3]}
+    return {"invocations": len(durations), "statuses": statuses, "errors": emulator.errors[:3],
+            "p99": round(percentile_nearest(durations, 99), 3), **summary(durations)}
+
+
 # ------------------------------------------------------------------------------------ warm
 
 
@@ -287,20 +319,24 @@ def add_sessions(config: dict, total: int) -> int:
     return int(psql(config, "select count(*) from sessions where revoked_at is null"))
 
 
-def wrk(config: dict, path: str, concurrency: int, env: dict, one_thread_per_connection: bool = False) -> dict:
+def wrk(config: dict, path: str, concurrency: int, env: dict, one_thread_per_connection: bool = False,
+        base_url: str | None = None, expect_refusals: bool = False) -> dict:
     out = Path(config["work_dir"]) / "wrk-result.json"
     out.unlink(missing_ok=True)
     threads = concurrency if one_thread_per_connection else min(concurrency, 2)
     command = [
         config["wrk"], f"-t{threads}", f"-c{concurrency}", f"-d{WARM_SECONDS}s", "--timeout", "5s",
-        "-s", str(ROOT / "infra" / "bench" / "wrk.lua"), config["devserver_url"] + path,
+        "-s", str(ROOT / "infra" / "bench" / "wrk.lua"), (base_url or config["devserver_url"]) + path,
     ]
     subprocess.run(command, env={**os.environ, **env, "BENCH_OUT": str(out)}, check=True,
                    stdout=subprocess.DEVNULL, timeout=WARM_SECONDS + 60)
     raw = json.loads(out.read_text())
     seconds = raw["duration_us"] / 1e6
-    errors = sum(raw["errors"].values())
+    # wrk counts every non-2xx answer as a "status" error; a refusal scenario expects them all
+    refused = raw["errors"]["status"] if expect_refusals else 0
+    errors = sum(raw["errors"].values()) - refused
     return {
+        "refused": refused,
         "concurrency": concurrency,
         "requests": raw["requests"],
         "requests_per_second": round(raw["requests"] / seconds, 1),
@@ -328,7 +364,21 @@ def measure_warm(config: dict) -> dict:
     ]
     for title, path, env in scenarios:
         per_connection = "BENCH_BODIES" in env
+        if not per_connection:
+            wrk(config, path, 64, env)  # warm-up: the pool's connections, the first leases
         results[title] = [wrk(config, path, c, env, one_thread_per_connection=per_connection) for c in CONCURRENCY]
+
+    # The same client, past its limit: a second devserver on the same database keeps the seed's
+    # limits (100 requests a minute). Its refusals should cost less than a served request and
+    # write nothing: the WAL position is read before and after.
+    wal_before = psql(config, "select pg_current_wal_lsn()")
+    refused = [wrk(config, "/api/v1/users/me", c, bearer, base_url=config["limited_url"], expect_refusals=True)
+               for c in (16, 64)]
+    wal_bytes = int(float(psql(config, f"select pg_wal_lsn_diff(pg_current_wal_lsn(), '{wal_before}')")))
+    total = sum(run["requests"] for run in refused)
+    refused[0]["wal_bytes"] = wal_bytes
+    refused[0]["wal_bytes_per_request"] = round(wal_bytes / total, 3) if total else None
+    results["GET /api/v1/users/me past its limit (429)"] = refused
 
     cookies_file = Path(config["work_dir"]) / "refresh-cookies.txt"
     for label, total in (("1 session", 1), ("10,000 sessions", 10_000)):
@@ -344,7 +394,7 @@ def measure_warm(config: dict) -> dict:
             runs.append(wrk(config, "/api/v1/auth/refresh", c, {"BENCH_COOKIES": str(cookies_file)}, one_thread_per_connection=True))
         results[f"POST /api/v1/auth/refresh ({label})"] = runs
         results[f"POST /api/v1/auth/refresh ({label})"][0]["sessions_in_database"] = sessions
-    return results
+    return results, state["access_token"]
 
 
 # ------------------------------------------------------------------------------------ main
@@ -384,7 +434,10 @@ def main(config_path: str) -> int:
     save(config, results)
     if "warm" in parts:
         print("== warm latency and throughput (devserver, wrk)", file=sys.stderr)
-        results["warm"] = measure_warm(config)
+        results["warm"], access_token = measure_warm(config)
+        save(config, results)
+        print("== warm /users/me invocations (users-api, local Runtime API)", file=sys.stderr)
+        results["warm_invocation_ms"] = measure_warm_invocation(config, access_token)
         save(config, results)
     return 0
 
