@@ -24,14 +24,18 @@ class Emulator:
     Times are `time.perf_counter()` readings, comparable with the caller's own.
     """
 
-    def __init__(self, event: bytes, invocations: int = 1, deadline_ms: int = 30_000):
-        self.event = event
+    def __init__(self, event: bytes | list[bytes], invocations: int = 1, deadline_ms: int = 30_000):
+        # one event for every invocation, or a list served in turn
+        self.events = event if isinstance(event, list) else [event]
+        self.served = 0
         self.remaining = invocations
         self.deadline_ms = deadline_ms
         self.first_next_at: float | None = None
         self.response_times: list[float] = []
         # when each event was handed out: with response_times, each invocation's duration
         self.handed_out_times: list[float] = []
+        # how many responses had each statusCode ("ok" for responses without one)
+        self.statuses: dict[str, int] = {}
         self.responses: list[bytes] = []
         self.errors: list[str] = []
         self.all_done = threading.Event()
@@ -54,15 +58,19 @@ class Emulator:
                     serve = emulator.remaining > 0
                     if serve:
                         emulator.remaining -= 1
+                        event = emulator.events[emulator.served % len(emulator.events)]
+                        emulator.served += 1
                 if not serve:
                     emulator.all_done.set()
                     emulator.closing.wait()
                     return
                 request_id = str(uuid.uuid4())
                 deadline = int(time.time() * 1000) + emulator.deadline_ms
+                with emulator._lock:
+                    emulator.handed_out_times.append(time.perf_counter())
                 self._reply(
                     200,
-                    emulator.event,
+                    event,
                     {
                         "Lambda-Runtime-Aws-Request-Id": request_id,
                         "Lambda-Runtime-Deadline-Ms": str(deadline),
@@ -70,16 +78,16 @@ class Emulator:
                         "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
                     },
                 )
-                with emulator._lock:
-                    emulator.handed_out_times.append(time.perf_counter())
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 now = time.perf_counter()
                 if self.path.endswith("/response"):
+                    status = response_status(body)
                     with emulator._lock:
                         emulator.response_times.append(now)
+                        emulator.statuses[status] = emulator.statuses.get(status, 0) + 1
                         if len(emulator.responses) < 3:
                             emulator.responses.append(body)
                 elif self.path.endswith("/error"):
@@ -109,3 +117,12 @@ class Emulator:
         self.closing.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+def response_status(body: bytes) -> str:
+    """The `statusCode` of an HTTP function's response, or "ok" for other functions."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return "unparsable"
+    return str(parsed.get("statusCode", "ok")) if isinstance(parsed, dict) else "ok"

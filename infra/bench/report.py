@@ -145,7 +145,7 @@ def section_warm(r: dict) -> tuple[list[str], dict]:
         verdicts["refusals"] = (
             cheaper and no_writes,
             f"{refused64['requests_per_second']:,} refusals/s against {me64['requests_per_second']:,} served/s; "
-            f"{refusals[0].get('wal_bytes', '?'):,} bytes of WAL in all {sum(run['requests'] for run in refusals):,} "
+            f"{refusals[0].get('wal_bytes', 0):,} bytes of WAL in all {sum(run['requests'] for run in refusals):,} "
             f"refused requests ({per_request} per request)",
         )
     one = r["warm"]["POST /api/v1/auth/refresh (1 session)"]
@@ -156,14 +156,16 @@ def section_warm(r: dict) -> tuple[list[str], dict]:
     verdicts["zero_errors"] = (errors == 0, f"{errors} errors in all warm runs")
     invocation = r.get("warm_invocation_ms")
     if invocation and invocation.get("invocations"):
+        statuses = ", ".join(f"{count:,} × {status}" for status, count in sorted(invocation["statuses"].items()))
         lines += [
             "",
             f"Warm `GET /api/v1/users/me` invocations of the users-api binary under the local Runtime API, with a "
-            f"valid token and the same settings ({invocation['invocations']:,} in a row, statuses "
-            f"{', '.join(invocation['statuses'])}): {invocation['median']} ms median, {invocation['p99']} ms p99 "
-            f"(min {invocation['min']} ms), from the event handed out to the response posted: the duration Lambda bills.",
+            f"valid token and the same settings ({invocation['invocations']:,} in a row after a first one; answers: "
+            f"{statuses}): {invocation['median']} ms median, {invocation['p99']} ms p99 (min {invocation['min']} ms), "
+            "from the event handed out to the response posted: the duration Lambda bills.",
         ]
-        verdicts["invocation"] = (True, f"p50 {invocation['median']} ms, p99 {invocation['p99']} ms")
+        all_served = set(invocation["statuses"]) == {"200"} and not invocation["errors"]
+        verdicts["invocation"] = (all_served, f"p50 {invocation['median']} ms, p99 {invocation['p99']} ms ({statuses})")
     return lines + [""], verdicts
 
 
@@ -207,8 +209,11 @@ def main(results_path: str, out_path: str) -> int:
         targets.append(("zero errors in every run", *verdicts["zero_errors"]))
     latency = r.get("login_latency_ms")
     if latency and latency.get("logins"):
-        targets.append(("login ≤ 40 ms on one core (warm invocation, median)", latency["median"] <= LOGIN_TARGET_MS,
-                        f"{latency['median']} ms"))
+        answers = latency.get("statuses", {})
+        unhashed = set(answers) - {"401"}
+        targets.append(("login ≤ 40 ms on one core (warm invocation, median)",
+                        latency["median"] <= LOGIN_TARGET_MS and not unhashed,
+                        f"{latency['median']} ms (answers: {answers})"))
     table = ["## Performance targets", "", "| target | result | detail |", "|---|---|---|"]
     table += [f"| {name} | {verdict(ok)} | {detail} |" for name, ok, detail in targets]
     out = out[:7] + table + [""] + out[7:]

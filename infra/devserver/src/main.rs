@@ -62,6 +62,7 @@ fn port_or_exit() -> u16 {
     match std::env::var("PORT") {
         Err(_) => 8000,
         Ok(raw) => raw.trim().parse().ok().filter(|port| *port != 0).unwrap_or_else(|| {
+            shared::telemetry::flush();
             eprintln!("configuration error: PORT must be a port number from 1 to 65535, not {raw:?}");
             std::process::exit(2);
         }),

@@ -65,10 +65,17 @@ struct Share {
 }
 
 /// This instance's shares, by counter key. One per process, in the application state.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Leases {
     shares: Mutex<HashMap<String, Share>>,
     last_pruned: Mutex<i64>,
+}
+
+/// The number of keys only: the keys hold client addresses, which have no place in a debug dump.
+impl std::fmt::Debug for Leases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leases").field("keys", &self.len()).finish_non_exhaustive()
+    }
 }
 
 impl Leases {
@@ -165,6 +172,10 @@ impl Leases {
             return;
         }
         let share = shares.entry(key.to_owned()).or_insert(fresh);
+        if share.window_start > window_start {
+            // A reservation that finished after its window ended: the newer share stands.
+            return;
+        }
         if share.window_start != window_start {
             *share = fresh;
         }
@@ -316,6 +327,18 @@ mod tests {
         }
         let next_window = Utc.with_ymd_and_hms(2026, 12, 6, 12, 1, 0).single().expect("time");
         assert_eq!(leases.take("login:x", &login, next_window), LocalDecision::Reserve { units: 1 });
+    }
+
+    #[test]
+    fn a_reservation_that_ends_after_its_window_leaves_the_newer_share_alone() {
+        let leases = Leases::default();
+        let next_window = Utc.with_ymd_and_hms(2026, 12, 6, 12, 1, 0).single().expect("time");
+        leases.refused("k", &Limit::LOGIN, next_window);
+        leases.reserved("k", &Limit::LOGIN, at(59), 1, 1);
+        match leases.take("k", &Limit::LOGIN, next_window) {
+            LocalDecision::Decided(decision) => assert!(!decision.allowed, "still spent"),
+            other => panic!("the spent window was overwritten: {other:?}"),
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Per-route rate limits as a route layer, so a request is counted before its body is parsed
 //! (invalid requests count too). Counted in Postgres through this instance's leases (see
-//! [`crate::domain::rate_limit_leases`]): most requests are decided without a round trip. Adds `RateLimit-Limit/Remaining/Reset` to every response of a
-//! limited route and answers 429 with `Retry-After` over the limit.
+//! [`crate::domain::rate_limit_leases`]): most requests are decided without a round trip. Adds
+//! `RateLimit-Limit/Remaining/Reset` to every response of a limited route and answers 429 with
+//! `Retry-After` over the limit.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -72,10 +73,14 @@ async fn decide(state: &AppState, limit: &Limit, key: &str, now: DateTime<Utc>) 
     let mut units = match leases.take(key, limit, now) {
         LocalDecision::Decided(decision) => return Some(decision),
         LocalDecision::DecidedTopUp { decision, units } => {
+            // If the request is dropped mid-reservation (its deadline passed), the guard still
+            // clears the share's top-up flag, so a later request can top it up.
+            let pending = PendingTopUp { state, key, limit, now };
             match reserve(units).await {
                 Ok(Some(count)) => leases.topped_up(key, limit, now, units, count),
                 Ok(None) | Err(_) => leases.top_up_failed(key, limit, now),
             }
+            std::mem::forget(pending);
             return Some(decision);
         }
         LocalDecision::Reserve { units } => units,
@@ -91,6 +96,20 @@ async fn decide(state: &AppState, limit: &Limit, key: &str, now: DateTime<Utc>) 
                 return None;
             }
         }
+    }
+}
+
+/// Marks a top-up as failed when dropped; forgotten once the top-up has been reported.
+struct PendingTopUp<'a> {
+    state: &'a AppState,
+    key: &'a str,
+    limit: &'a Limit,
+    now: DateTime<Utc>,
+}
+
+impl Drop for PendingTopUp<'_> {
+    fn drop(&mut self) {
+        self.state.rate_limit_leases.top_up_failed(self.key, self.limit, self.now);
     }
 }
 

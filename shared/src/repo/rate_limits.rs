@@ -19,6 +19,7 @@ pub async fn hit(db: impl PgExecutor<'_>, key: &str, window_start: DateTime<Utc>
 
 /// Reserves `units` of the window's budget of `max` for `key`, all or nothing: returns the new
 /// count, or `None` (and the count is unchanged) when fewer than `units` are left. `units` ≤ `max`.
+/// Written as `count <= max - units` so a limit near `i32::MAX` cannot overflow the sum.
 pub async fn reserve(
     db: impl PgExecutor<'_>,
     key: &str,
@@ -29,7 +30,7 @@ pub async fn reserve(
     sqlx::query_scalar!(
         "insert into rate_limits (key, window_start, count) values ($1, $2, $3)
          on conflict (key, window_start) do update set count = rate_limits.count + excluded.count
-          where rate_limits.count + excluded.count <= $4
+          where rate_limits.count <= $4 - excluded.count
          returning count",
         key,
         window_start,

@@ -16,7 +16,8 @@ use crate::repo::rate_limits;
 pub struct Standing {
     /// The limit.
     pub limit: Limit,
-    /// Requests counted in the current window.
+    /// Requests counted in the current window, including units an instance has reserved and
+    /// not used yet.
     pub used: u32,
     /// What the next request would be told.
     pub decision: Decision,

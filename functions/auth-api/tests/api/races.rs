@@ -125,7 +125,8 @@ async fn parallel_requests_are_counted_exactly_by_the_rate_limiter(db: PgPool) {
             .expect("rows");
     assert!(windows.iter().all(|&n| n <= 3), "never more than the limit is counted: {windows:?}");
     assert_eq!(windows.iter().sum::<i32>(), created as i32, "every served request counted once: {windows:?}");
-    assert_eq!(created, 3 * windows.len(), "register allows 3 a minute: {windows:?}");
+    // Twelve requests in at most two windows: one window saw six or more, and passed exactly 3.
+    assert!(windows.contains(&3), "register allows 3 a minute: {windows:?}");
     assert_eq!(count(&db, "select count(*) from users").await, created as i64);
     eprintln!("races run: {PARALLEL} parallel rate-limited requests");
 }
