@@ -9,6 +9,7 @@ use crate::adapters::local_queue::LocalQueue;
 #[cfg(not(feature = "ses"))]
 use crate::adapters::unavailable_mailer::UnavailableMailer;
 use crate::config::{Config, MailBackend, QueueBackend};
+use crate::db::KeptConnections;
 use crate::domain::rate_limit_leases::Leases;
 use crate::ports::{Mailer, Queue};
 use crate::security::oidc::IdTokenVerifier;
@@ -36,6 +37,8 @@ pub struct AppStateParts {
     pub local_queue: Option<Arc<LocalQueue>>,
     /// This instance's reserved shares of the rate-limit windows.
     pub rate_limit_leases: Arc<Leases>,
+    /// Connections kept aside for the session lookup of authenticated requests.
+    pub kept_connections: Arc<KeptConnections>,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
             #[cfg(not(feature = "sqs"))]
             QueueBackend::Sqs { .. } => Some(Arc::new(crate::adapters::unavailable_queue::UnavailableQueue)),
         };
+        let kept_connections = Arc::new(KeptConnections::for_pool_of(db.options().get_max_connections()));
         Self(Arc::new(AppStateParts {
             config: Arc::new(config),
             db,
@@ -74,13 +78,15 @@ impl AppState {
             queue,
             local_queue,
             rate_limit_leases: Arc::default(),
+            kept_connections,
         }))
     }
 
     /// The state with another job queue (tests swap in an unreachable or a real SQS one).
     #[must_use]
     pub fn with_queue(self, queue: Arc<dyn Queue>) -> Self {
-        let AppStateParts { config, db, mailer, id_tokens, local_queue, rate_limit_leases, .. } = &*self.0;
+        let AppStateParts { config, db, mailer, id_tokens, local_queue, rate_limit_leases, kept_connections, .. } =
+            &*self.0;
         Self(Arc::new(AppStateParts {
             config: config.clone(),
             db: db.clone(),
@@ -89,6 +95,7 @@ impl AppState {
             queue: Some(queue),
             local_queue: local_queue.clone(),
             rate_limit_leases: rate_limit_leases.clone(),
+            kept_connections: kept_connections.clone(),
         }))
     }
 }

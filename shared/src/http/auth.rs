@@ -27,9 +27,10 @@ impl FromRequestParts<AppState> for CurrentUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or_else(ApiError::not_authenticated)?;
         let claims = state.config.require_jwt()?.verify(token)?;
-        let user = sessions::live_session_user(&state.db, claims.sid, claims.sub)
-            .await?
-            .ok_or_else(ApiError::invalid_token)?;
+        let mut taken = state.kept_connections.take(&state.db).await?;
+        let user = sessions::live_session_user(&mut *taken.connection, claims.sid, claims.sub).await?;
+        state.kept_connections.keep(taken);
+        let user = user.ok_or_else(ApiError::invalid_token)?;
         Ok(Self { user, claims })
     }
 }

@@ -10,6 +10,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::Config;
 
+mod kept;
+
+pub use kept::{KeptConnections, TakenConnection};
+
 /// The migrations in `migrations/`, compiled into the binary. Run by the `migrate` function as a
 /// deploy step, never at cold start of the request-serving functions.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
