@@ -228,7 +228,7 @@ class ProxyInitQuery(unittest.TestCase):
 
     def test_the_init_query_runs_on_postgres_and_sets_the_apps_session_limits(self):
         pool = self.template["Resources"]["DbProxyTargetGroup"]["Properties"]["ConnectionPoolConfigurationInfo"]
-        limits = re.findall(r'\("(\w+)", "(\w+)"\)', re.search(r"SESSION_LIMITS[^=]*=([^;]*);", (deploy.ROOT / "shared/src/db.rs").read_text())[1])
+        limits = re.findall(r'\("(\w+)", "(\w+)"\)', re.search(r"SESSION_LIMITS[^=]*=([^;]*);", (deploy.ROOT / "shared/src/db/mod.rs").read_text())[1])
         self.assertEqual(len(limits), 3)
         show = "select " + ", ".join(f"current_setting('{name}')" for name, _ in limits)
         # One psql session: -c sends each string as one simple query, as the proxy does.
