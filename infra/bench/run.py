@@ -3,7 +3,8 @@
 Five parts, each bounded in count and time, all on 127.0.0.1:
   1. artifact size: each function's `bootstrap` and its zip;
   2. cold start: each function binary under a local Runtime API (lambda_emulator.py) with a real
-     event from tests/fixtures: process spawn -> first `next` (init) and -> first response;
+     event from tests/fixtures: process spawn -> first `next` (init) and -> first response,
+     and the same for a bare lambda_http hello world, the yardstick for init;
   3. memory: resident set after init and after up to 10,000 invocations;
   3b. login: the peak resident memory one login adds and the warm login invocation time
      (the argon2id hash);
@@ -56,6 +57,9 @@ COLD_EVENTS = {
     "ws": ("ws-connect.json", "$connect from an allowed origin with an invalid token: 401"),
     "migrate": ("migrate.json", "migrations already applied: the check only"),
 }
+# The yardstick for cold init: a bare lambda_http hello world (functions/system-api/examples),
+# built like the functions and started under the same emulator with the same kind of event.
+YARDSTICK = ("bare_hello", "users-me-without-token.json", "a bare lambda_http hello world: 200")
 # A cheap event per function for the 10,000-invocation memory run (login would take minutes).
 MEMORY_EVENTS = {**{name: event for name, (event, _) in COLD_EVENTS.items()}, "auth-api": "users-me-without-token.json"}
 
@@ -136,8 +140,8 @@ def measure_sizes(config: dict) -> dict:
     return sizes
 
 
-def measure_cold_start(config: dict, name: str) -> dict:
-    event = (FIXTURES / COLD_EVENTS[name][0]).read_bytes()
+def measure_cold_start(config: dict, name: str, fixture: str, exercises: str) -> dict:
+    event = (FIXTURES / fixture).read_bytes()
     inits, firsts, statuses, errors = [], [], set(), []
     for _ in range(COLD_RUNS):
         psql(config, "delete from rate_limits")
@@ -155,7 +159,7 @@ def measure_cold_start(config: dict, name: str) -> dict:
             errors.extend(emulator.errors)
         finally:
             stop(process, emulator)
-    result = {"event": COLD_EVENTS[name][0], "exercises": COLD_EVENTS[name][1], "statuses": sorted(statuses), "errors": errors[:3]}
+    result = {"event": fixture, "exercises": exercises, "statuses": sorted(statuses), "errors": errors[:3]}
     if inits:
         result["init_ms"] = summary(inits)
         result["first_response_ms"] = summary(firsts)
@@ -441,9 +445,11 @@ def main(config_path: str) -> int:
         results["sizes"] = measure_sizes(config)
     if "cold" in parts:
         results["cold_start"] = {}
-        for name in COLD_EVENTS:
+        for name, (fixture, exercises) in COLD_EVENTS.items():
             print(f"== cold start: {name}", file=sys.stderr)
-            results["cold_start"][name] = measure_cold_start(config, name)
+            results["cold_start"][name] = measure_cold_start(config, name, fixture, exercises)
+        print("== cold start: the yardstick, a bare lambda_http hello world", file=sys.stderr)
+        results["cold_start_yardstick"] = measure_cold_start(config, *YARDSTICK)
     if "memory" in parts:
         results["memory"] = {}
         for name in COLD_EVENTS:
