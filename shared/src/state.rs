@@ -21,7 +21,7 @@ use crate::security::oidc::IdTokenVerifier;
 pub struct AppState(Arc<AppStateParts>);
 
 /// What [`AppState`] holds; its fields are read through the state (`state.db`).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct AppStateParts {
     /// Settings read at start.
     pub config: Arc<Config>,
@@ -85,18 +85,9 @@ impl AppState {
     /// The state with another job queue (tests swap in an unreachable or a real SQS one).
     #[must_use]
     pub fn with_queue(self, queue: Arc<dyn Queue>) -> Self {
-        let AppStateParts { config, db, mailer, id_tokens, local_queue, rate_limit_leases, kept_connections, .. } =
-            &*self.0;
-        Self(Arc::new(AppStateParts {
-            config: config.clone(),
-            db: db.clone(),
-            mailer: mailer.clone(),
-            id_tokens: id_tokens.clone(),
-            queue: Some(queue),
-            local_queue: local_queue.clone(),
-            rate_limit_leases: rate_limit_leases.clone(),
-            kept_connections: kept_connections.clone(),
-        }))
+        let mut parts = AppStateParts::clone(&self.0);
+        parts.queue = Some(queue);
+        Self(Arc::new(parts))
     }
 }
 
