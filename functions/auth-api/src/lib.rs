@@ -1,7 +1,9 @@
 //! `auth-api`: `/api/v1/auth/*` — registration, email verification, login (password and
-//! Google/Apple), sessions, password reset and change, and the GDPR deletion flow.
+//! Google/Apple), sessions, password reset and change, the links of an email change, and the GDPR
+//! deletion flow.
 
 mod deletion;
+mod email_change;
 mod login;
 mod oauth;
 mod passwords;
@@ -38,6 +40,8 @@ use utoipa::OpenApi;
         deletion::confirm_deletion,
         deletion::cancel_deletion,
         deletion::deletion_status,
+        email_change::confirm_email_change,
+        email_change::undo_email_change,
     ),
     tags((name = "auth", description = "Registration, verification and login"))
 )]
@@ -54,6 +58,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(passwords::routes(state))
         .merge(oauth::routes(state))
         .merge(deletion::routes(state))
+        .merge(email_change::routes(state))
         // Responses carry tokens and account data: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }

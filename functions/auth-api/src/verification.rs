@@ -21,10 +21,17 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route_layer(rate_limit::layer(state, state.config.rate_limits.email_verification))
 }
 
-/// Body of `verify-email`.
+/// Body of `verify-email` and of the other routes that take a mailed token.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct TokenBody {
     token: String,
+}
+
+impl TokenBody {
+    /// The token as submitted (control characters already dropped).
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
 }
 
 /// The token is cleaned of control characters before use, as the seed cleans it.

@@ -2,6 +2,7 @@
 //! superuser API under `/api/v1/admin/*`.
 
 mod admin;
+mod email;
 mod export;
 mod me;
 
@@ -18,6 +19,7 @@ use utoipa::OpenApi;
     paths(
         me::read_me,
         me::update_me,
+        email::request_email_change,
         export::export_me,
         admin::users::list_users,
         admin::users::read_user,
@@ -36,6 +38,7 @@ pub struct ApiDoc;
 /// limit (100/min per client) is attached here, so it needs the state.
 pub fn routes(state: &AppState) -> Router<AppState> {
     me::routes()
+        .merge(email::routes())
         .merge(export::routes())
         .merge(admin::routes())
         .route_layer(rate_limit::layer(state, state.config.rate_limits.default))

@@ -24,6 +24,9 @@ pub enum ErrorCode {
     OauthUser,
     /// The current password given to change-password is wrong.
     IncorrectPassword,
+    /// The action needs the account's password, and the account has none (it signs in through
+    /// Google/Apple or a mailed link, or has not accepted its invitation yet).
+    PasswordNotSet,
     /// The action would leave the service without an active superuser.
     LastSuperuser,
     /// The OAuth provider is not configured on this deployment.
@@ -98,13 +101,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 34] = [
         Self::UsernameExists,
         Self::EmailExists,
         Self::InvalidEmailFormat,
         Self::InactiveUser,
         Self::OauthUser,
         Self::IncorrectPassword,
+        Self::PasswordNotSet,
         Self::LastSuperuser,
         Self::ProviderNotConfigured,
         Self::InvalidOauthToken,
@@ -143,6 +147,7 @@ impl ErrorCode {
             | Self::InactiveUser
             | Self::OauthUser
             | Self::IncorrectPassword
+            | Self::PasswordNotSet
             | Self::LastSuperuser
             | Self::ProviderNotConfigured
             | Self::InvalidOauthToken
@@ -174,6 +179,7 @@ impl ErrorCode {
             Self::InactiveUser => "inactive_user",
             Self::OauthUser => "oauth_user",
             Self::IncorrectPassword => "incorrect_password",
+            Self::PasswordNotSet => "password_not_set",
             Self::LastSuperuser => "last_superuser",
             Self::ProviderNotConfigured => "provider_not_configured",
             Self::InvalidOauthToken => "invalid_oauth_token",

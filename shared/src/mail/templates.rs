@@ -25,6 +25,12 @@ pub enum Template {
     /// Notice to an account's owner that someone tried to register with its address; the
     /// registration itself answers as if it succeeded, so the address is not revealed.
     AccountExists,
+    /// Link, mailed to the new address, that confirms an email change.
+    ConfirmEmailChange,
+    /// Notice to an address's owner that another account asked to move to it; nothing changed.
+    EmailChangeAddressTaken,
+    /// Notice to the old address that the account moved to `new_email`, with an undo link.
+    EmailChanged,
 }
 
 /// The files of one template, by its file stem.
@@ -55,6 +61,9 @@ impl Template {
             Self::DeletionReminder => files!("deletion_reminder"),
             Self::DeletionCancelled => files!("deletion_cancelled"),
             Self::AccountExists => files!("account_exists"),
+            Self::ConfirmEmailChange => files!("confirm_email_change"),
+            Self::EmailChangeAddressTaken => files!("email_change_address_taken"),
+            Self::EmailChanged => files!("email_changed"),
         }
     }
 }

@@ -15,6 +15,14 @@ pub enum Purpose {
     ResetPassword,
     /// Confirming an account-deletion request (24 h).
     ConfirmDeletion,
+    /// Switching the account to the new address the token carries (24 h, mailed to that address).
+    ChangeEmail,
+    /// Restoring the address an email change replaced (72 h, mailed to the old address).
+    UndoEmailChange,
+    /// Signing in without a password (10 minutes; carries a code digest too).
+    MagicLink,
+    /// Setting the first password of an account an administrator created (7 days).
+    AcceptInvite,
 }
 
 impl Purpose {
@@ -23,6 +31,10 @@ impl Purpose {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
             Self::ConfirmDeletion => "confirm_deletion",
+            Self::ChangeEmail => "change_email",
+            Self::UndoEmailChange => "undo_email_change",
+            Self::MagicLink => "magic_link",
+            Self::AcceptInvite => "accept_invite",
         }
     }
 }
@@ -58,6 +70,46 @@ pub async fn replace(
     .map(drop)
 }
 
+/// [`replace`] for a token that acts on an address other than the account's own (`email`): the
+/// new address of an email change.
+pub async fn replace_for_address(
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    purpose: Purpose,
+    hash: &TokenHash,
+    email: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    replace(&mut *tx, user_id, purpose, hash, expires_at).await?;
+    sqlx::query!("update one_time_tokens set email = $2 where token_hash = $1", &hash[..], email)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
+}
+
+/// Stores a token that acts on `email` without voiding the user's other tokens of its purpose:
+/// each email change's undo link must keep working whatever changes follow it.
+pub async fn add_for_address(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    purpose: Purpose,
+    hash: &TokenHash,
+    email: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into one_time_tokens (token_hash, user_id, purpose, email, expires_at) values ($1, $2, $3, $4, $5)",
+        &hash[..],
+        user_id,
+        purpose.as_str(),
+        email,
+        expires_at
+    )
+    .execute(db)
+    .await
+    .map(drop)
+}
+
 /// The user of a token that could be used now, without using it (so a request that fails
 /// validation afterwards does not burn the link).
 pub async fn peek(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose) -> Result<Option<Uuid>, sqlx::Error> {
@@ -85,15 +137,38 @@ pub async fn consume(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose
     .await
 }
 
-/// Voids a user's unused links that act on the account (reset password, confirm deletion): after
-/// a password change or a deactivation, a link mailed earlier, possibly read by someone else, must
-/// not reset the password or delete the account.
+/// [`peek`] for a token that acts on an address: its user and that address.
+pub async fn peek_with_address(
+    db: impl PgExecutor<'_>,
+    hash: &TokenHash,
+    purpose: Purpose,
+) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select user_id, email from one_time_tokens
+          where token_hash = $1 and purpose = $2 and used_at is null and expires_at > now()",
+        &hash[..],
+        purpose.as_str()
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.and_then(|row| Some((row.user_id, row.email?))))
+}
+
+/// The links that act on the account: a password change, a deactivation or an email change
+/// voids them, as a link mailed earlier may have been read by someone else. The undo link of an
+/// email change is not among them: it is the owner's way back from whoever made the change, so
+/// nothing that person can do (changing the password included) may void it.
+const ACCOUNT_LINKS: [Purpose; 5] =
+    [Purpose::ResetPassword, Purpose::ConfirmDeletion, Purpose::ChangeEmail, Purpose::MagicLink, Purpose::AcceptInvite];
+
+/// Voids a user's unused links that act on the account (see [`ACCOUNT_LINKS`]).
 pub async fn void_account_links(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<u64, sqlx::Error> {
+    let purposes: Vec<&str> = ACCOUNT_LINKS.iter().map(|purpose| purpose.as_str()).collect();
     sqlx::query!(
         "update one_time_tokens set used_at = now()
          where user_id = $1 and purpose = any($2) and used_at is null",
         user_id,
-        [Purpose::ResetPassword.as_str(), Purpose::ConfirmDeletion.as_str()] as _
+        &purposes as _
     )
     .execute(db)
     .await

@@ -222,6 +222,21 @@ pub async fn mark_verified(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx
     sqlx::query!("update users set is_verified = true where id = $1", id).execute(db).await.map(drop)
 }
 
+/// Moves the account to `email` and marks it verified (whoever sets an address has just proved
+/// they read its mail); `Err(Taken::Email)` when another account has it, so a registration that
+/// won the race for the address leaves this change refused rather than failing.
+pub async fn set_verified_email(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    email: &str,
+) -> Result<Result<User, Taken>, sqlx::Error> {
+    let updated =
+        query_users!("update users set email = $2, is_verified = true where id = $1 returning ", "", id, email)
+            .fetch_one(db)
+            .await;
+    taken_or(updated)
+}
+
 /// Changes the username; `Err(Taken::Username)` when someone else has it.
 pub async fn set_username(
     db: impl PgExecutor<'_>,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod deletion;
+pub mod email_change;
 pub mod export;
 pub mod login;
 pub mod oauth;

@@ -24,6 +24,8 @@ pub(crate) enum Unsolicited {
     PasswordReset,
     /// A confirm-deletion link.
     DeletionConfirmation,
+    /// A confirm-email-change link, or the notice to the owner of an address already taken.
+    EmailChange,
 }
 
 impl Unsolicited {
@@ -33,6 +35,7 @@ impl Unsolicited {
             Self::RegistrationNotice => "registration_notice",
             Self::PasswordReset => "password_reset",
             Self::DeletionConfirmation => "deletion_confirmation",
+            Self::EmailChange => "email_change",
         }
     }
 }
@@ -76,22 +79,44 @@ pub(crate) async fn queue_token_mail(
     valid_for: chrono::Duration,
 ) -> Result<Uuid, ApiError> {
     let (user_id, email, username) = user;
+    let link = new_link(state, link_path, valid_for)?;
+    one_time_tokens::replace(tx, user_id, purpose, &link.token.hash, link.expires_at).await?;
+    queue_link_mail(state, tx, (email, username), template, &link, &[]).await
+}
+
+/// A fresh one-time token and the front-end link that carries it; the caller stores the token.
+pub(crate) struct Link {
+    /// The token: its secret goes into the link, its digest into `one_time_tokens`.
+    pub(crate) token: tokens::IssuedToken,
+    /// `{FRONTEND_URL}/{path}?token=…`.
+    pub(crate) url: String,
+    /// When the token stops working.
+    pub(crate) expires_at: DateTime<Utc>,
+    /// How long it works, for the mail's text.
+    pub(crate) valid_for: chrono::Duration,
+}
+
+/// Issues a token for a link to `link_path` on the front end, valid for `valid_for`.
+pub(crate) fn new_link(state: &AppState, link_path: &str, valid_for: chrono::Duration) -> Result<Link, ApiError> {
     let token = tokens::issue()?;
-    let expires_at: DateTime<Utc> = Utc::now() + valid_for;
-    one_time_tokens::replace(tx, user_id, purpose, &token.hash, expires_at).await?;
-    let link = format!("{}/{link_path}?token={}", state.config.frontend_url, token.secret);
-    let hours = valid_for.num_hours().to_string();
-    let mail = render(
-        template,
-        email,
-        &[
-            ("username", username),
-            ("project_name", &state.config.project_name),
-            ("link", &link),
-            ("valid_hours", &hours),
-        ],
-    )?;
-    Ok(outbox::insert_mail(&mut *tx, &mail).await?)
+    let url = format!("{}/{link_path}?token={}", state.config.frontend_url, token.secret);
+    Ok(Link { token, url, expires_at: Utc::now() + valid_for, valid_for })
+}
+
+/// Queues the mail carrying `link` to `to` inside `tx`, with `extra` template values beside the
+/// link, its validity in hours, the username and the project name.
+pub(crate) async fn queue_link_mail(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    to: (&str, &str),
+    template: Template,
+    link: &Link,
+    extra: &[(&str, &str)],
+) -> Result<Uuid, ApiError> {
+    let hours = link.valid_for.num_hours().to_string();
+    let mut values = vec![("link", link.url.as_str()), ("valid_hours", hours.as_str())];
+    values.extend_from_slice(extra);
+    queue_notice_with(state, tx, to, template, &values).await
 }
 
 /// Queues a notice without a link (e.g. "your password was changed") inside `tx`.

@@ -97,6 +97,8 @@ pub async fn reset(
     }
     users::set_password(&mut *tx, user.id, &new_hash).await?;
     sessions::revoke_all_except(&mut *tx, user.id, None, "password_reset").await?;
+    // A pending email change or sign-in link, possibly someone else's, ends with the password.
+    one_time_tokens::void_account_links(&mut *tx, user.id).await?;
     let outbox_id =
         outbox_mail::queue_notice(state, &mut tx, (&user.email, &user.username), Template::PasswordChanged).await?;
     caller.audit(&mut *tx, "password_reset", Some(user.id), true, json!({})).await?;

@@ -4,6 +4,7 @@
 
 mod attacks;
 mod deletion;
+mod email_change;
 mod helpers;
 mod mail_flood;
 mod oauth;
