@@ -13,7 +13,7 @@ use serde_json::Value;
 use shared::AppState;
 use shared::error::ApiResult;
 use shared::http::CurrentUser;
-use shared::repo::export::{AuditRecord, IdentityRecord, SessionRecord};
+use shared::repo::export::{AuditRecord, IdentityRecord, LinkRecord, SessionRecord};
 use shared::repo::user_details::UserDetails;
 use shared::services::Caller;
 use shared::services::export::{self, AccountData};
@@ -38,6 +38,8 @@ pub(crate) struct AccountExport {
     sessions: Vec<ExportSession>,
     /// Set while an account deletion is scheduled.
     pending_deletion: Option<PendingDeletion>,
+    /// Mailed links that still work, newest first; an email change's shows the new address.
+    live_links: Vec<ExportLink>,
     /// Newest first, at most 10,000.
     audit_events: Vec<ExportAuditEvent>,
 }
@@ -86,6 +88,26 @@ pub(crate) struct ExportSession {
 pub(crate) struct PendingDeletion {
     requested_at: Option<String>,
     scheduled_for: String,
+}
+
+/// A mailed link that still works (never the token itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ExportLink {
+    purpose: String,
+    email: Option<String>,
+    created_at: String,
+    expires_at: String,
+}
+
+impl From<LinkRecord> for ExportLink {
+    fn from(link: LinkRecord) -> Self {
+        Self {
+            purpose: link.purpose,
+            email: link.email,
+            created_at: rfc3339(link.created_at),
+            expires_at: rfc3339(link.expires_at),
+        }
+    }
 }
 
 /// An audit event about the caller.
@@ -170,6 +192,7 @@ impl From<AccountData> for AccountExport {
             identities: data.identities.into_iter().map(ExportIdentity::from).collect(),
             sessions: data.sessions.into_iter().map(ExportSession::from).collect(),
             pending_deletion,
+            live_links: data.live_links.into_iter().map(ExportLink::from).collect(),
             audit_events: data.audit_events.into_iter().map(ExportAuditEvent::from).collect(),
         }
     }

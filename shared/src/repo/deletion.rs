@@ -161,7 +161,8 @@ pub async fn is_last_superuser(db: impl PgExecutor<'_>, user_id: Uuid) -> Result
 /// Hard-deletes up to `limit` accounts whose grace period is over, with everything that refers
 /// to them: sessions, refresh and one-time tokens, identities and WebSocket connections go by
 /// cascade; their tasks are deleted; their audit entries lose address and agent, and other
-/// entries lose the reference to them. Their address is scrubbed from the rows that outlive them
+/// entries lose the reference to them. Their address (and a former one an email change's undo
+/// link still names) is scrubbed from the rows that outlive them
 /// (see `scrub_address_from_tasks` and `scrub_address_from_outbox`; mail younger than
 /// `mail_give_up_hours` is still being retried, so it is deleted). A superuser is kept (and stays
 /// due) while no other active superuser would remain. Accounts another run is purging are
@@ -171,7 +172,8 @@ pub async fn purge_due(tx: &mut PgConnection, limit: i64, mail_give_up_hours: i3
     if due.is_empty() {
         return Ok(Vec::new());
     }
-    let (ids, emails): (Vec<Uuid>, Vec<String>) = due.into_iter().unzip();
+    let (ids, mut emails): (Vec<Uuid>, Vec<String>) = due.into_iter().unzip();
+    emails.extend(former_addresses(tx, &ids).await?);
     strip_audit_entries(tx, &ids).await?;
     sqlx::query!("delete from tasks where created_by = any($1)", &ids).execute(&mut *tx).await?;
     scrub_address_from_tasks(tx, &emails).await?;
@@ -183,6 +185,18 @@ pub async fn purge_due(tx: &mut PgConnection, limit: i64, mail_give_up_hours: i3
         &ids
     )
     .fetch_all(&mut *tx)
+    .await
+}
+
+/// The addresses the accounts had before an email change that can still be undone: they are the
+/// person's too, and the change's notice went to them.
+async fn former_addresses(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select distinct email as "email!" from one_time_tokens
+            where user_id = any($1) and purpose = 'undo_email_change' and email is not null"#,
+        ids
+    )
+    .fetch_all(tx)
     .await
 }
 

@@ -22,6 +22,19 @@ pub struct IdentityRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// The account's links that can still be used, newest first.
+pub async fn live_links(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<LinkRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        LinkRecord,
+        "select purpose, email, created_at, expires_at from one_time_tokens
+          where user_id = $1 and used_at is null and expires_at > now()
+          order by created_at desc",
+        user_id
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// A session, live or ended, without its refresh tokens.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRecord {
@@ -43,6 +56,20 @@ pub struct SessionRecord {
     pub ip_address: Option<String>,
     /// Raw user agent.
     pub user_agent: Option<String>,
+}
+
+/// A mailed link that still works: what it is for and, for an email change, the address it
+/// acts on. Never its digest.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkRecord {
+    /// `verify_email`, `reset_password`, `change_email`, `undo_email_change`, …
+    pub purpose: String,
+    /// The new address of an email change, the old one of its undo link.
+    pub email: Option<String>,
+    /// When it was mailed.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// An audit event about the user.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::Caller;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::repo::export::{self, AuditRecord, IdentityRecord, SessionRecord};
+use crate::repo::export::{self, AuditRecord, IdentityRecord, LinkRecord, SessionRecord};
 use crate::repo::user_details::{self, UserDetails};
 
 /// At most this many audit events are exported (the newest); enough for any real account while
@@ -25,6 +25,8 @@ pub struct AccountData {
     pub identities: Vec<IdentityRecord>,
     /// Every session, ended ones included, newest first.
     pub sessions: Vec<SessionRecord>,
+    /// Mailed links that still work (an email change's new address among them), newest first.
+    pub live_links: Vec<LinkRecord>,
     /// The newest audit events about the account, newest first.
     pub audit_events: Vec<AuditRecord>,
 }
@@ -35,8 +37,9 @@ pub async fn export_account(state: &AppState, user_id: Uuid, caller: &Caller) ->
     let profile = user_details::find(&mut *tx, user_id).await?.ok_or_else(super::admin::user_not_found)?;
     let identities = export::identities(&mut *tx, user_id).await?;
     let sessions = export::sessions(&mut *tx, user_id).await?;
+    let live_links = export::live_links(&mut *tx, user_id).await?;
     let audit_events = export::audit_events(&mut *tx, user_id, MAX_AUDIT_EVENTS).await?;
     caller.audit(&mut *tx, "account_exported", Some(user_id), true, json!({})).await?;
     tx.commit().await?;
-    Ok(AccountData { profile, identities, sessions, audit_events })
+    Ok(AccountData { profile, identities, sessions, live_links, audit_events })
 }

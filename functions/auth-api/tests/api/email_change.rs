@@ -291,3 +291,51 @@ async fn each_step_is_in_the_audit_log(db: PgPool) {
     assert_eq!(events, ["email_change_requested", "email_change", "email_change_undone"]);
     assert_eq!(subjects(&app, NEW), ["Confirm your new email address"]);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_export_shows_a_pending_change_and_the_purge_removes_it(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let access = app.signed_in_user(JANE, "jane").await;
+    request_change(&app, &access, NEW, PASSWORD).await;
+
+    let export = app.get_as(&access, "/api/v1/users/me/export").await;
+
+    let links = export.body["live_links"].as_array().expect("live_links");
+    assert_eq!(links.len(), 1, "the verification link was used: {links:?}");
+    assert_eq!((&links[0]["purpose"], &links[0]["email"]), (&json!("change_email"), &json!(NEW)));
+    assert!(!export.text.contains(&app.last_mailed_token(NEW)), "never the token");
+
+    sqlx::query("update users set deletion_scheduled_for = now() - interval '1 minute' where email = $1")
+        .bind(JANE)
+        .execute(&db)
+        .await
+        .expect("due");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    shared::jobs::ScheduledJob::PurgeDeletedAccounts.run(&app.state, deadline).await.expect("purge");
+    let left: i64 = sqlx::query_scalar("select count(*) from one_time_tokens where email = $1")
+        .bind(NEW)
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_purge_scrubs_the_former_address_from_the_outbox_too(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    changed(&app).await;
+    let to_old = "select count(*) from outbox where normalized_address(payload->>'to') = $1";
+    let before: i64 = sqlx::query_scalar(to_old).bind(JANE).fetch_one(&db).await.expect("count");
+    assert!(before > 0, "the change notice went to the old address");
+
+    sqlx::query("update users set deletion_scheduled_for = now() - interval '1 minute' where email = $1")
+        .bind(NEW)
+        .execute(&db)
+        .await
+        .expect("due");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    shared::jobs::ScheduledJob::PurgeDeletedAccounts.run(&app.state, deadline).await.expect("purge");
+
+    let after: i64 = sqlx::query_scalar(to_old).bind(JANE).fetch_one(&db).await.expect("count");
+    assert_eq!(after, 0);
+}
