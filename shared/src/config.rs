@@ -80,6 +80,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Whether request rate limits are enforced (`RATE_LIMIT_ENABLED`, default true).
     pub rate_limit_enabled: bool,
+    /// Whether users may sign in with a mailed link or code (`MAGIC_LINK_ENABLED`, default true).
+    pub magic_link_enabled: bool,
     /// The limit of each route group (`RATE_LIMIT_LOGIN=5/minute`, …; the seed's by default).
     pub rate_limits: RateLimits,
     /// How many proxies in front of API Gateway may be trusted to append to `X-Forwarded-For`
@@ -339,6 +341,7 @@ impl Config {
                 &vars.get("BACKEND_CORS_ORIGINS").unwrap_or_else(|| DEFAULT_CORS_ORIGINS.into()),
             )?,
             rate_limit_enabled: vars.flag("RATE_LIMIT_ENABLED", true)?,
+            magic_link_enabled: vars.flag("MAGIC_LINK_ENABLED", true)?,
             rate_limits,
             trusted_proxy_hops: vars.number("TRUSTED_PROXY_HOPS", 0, 0..=10)?,
             log_format,

@@ -1,10 +1,11 @@
-//! `auth-api`: `/api/v1/auth/*` — registration, email verification, login (password and
-//! Google/Apple), sessions, password reset and change, the links of an email change, and the GDPR
+//! `auth-api`: `/api/v1/auth/*` — registration, email verification, login (password, mailed link
+//! or code, and Google/Apple), sessions, password reset and change, the links of an email change, and the GDPR
 //! deletion flow.
 
 mod deletion;
 mod email_change;
 mod login;
+mod magic_link;
 mod oauth;
 mod passwords;
 mod register;
@@ -42,6 +43,8 @@ use utoipa::OpenApi;
         deletion::deletion_status,
         email_change::confirm_email_change,
         email_change::undo_email_change,
+        magic_link::request_magic_link,
+        magic_link::verify_magic_link,
     ),
     tags((name = "auth", description = "Registration, verification and login"))
 )]
@@ -59,6 +62,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(oauth::routes(state))
         .merge(deletion::routes(state))
         .merge(email_change::routes(state))
+        .merge(magic_link::routes(state))
         // Responses carry tokens and account data: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }

@@ -39,10 +39,17 @@ impl DropsControlCharacters for TokenBody {
     const FIELDS: &'static [&'static str] = &["token"];
 }
 
-/// Body of `resend-verification`.
+/// Body of `resend-verification` and of the other routes that take only an address.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct EmailBody {
     email: String,
+}
+
+impl EmailBody {
+    /// The address as submitted.
+    pub(crate) fn email(&self) -> &str {
+        &self.email
+    }
 }
 
 /// Seed answer of `verify-email`: 200 either way, `verified` says whether the token worked.

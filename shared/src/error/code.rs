@@ -47,6 +47,8 @@ pub enum ErrorCode {
     InvalidCredentials,
     /// The password is right but the address is not verified yet.
     EmailNotVerified,
+    /// A passwordless sign-in link or code that is unknown, expired, used, or wrong.
+    InvalidMagicLink,
     /// No refresh cookie.
     MissingRefreshToken,
     /// A refresh cookie that is unknown, expired, revoked or replayed.
@@ -101,7 +103,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 34] = [
+    pub const ALL: [Self; 35] = [
         Self::UsernameExists,
         Self::EmailExists,
         Self::InvalidEmailFormat,
@@ -118,6 +120,7 @@ impl ErrorCode {
         Self::InvalidToken,
         Self::InvalidCredentials,
         Self::EmailNotVerified,
+        Self::InvalidMagicLink,
         Self::MissingRefreshToken,
         Self::InvalidRefreshToken,
         Self::NotSuperuser,
@@ -157,6 +160,7 @@ impl ErrorCode {
             | Self::InvalidToken
             | Self::InvalidCredentials
             | Self::EmailNotVerified
+            | Self::InvalidMagicLink
             | Self::MissingRefreshToken
             | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             Self::NotSuperuser | Self::CrossSiteRequest | Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
@@ -189,6 +193,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InvalidCredentials => "invalid_credentials",
             Self::EmailNotVerified => "email_not_verified",
+            Self::InvalidMagicLink => "invalid_magic_link",
             Self::MissingRefreshToken => "missing_refresh_token",
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::NotSuperuser => "not_superuser",

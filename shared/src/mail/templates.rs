@@ -31,6 +31,8 @@ pub enum Template {
     EmailChangeAddressTaken,
     /// Notice to the old address that the account moved to `new_email`, with an undo link.
     EmailChanged,
+    /// Passwordless sign-in: a link and a 6-digit `code`, valid `valid_minutes`.
+    MagicLink,
 }
 
 /// The files of one template, by its file stem.
@@ -64,6 +66,7 @@ impl Template {
             Self::ConfirmEmailChange => files!("confirm_email_change"),
             Self::EmailChangeAddressTaken => files!("email_change_address_taken"),
             Self::EmailChanged => files!("email_changed"),
+            Self::MagicLink => files!("magic_link"),
         }
     }
 }

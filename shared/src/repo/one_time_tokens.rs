@@ -187,3 +187,57 @@ pub async fn void_unused(db: impl PgExecutor<'_>, user_id: Uuid, purpose: Purpos
     .await
     .map(|done| done.rows_affected())
 }
+
+/// Attaches the keyed digest of a sign-in code to its link's token.
+pub async fn set_code_digest(db: impl PgExecutor<'_>, hash: &TokenHash, digest: &[u8; 32]) -> Result<(), sqlx::Error> {
+    sqlx::query!("update one_time_tokens set code_digest = $2 where token_hash = $1", &hash[..], &digest[..])
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// A usable token of `purpose` that carries a code, as a code check needs it.
+#[derive(Debug, Clone)]
+pub struct CodeToken {
+    /// The token's digest, to use or count against it.
+    pub token_hash: Vec<u8>,
+    /// The keyed digest of its code.
+    pub code_digest: Vec<u8>,
+}
+
+/// The user's usable token of `purpose` with a code, locked until the transaction ends so that
+/// concurrent checks of one code are counted, and succeed, one at a time.
+pub async fn lock_live_code(
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    purpose: Purpose,
+) -> Result<Option<CodeToken>, sqlx::Error> {
+    sqlx::query_as!(
+        CodeToken,
+        r#"select token_hash, code_digest as "code_digest!" from one_time_tokens
+            where user_id = $1 and purpose = $2 and used_at is null and expires_at > now()
+              and code_digest is not null
+            order by created_at desc
+            limit 1
+              for update"#,
+        user_id,
+        purpose.as_str()
+    )
+    .fetch_optional(tx)
+    .await
+}
+
+/// Counts a wrong code against its token; the `max_tries`-th voids it. Returns whether it did.
+pub async fn count_wrong_code(db: impl PgExecutor<'_>, token_hash: &[u8], max_tries: i16) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"update one_time_tokens
+              set failed_attempts = failed_attempts + 1,
+                  used_at = case when failed_attempts + 1 >= $2::smallint then now() else used_at end
+            where token_hash = $1
+        returning used_at is not null as "voided!""#,
+        token_hash,
+        max_tries
+    )
+    .fetch_one(db)
+    .await
+}

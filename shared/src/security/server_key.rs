@@ -19,6 +19,8 @@ pub enum Purpose {
     RefreshSuccessor,
     /// The key of a recipient's unsolicited-mail counter.
     MailRecipient,
+    /// The stored form of a passwordless sign-in code, bound to its link's token.
+    SignInCode,
 }
 
 impl Purpose {
@@ -27,6 +29,7 @@ impl Purpose {
             Self::UnknownEmailLogins => b"unknown-email-logins",
             Self::RefreshSuccessor => b"refresh-successor",
             Self::MailRecipient => b"mail-recipient",
+            Self::SignInCode => b"sign-in-code",
         }
     }
 }

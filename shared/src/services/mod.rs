@@ -6,6 +6,7 @@ pub mod deletion;
 pub mod email_change;
 pub mod export;
 pub mod login;
+pub mod magic_link;
 pub mod oauth;
 pub mod passwords;
 pub mod rate_limits;

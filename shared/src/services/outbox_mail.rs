@@ -26,6 +26,8 @@ pub(crate) enum Unsolicited {
     DeletionConfirmation,
     /// A confirm-email-change link, or the notice to the owner of an address already taken.
     EmailChange,
+    /// A passwordless sign-in link and code.
+    MagicLink,
 }
 
 impl Unsolicited {
@@ -36,6 +38,7 @@ impl Unsolicited {
             Self::PasswordReset => "password_reset",
             Self::DeletionConfirmation => "deletion_confirmation",
             Self::EmailChange => "email_change",
+            Self::MagicLink => "magic_link",
         }
     }
 }
