@@ -4,6 +4,7 @@
 
 mod deletion;
 mod email_change;
+mod invitations;
 mod login;
 mod magic_link;
 mod oauth;
@@ -45,6 +46,7 @@ use utoipa::OpenApi;
         email_change::undo_email_change,
         magic_link::request_magic_link,
         magic_link::verify_magic_link,
+        invitations::accept_invite,
     ),
     tags((name = "auth", description = "Registration, verification and login"))
 )]
@@ -63,6 +65,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(deletion::routes(state))
         .merge(email_change::routes(state))
         .merge(magic_link::routes(state))
+        .merge(invitations::routes(state))
         // Responses carry tokens and account data: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }

@@ -37,6 +37,9 @@ pub enum ErrorCode {
     InvalidOauthUserInfo,
     /// A session id in the path that is not a UUID.
     InvalidSessionId,
+    /// An invitation token that is unknown, expired, used, or of an account that already has a
+    /// password.
+    InvalidInvitation,
 
     // 401: missing or invalid credentials.
     /// No Bearer token.
@@ -75,6 +78,8 @@ pub enum ErrorCode {
     // 409: the object's state forbids it.
     /// The task has already started or finished.
     TaskNotCancellable,
+    /// The account has accepted its invitation (or never had one): there is nothing to re-send.
+    InvitationNotPending,
 
     // 413.
     /// The body is over the size limit.
@@ -103,7 +108,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 35] = [
+    pub const ALL: [Self; 37] = [
         Self::UsernameExists,
         Self::EmailExists,
         Self::InvalidEmailFormat,
@@ -116,6 +121,7 @@ impl ErrorCode {
         Self::InvalidOauthToken,
         Self::InvalidOauthUserInfo,
         Self::InvalidSessionId,
+        Self::InvalidInvitation,
         Self::NotAuthenticated,
         Self::InvalidToken,
         Self::InvalidCredentials,
@@ -131,6 +137,7 @@ impl ErrorCode {
         Self::SessionNotFound,
         Self::TaskNotFound,
         Self::TaskNotCancellable,
+        Self::InvitationNotPending,
         Self::PayloadTooLarge,
         Self::ValidationError,
         Self::OverRequestRateLimit,
@@ -155,7 +162,8 @@ impl ErrorCode {
             | Self::ProviderNotConfigured
             | Self::InvalidOauthToken
             | Self::InvalidOauthUserInfo
-            | Self::InvalidSessionId => StatusCode::BAD_REQUEST,
+            | Self::InvalidSessionId
+            | Self::InvalidInvitation => StatusCode::BAD_REQUEST,
             Self::NotAuthenticated
             | Self::InvalidToken
             | Self::InvalidCredentials
@@ -165,7 +173,7 @@ impl ErrorCode {
             | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             Self::NotSuperuser | Self::CrossSiteRequest | Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Self::NotFound | Self::UserNotFound | Self::SessionNotFound | Self::TaskNotFound => StatusCode::NOT_FOUND,
-            Self::TaskNotCancellable => StatusCode::CONFLICT,
+            Self::TaskNotCancellable | Self::InvitationNotPending => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ValidationError => StatusCode::UNPROCESSABLE_ENTITY,
             Self::OverRequestRateLimit | Self::LoginBackoff | Self::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
@@ -189,6 +197,7 @@ impl ErrorCode {
             Self::InvalidOauthToken => "invalid_oauth_token",
             Self::InvalidOauthUserInfo => "invalid_oauth_user_info",
             Self::InvalidSessionId => "invalid_session_id",
+            Self::InvalidInvitation => "invalid_invitation",
             Self::NotAuthenticated => "not_authenticated",
             Self::InvalidToken => "invalid_token",
             Self::InvalidCredentials => "invalid_credentials",
@@ -204,6 +213,7 @@ impl ErrorCode {
             Self::SessionNotFound => "session_not_found",
             Self::TaskNotFound => "task_not_found",
             Self::TaskNotCancellable => "task_not_cancellable",
+            Self::InvitationNotPending => "invitation_not_pending",
             Self::PayloadTooLarge => "payload_too_large",
             Self::ValidationError => "validation_error",
             Self::OverRequestRateLimit => "over_request_rate_limit",

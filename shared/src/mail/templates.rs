@@ -33,6 +33,8 @@ pub enum Template {
     EmailChanged,
     /// Passwordless sign-in: a link and a 6-digit `code`, valid `valid_minutes`.
     MagicLink,
+    /// An administrator created an account: a link to choose its password, valid `valid_days`.
+    Invitation,
 }
 
 /// The files of one template, by its file stem.
@@ -67,6 +69,7 @@ impl Template {
             Self::EmailChangeAddressTaken => files!("email_change_address_taken"),
             Self::EmailChanged => files!("email_changed"),
             Self::MagicLink => files!("magic_link"),
+            Self::Invitation => files!("invitation"),
         }
     }
 }

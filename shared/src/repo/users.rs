@@ -158,6 +158,26 @@ pub async fn insert_oauth_user(
     taken_or(inserted)
 }
 
+/// Inserts an active, unverified account without a password, for an administrator's invitation;
+/// the invitee verifies the address and sets the password by accepting it.
+pub async fn insert_invited(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    username: &str,
+    is_superuser: bool,
+) -> Result<Result<User, Taken>, sqlx::Error> {
+    let inserted = query_users!(
+        "insert into users (email, username, is_superuser) values ($1, $2, $3) returning ",
+        "",
+        email,
+        username,
+        is_superuser,
+    )
+    .fetch_one(db)
+    .await;
+    taken_or(inserted)
+}
+
 /// Inserts a verified, active superuser. Returns `None` when the email or username is already
 /// taken (a concurrent bootstrap won the race), so the caller can re-read instead of failing.
 pub async fn insert_superuser(

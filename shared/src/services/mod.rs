@@ -5,6 +5,7 @@ pub mod admin;
 pub mod deletion;
 pub mod email_change;
 pub mod export;
+pub mod invitations;
 pub mod login;
 pub mod magic_link;
 pub mod oauth;

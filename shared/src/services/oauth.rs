@@ -92,7 +92,8 @@ async fn linked_by_now(state: &AppState, provider: Provider, identity: &Verified
     }
 }
 
-fn random_suffix() -> Result<String, ApiError> {
+/// Eight random hex digits, for generated usernames.
+pub(crate) fn random_suffix() -> Result<String, ApiError> {
     let mut bytes = [0u8; 4];
     getrandom::fill(&mut bytes).map_err(|_| ApiError::Internal("random number generator failed".into()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())

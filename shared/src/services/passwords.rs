@@ -152,13 +152,18 @@ fn incorrect_current_password() -> ApiError {
     ApiError::refused(ErrorCode::IncorrectPassword, "Incorrect current password")
 }
 
-fn check_new_password(state: &AppState, user: &User, new_password: &SecretString, field: &str) -> Result<(), ApiError> {
+pub(crate) fn check_new_password(
+    state: &AppState,
+    user: &User,
+    new_password: &SecretString,
+    field: &str,
+) -> Result<(), ApiError> {
     let local_part = user.email.split('@').next().unwrap_or_default();
     check_password_rules(state, &[user.username.as_str(), local_part, user.email.as_str()], new_password, field)
 }
 
 /// The password policy, with `context` (the account's names) refused as passwords.
-fn check_password_rules(
+pub(crate) fn check_password_rules(
     state: &AppState,
     context: &[&str],
     new_password: &SecretString,

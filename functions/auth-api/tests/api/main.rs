@@ -6,6 +6,7 @@ mod attacks;
 mod deletion;
 mod email_change;
 mod helpers;
+mod invitations;
 mod magic_link;
 mod mail_flood;
 mod oauth;
