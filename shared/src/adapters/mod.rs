@@ -5,6 +5,7 @@ pub mod apigw_ws;
 #[cfg(any(feature = "secrets", feature = "ses", feature = "sqs", feature = "ws"))]
 pub mod aws_env;
 pub mod file_mailer;
+pub mod json_fetch;
 pub mod local_queue;
 pub mod local_ws;
 pub mod mime;

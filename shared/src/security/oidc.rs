@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use tokio::sync::OnceCell;
+
+use crate::adapters::json_fetch;
 
 /// A supported identity provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
@@ -111,6 +112,10 @@ struct CachedKeys {
     keys: JwkSet,
 }
 
+/// How long a key fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The providers' key sets are a few KiB; anything much bigger is not one.
+const MAX_KEYS_BYTES: usize = 256 * 1024;
 /// How long fetched keys are trusted.
 const KEYS_TTL: Duration = Duration::from_secs(3600);
 /// Shortest interval between two fetches caused by unknown key ids (protects the provider and us).
@@ -121,14 +126,13 @@ const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 pub struct IdTokenVerifier {
     google: Option<ProviderConfig>,
     apple: Option<ProviderConfig>,
-    http: OnceCell<reqwest::Client>,
     cache: Mutex<HashMap<Provider, CachedKeys>>,
 }
 
 impl IdTokenVerifier {
     /// A verifier for the configured providers. Does no I/O.
     pub fn new(google: Option<ProviderConfig>, apple: Option<ProviderConfig>) -> Self {
-        Self { google, apple, http: OnceCell::new(), cache: Mutex::new(HashMap::new()) }
+        Self { google, apple, cache: Mutex::new(HashMap::new()) }
     }
 
     /// The providers this deployment accepts.
@@ -205,21 +209,8 @@ impl IdTokenVerifier {
     }
 
     async fn fetch(&self, url: &str) -> Result<JwkSet, OidcError> {
-        let unavailable = |e: reqwest::Error| OidcError::KeysUnavailable(e.to_string());
-        let client = self
-            .http
-            .get_or_try_init(|| async { reqwest::Client::builder().timeout(Duration::from_secs(5)).build() })
+        json_fetch::get_json(url, FETCH_TIMEOUT, MAX_KEYS_BYTES)
             .await
-            .map_err(unavailable)?;
-        client
-            .get(url)
-            .send()
-            .await
-            .map_err(unavailable)?
-            .error_for_status()
-            .map_err(unavailable)?
-            .json::<JwkSet>()
-            .await
-            .map_err(unavailable)
+            .map_err(|error| OidcError::KeysUnavailable(error.to_string()))
     }
 }
