@@ -57,16 +57,23 @@ async fn get(
     tls: impl FnOnce() -> Result<Arc<rustls::ClientConfig>, FetchError>,
 ) -> Result<Bytes, FetchError> {
     let uri: http::Uri = url.parse().map_err(|_| FetchError::Url(url.to_owned()))?;
-    let host = uri.host().ok_or_else(|| FetchError::Url(url.to_owned()))?.to_owned();
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
         _ => return Err(FetchError::Url(url.to_owned())),
     };
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let unusable = || FetchError::Url(url.to_owned());
+    let authority = uri.authority().ok_or_else(unusable)?;
+    if authority.as_str().contains('@') {
+        // Credentials in a key URL would travel in clear in the Host header: refuse them.
+        return Err(unusable());
+    }
+    // An IPv6 literal is bracketed in the URL, not in a socket address or a server name.
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
     let path = uri.path_and_query().map_or("/", |path| path.as_str());
     let request = http::Request::get(path)
-        .header(http::header::HOST, uri.authority().map_or(host.as_str(), |authority| authority.as_str()))
+        .header(http::header::HOST, authority.as_str())
         .header(http::header::ACCEPT, "application/json")
         .header(http::header::USER_AGENT, concat!("serverless-auth/", env!("CARGO_PKG_VERSION")))
         .body(Empty::<Bytes>::new())
@@ -86,41 +93,48 @@ where
 {
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(transport)?;
-    // The connection future drives the socket; it ends when the response is read.
-    let driver = tokio::spawn(connection);
+    // The connection future drives the socket; the guard stops it however this function ends
+    // (an error, or the caller's timeout dropping this future).
+    let _driver = AbortOnDrop(tokio::spawn(connection));
     let response = sender.send_request(request).await.map_err(transport)?;
     if response.status() != http::StatusCode::OK {
-        driver.abort();
         return Err(FetchError::Status(response.status()));
     }
     let body = Limited::new(response.into_body(), max_bytes)
         .collect()
         .await
         .map_err(|error| FetchError::Body(error.to_string()))?;
-    driver.abort();
     Ok(body.to_bytes())
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The client TLS settings, built once: the system's root certificates (as the AWS SDK uses
 /// them) and the aws-lc-rs provider every other TLS connection here uses.
 fn tls_config() -> Result<Arc<rustls::ClientConfig>, FetchError> {
-    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                return Err("no root certificates found on this system".to_owned());
-            }
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|builder| Arc::new(builder.with_root_certificates(roots).with_no_client_auth()))
-                .map_err(|error| error.to_string())
-        })
-        .clone()
-        .map_err(FetchError::Transport)
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    if let Some(config) = CONFIG.get() {
+        return Ok(config.clone());
+    }
+    // Built outside the lock and kept only when it worked, so a failure is retried next time.
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if added == 0 {
+        return Err(FetchError::Transport("no root certificates found on this system".to_owned()));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(transport)?;
+    let config = Arc::new(builder.with_root_certificates(roots).with_no_client_auth());
+    Ok(CONFIG.get_or_init(|| config).clone())
 }
 
 fn transport(error: impl std::fmt::Display) -> FetchError {
@@ -133,7 +147,7 @@ mod tests {
 
     #[tokio::test]
     async fn urls_without_a_usable_scheme_or_host_are_refused_before_any_io() {
-        for url in ["ftp://example.com/keys", "not a url", "/keys"] {
+        for url in ["ftp://example.com/keys", "not a url", "/keys", "https://user:secret@example.com/keys"] {
             let result = get_json::<serde_json::Value>(url, Duration::from_secs(1), 1024).await;
             assert!(matches!(result, Err(FetchError::Url(_))), "{url}: {result:?}");
         }

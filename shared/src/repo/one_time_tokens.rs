@@ -137,6 +137,25 @@ pub async fn consume(db: impl PgExecutor<'_>, hash: &TokenHash, purpose: Purpose
     .await
 }
 
+/// Voids the user's unused undo links of email changes made after the one `used` undid.
+pub async fn void_later_undo_links(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    used: &TokenHash,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query!(
+        "update one_time_tokens set used_at = now()
+          where user_id = $1 and purpose = $2 and used_at is null
+            and created_at > (select created_at from one_time_tokens where token_hash = $3)",
+        user_id,
+        Purpose::UndoEmailChange.as_str(),
+        &used[..]
+    )
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
 /// [`peek`] for a token that acts on an address: its user and that address.
 pub async fn peek_with_address(
     db: impl PgExecutor<'_>,

@@ -257,6 +257,19 @@ pub async fn set_verified_email(
     taken_or(updated)
 }
 
+/// Deletes unverified accounts (other than `except`) registered with `email`: used when the
+/// mailbox's owner has just proved control of it, so those registrations cannot be theirs.
+pub async fn delete_unverified_with_email(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    except: Uuid,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query!("delete from users where email = $1 and not is_verified and id <> $2", email, except)
+        .execute(db)
+        .await
+        .map(|done| done.rows_affected())
+}
+
 /// Changes the username; `Err(Taken::Username)` when someone else has it.
 pub async fn set_username(
     db: impl PgExecutor<'_>,

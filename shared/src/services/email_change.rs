@@ -5,8 +5,8 @@
 //!    notice instead), and costs the same, so the route does not tell who is registered.
 //! 2. The link switches the address and marks it verified. Until then the old address stays in
 //!    force for sign-in and mail. The old address is told, with an undo link.
-//! 3. The undo link restores the old address and ends every session: the change may have been
-//!    made by someone who had the password or a session.
+//! 3. The undo link restores the old address, ends every session and mails a reset link: the
+//!    change may have been made by someone who had the password or a session.
 
 use secrecy::SecretString;
 use serde_json::json;
@@ -35,8 +35,8 @@ pub const CHANGED_REPLY: &str = "Email address changed successfully.";
 pub const INVALID_CHANGE_TOKEN_REPLY: &str = "Invalid or expired email change token.";
 
 /// `undo-email-change`'s answer when the old address is back.
-pub const UNDONE_REPLY: &str =
-    "The email change was undone and every session was signed out. Reset your password if someone else may know it.";
+pub const UNDONE_REPLY: &str = "The email change was undone and every session was signed out. \
+                                A link to choose a new password was mailed to the restored address.";
 
 /// `undo-email-change`'s answer for an unknown, expired or used token.
 pub const INVALID_UNDO_TOKEN_REPLY: &str = "Invalid or expired undo token.";
@@ -96,36 +96,27 @@ async fn mail_the_new_address(
         outbox_mail::within_recipient_budget(state, Unsolicited::EmailChange, new_email.as_str()).await?;
     let mut tx = state.db.begin().await?;
     users::lock_for_update(&mut *tx, user.id).await?;
+    // Deactivated since the request was authenticated: deactivation voided the links, so add none.
+    if !users::find_by_id(&mut *tx, user.id).await?.is_some_and(|now| now.is_active) {
+        return Ok(());
+    }
+    // Both paths store a link for the new address, so the account's stored data (its export
+    // lists live links) does not tell a taken address from a free one; a taken address's link
+    // is never mailed, so nobody can use it.
+    let link = outbox_mail::new_link(state, "confirm-email-change", CONFIRM_VALID_FOR)?;
+    let (hash, expires_at) = (&link.token.hash, link.expires_at);
+    one_time_tokens::replace_for_address(&mut tx, user.id, Purpose::ChangeEmail, hash, new_email.as_str(), expires_at)
+        .await?;
     let outbox_id = match owner {
-        Some(owner) => {
-            one_time_tokens::void_unused(&mut *tx, user.id, Purpose::ChangeEmail).await?;
-            let notify = owner.is_active && within_budget;
+        Some(owner) if owner.is_active && within_budget => {
             let to = (owner.email.as_str(), owner.username.as_str());
-            match notify {
-                true => Some(outbox_mail::queue_notice(state, &mut tx, to, Template::EmailChangeAddressTaken).await?),
-                false => None,
-            }
+            Some(outbox_mail::queue_notice(state, &mut tx, to, Template::EmailChangeAddressTaken).await?)
         }
-        None => {
-            let link = outbox_mail::new_link(state, "confirm-email-change", CONFIRM_VALID_FOR)?;
-            let hash = &link.token.hash;
-            one_time_tokens::replace_for_address(
-                &mut tx,
-                user.id,
-                Purpose::ChangeEmail,
-                hash,
-                new_email.as_str(),
-                link.expires_at,
-            )
-            .await?;
+        None if within_budget => {
             let to = (new_email.as_str(), user.username.as_str());
-            match within_budget {
-                true => Some(
-                    outbox_mail::queue_link_mail(state, &mut tx, to, Template::ConfirmEmailChange, &link, &[]).await?,
-                ),
-                false => None,
-            }
+            Some(outbox_mail::queue_link_mail(state, &mut tx, to, Template::ConfirmEmailChange, &link, &[]).await?)
         }
+        _ => None,
     };
     caller.audit(&mut *tx, "email_change_requested", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
@@ -146,7 +137,9 @@ pub async fn confirm(state: &AppState, token: &str, caller: &Caller) -> Result<T
     let mut tx = state.db.begin().await?;
     // User row first, then the token, the order every writer of both uses.
     users::lock_for_update(&mut *tx, user_id).await?;
-    let Some(old) = users::find_by_id(&mut *tx, user_id).await? else { return Ok(TokenUse::Invalid) };
+    let Some(old) = users::find_by_id(&mut *tx, user_id).await?.filter(|user| user.is_active) else {
+        return Ok(TokenUse::Invalid);
+    };
     if one_time_tokens::consume(&mut *tx, &hash, Purpose::ChangeEmail).await?.is_none() {
         return Ok(TokenUse::Invalid);
     }
@@ -176,7 +169,12 @@ pub async fn confirm(state: &AppState, token: &str, caller: &Caller) -> Result<T
     Ok(TokenUse::Accepted(()))
 }
 
-/// Puts the old address back and ends every session of the account.
+/// Puts the old address back, ends every session of the account and mails the restored address
+/// a reset-password link: whoever made the change may know the password.
+///
+/// Undo links of changes made after this one's die with it, or whoever made those changes could
+/// undo the undo. An unverified account registered meanwhile with the old address is removed:
+/// its owner never proved the mailbox, and the undo link just did.
 pub async fn undo(state: &AppState, token: &str, caller: &Caller) -> Result<TokenUse, ApiError> {
     let Some(hash) = well_formed(token) else { return Ok(TokenUse::Invalid) };
     let Some((user_id, old_email)) =
@@ -186,17 +184,34 @@ pub async fn undo(state: &AppState, token: &str, caller: &Caller) -> Result<Toke
     };
     let mut tx = state.db.begin().await?;
     users::lock_for_update(&mut *tx, user_id).await?;
+    let Some(user) = users::find_by_id(&mut *tx, user_id).await?.filter(|user| user.is_active) else {
+        return Ok(TokenUse::Invalid);
+    };
     if one_time_tokens::consume(&mut *tx, &hash, Purpose::UndoEmailChange).await?.is_none() {
         return Ok(TokenUse::Invalid);
     }
+    one_time_tokens::void_later_undo_links(&mut *tx, user_id, &hash).await?;
+    let squatters = users::delete_unverified_with_email(&mut *tx, &old_email, user_id).await?;
     if let Err(Taken::Email | Taken::Username) = users::set_verified_email(&mut *tx, user_id, &old_email).await? {
         return Err(address_taken());
     }
     sessions::revoke_all_except(&mut *tx, user_id, None, "email_change_undone").await?;
     // A pending change, reset or sign-in link of whoever made the change dies with it.
     one_time_tokens::void_account_links(&mut *tx, user_id).await?;
-    caller.audit(&mut *tx, "email_change_undone", Some(user_id), true, json!({})).await?;
+    let outbox_id = outbox_mail::queue_token_mail(
+        state,
+        &mut tx,
+        (user_id, &old_email, &user.username),
+        Purpose::ResetPassword,
+        Template::ResetPassword,
+        "reset-password",
+        state.config.password_reset_token_ttl,
+    )
+    .await?;
+    let details = json!({"unverified_accounts_removed": squatters});
+    caller.audit(&mut *tx, "email_change_undone", Some(user_id), true, details).await?;
     tx.commit().await?;
+    outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(TokenUse::Accepted(()))
 }
 

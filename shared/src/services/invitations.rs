@@ -142,12 +142,15 @@ pub async fn accept(state: &AppState, acceptance: Acceptance, caller: &Caller) -
     }
     if let Some(username) = &username {
         registration_holds::lock_username(&mut *tx, username.as_str()).await?;
-        if let Err(_taken) = users::set_username(&mut *tx, user.id, username.as_str()).await? {
+        // Refused as well when a registration of another address holds it.
+        if users::set_username(&mut *tx, user.id, username.as_str()).await?.is_err() {
             return Err(username_taken());
         }
     }
     users::set_password(&mut *tx, user.id, &new_hash).await?;
     users::mark_verified(&mut *tx, user.id).await?;
+    // The address is proven: registrations of it have nothing left to stand in for.
+    registration_holds::release(&mut *tx, user.id).await?;
     caller.audit(&mut *tx, "invitation_accepted", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
     let user = users::find_by_id(&state.db, user.id).await?.ok_or_else(invalid_invitation)?;

@@ -127,6 +127,8 @@ async fn use_code(
     let Some(user) = users::find_by_email(&state.db, email.as_str()).await? else { return Ok(None) };
     let code = code.trim();
     let mut tx = state.db.begin().await?;
+    // User row first, then the token, the order every writer of both uses.
+    users::lock_for_update(&mut *tx, user.id).await?;
     let Some(live) = one_time_tokens::lock_live_code(&mut tx, user.id, Purpose::MagicLink).await? else {
         return Ok(None);
     };

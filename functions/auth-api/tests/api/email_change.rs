@@ -89,6 +89,8 @@ async fn the_undo_link_restores_the_old_address_and_ends_every_session(db: PgPoo
 
     assert_eq!(undone.status, StatusCode::OK);
     assert_eq!(undone.body["email_change_undone"], true, "{:?}", undone.body);
+    let reset = app.mails_to(JANE).pop().expect("a reset link to the restored address");
+    assert!(reset.contains("Subject: Reset your password"), "{reset}");
     assert_eq!(again.body["email_change_undone"], false);
     for token in [&access, &other_session] {
         assert_eq!(app.get_me(token).await.status, StatusCode::UNAUTHORIZED, "every session ended");
@@ -338,4 +340,71 @@ async fn the_purge_scrubs_the_former_address_from_the_outbox_too(db: PgPool) {
 
     let after: i64 = sqlx::query_scalar(to_old).bind(JANE).fetch_one(&db).await.expect("count");
     assert_eq!(after, 0);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn undoing_a_change_voids_the_undo_links_of_the_changes_made_after_it(db: PgPool) {
+    let app = TestApp::new(db);
+    let access = changed(&app).await;
+    let first_undo = app.last_mailed_token(JANE);
+    // Whoever has the password moves the account on again; the undo of that goes to NEW.
+    request_change(&app, &access, "third@example.com", PASSWORD).await;
+    confirm(&app, &app.last_mailed_token("third@example.com")).await;
+    let second_undo = app.last_mailed_token(NEW);
+
+    assert_eq!(undo(&app, &first_undo).await.body["email_change_undone"], true);
+
+    assert_eq!(undo(&app, &second_undo).await.body["email_change_undone"], false, "no undoing the undo");
+    assert_eq!(app.login(JANE, PASSWORD).await.status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn registering_the_old_address_meanwhile_cannot_block_the_undo(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    changed(&app).await;
+    let undo_token = app.last_mailed_token(JANE);
+    assert_eq!(app.register(JANE, "squatter").await.status, StatusCode::CREATED);
+
+    let undone = undo(&app, &undo_token).await;
+
+    assert_eq!(undone.body["email_change_undone"], true, "{:?}", undone.body);
+    let owner: String = sqlx::query_scalar("select username from users where email = $1")
+        .bind(JANE)
+        .fetch_one(&db)
+        .await
+        .expect("owner");
+    assert_eq!(owner, "jane");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_deactivated_account_cannot_undo_either(db: PgPool) {
+    let app = TestApp::new(db);
+    let boss = app.signed_in_superuser("boss@example.com", "boss").await;
+    changed(&app).await;
+    let undo_token = app.last_mailed_token(JANE);
+    let id = app.user_id(NEW).await;
+    assert_eq!(app.patch_user(&boss, id, &json!({"is_active": false})).await.status, StatusCode::OK);
+
+    assert_eq!(undo(&app, &undo_token).await.body["email_change_undone"], false);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_export_does_not_tell_a_taken_address_from_a_free_one(db: PgPool) {
+    let app = TestApp::new(db);
+    let access = app.signed_in_user(JANE, "jane").await;
+    app.signed_in_user("john@example.com", "john").await;
+    let mut shown = Vec::new();
+    for address in ["john@example.com", NEW] {
+        request_change(&app, &access, address, PASSWORD).await;
+        let export = app.get_as(&access, "/api/v1/users/me/export").await;
+        let links: Vec<(Value, Value)> = export.body["live_links"]
+            .as_array()
+            .expect("live_links")
+            .iter()
+            .map(|link| (link["purpose"].clone(), link["email"].clone()))
+            .collect();
+        shown.push(links);
+    }
+    assert_eq!(shown[0], [(json!("change_email"), json!("john@example.com"))]);
+    assert_eq!(shown[1], [(json!("change_email"), json!(NEW))]);
 }

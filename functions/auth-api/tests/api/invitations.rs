@@ -186,3 +186,18 @@ async fn another_sites_page_cannot_accept_for_its_visitor(db: PgPool) {
         .expect("request");
     assert_eq!(app.send(request).await.status, StatusCode::FORBIDDEN);
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_invitee_cannot_take_a_username_a_registration_holds(db: PgPool) {
+    let app = TestApp::new(db);
+    let admin = boss(&app).await;
+    // a registration of a taken address creates no account, but holds its username
+    app.signed_in_user("jane@example.com", "jane").await;
+    assert_eq!(app.register("jane@example.com", "held_name").await.status, StatusCode::CREATED);
+    invite(&app, &admin, &json!({"email": ANN})).await;
+    let body = json!({"token": app.last_mailed_token(ANN), "password": ANN_PASSWORD, "username": "held_name"});
+
+    let accepted = accept(&app, &body).await;
+
+    assert_eq!((accepted.status, &accepted.body["code"]), (StatusCode::BAD_REQUEST, &json!("username_exists")));
+}
