@@ -201,3 +201,29 @@ async fn an_invitee_cannot_take_a_username_a_registration_holds(db: PgPool) {
 
     assert_eq!((accepted.status, &accepted.body["code"]), (StatusCode::BAD_REQUEST, &json!("username_exists")));
 }
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_cleanup_removes_expired_links_of_every_new_kind(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let admin = boss(&app).await;
+    invite(&app, &admin, &json!({"email": ANN})).await;
+    app.post_json("/api/v1/auth/magic-link", &json!({"email": "boss@example.com"})).await;
+    let body = json!({"new_email": "boss.new@example.com", "password": PASSWORD});
+    assert_eq!(
+        app.call("POST", "/api/v1/users/me/email", Some(&admin), Some(&body)).await.status,
+        StatusCode::ACCEPTED
+    );
+    let kinds = "select purpose from one_time_tokens where purpose in ('accept_invite', 'magic_link', 'change_email') order by purpose";
+    let before: Vec<String> = sqlx::query_scalar(kinds).fetch_all(&db).await.expect("kinds");
+    assert_eq!(before, ["accept_invite", "change_email", "magic_link"]);
+
+    sqlx::query("update one_time_tokens set expires_at = now() - interval '2 days'")
+        .execute(&db)
+        .await
+        .expect("expire");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    shared::jobs::ScheduledJob::CleanupExpired.run(&app.state, deadline).await.expect("cleanup");
+
+    let after: Vec<String> = sqlx::query_scalar(kinds).fetch_all(&db).await.expect("kinds");
+    assert!(after.is_empty(), "{after:?}");
+}
