@@ -60,9 +60,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 /// Documents the answers the shared extractors and layers give before or around any handler, so
 /// clients (and the schema fuzzer in `scripts/test --full`) see every status an operation can
-/// return: 401 from the Bearer extractor, 422 from the body, path and query extractors, 429 from
-/// the rate limiter on `/auth`, `/users`, `/admin`, `/tasks` and `/celery`, 503 when Postgres is
-/// unreachable.
+/// return: 401 from the Bearer extractor, 422 from the body, path and query extractors, 413 from
+/// the body size limit, 429 from the rate limiter on `/auth`, `/users`, `/admin`, `/tasks` and
+/// `/celery`, 503 when Postgres is unreachable.
 fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{RefOr, Response};
     for (path, item) in document.paths.paths.iter_mut() {
@@ -80,6 +80,9 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
                 || operation.parameters.as_ref().is_some_and(|parameters| !parameters.is_empty());
             if has_input {
                 common.push(("422", "The body, path or query failed validation (FastAPI-style detail list)"));
+            }
+            if operation.request_body.is_some() {
+                common.push(("413", "The body is over the size limit"));
             }
             if rate_limited {
                 common.push(("429", "Rate limit reached; see Retry-After"));
