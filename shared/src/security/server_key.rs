@@ -21,6 +21,8 @@ pub enum Purpose {
     MailRecipient,
     /// The stored form of a passwordless sign-in code, bound to its link's token.
     SignInCode,
+    /// The stored form of a second-factor recovery code.
+    RecoveryCode,
 }
 
 impl Purpose {
@@ -30,6 +32,7 @@ impl Purpose {
             Self::RefreshSuccessor => b"refresh-successor",
             Self::MailRecipient => b"mail-recipient",
             Self::SignInCode => b"sign-in-code",
+            Self::RecoveryCode => b"recovery-code",
         }
     }
 }
