@@ -1,21 +1,20 @@
 //! `POST /api/v1/auth/accept-invite`: the invitee sets a password and is signed in.
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
-use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::Deserialize;
 use shared::AppState;
 use shared::error::ApiResult;
 use shared::http::json::{CleanedJson, DropsControlCharacters};
-use shared::http::{cookies, cross_site, rate_limit};
+use shared::http::{cross_site, rate_limit};
 use shared::services::Caller;
 use shared::services::invitations::{self, Acceptance};
 use utoipa::ToSchema;
 
-use crate::login::TokenResponse;
+use crate::login::{TokenResponse, signed_in};
 
 /// The registration limit: accepting creates a usable account, as registering does.
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
@@ -64,7 +63,5 @@ pub(crate) async fn accept_invite(
 ) -> ApiResult<Response> {
     let acceptance = Acceptance { token: body.token, password: body.password, username: body.username };
     let success = invitations::accept(&state, acceptance, &caller).await?;
-    let body = TokenResponse::bearer(success.access_token, success.expires_in);
-    let cookie = cookies::set_refresh(&state.config, &success.refresh_token);
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    Ok(signed_in(&state, success))
 }

@@ -14,7 +14,7 @@ use shared::AppState;
 use shared::error::{ApiError, ApiResult, FieldError};
 use shared::http::{AppJson, body, cookies, cross_site, rate_limit};
 use shared::services::Caller;
-use shared::services::login::{self, Credentials};
+use shared::services::login::{self, Credentials, LoginSuccess};
 use utoipa::ToSchema;
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
@@ -116,6 +116,14 @@ impl TokenResponse {
     }
 }
 
+/// The answer of every route that opens a session (password, mailed link or code, Google/Apple,
+/// accepted invitation): the access token in the body, the refresh token in its cookie.
+pub(crate) fn signed_in(state: &AppState, success: LoginSuccess) -> Response {
+    let body = TokenResponse::bearer(success.access_token, success.expires_in);
+    let cookie = cookies::set_refresh(&state.config, &success.refresh_token);
+    ([(header::SET_COOKIE, cookie)], Json(body)).into_response()
+}
+
 /// Either body format, decided by `Content-Type`.
 pub(crate) struct LoginInput(Credentials);
 
@@ -160,7 +168,5 @@ pub(crate) async fn login(
     LoginInput(credentials): LoginInput,
 ) -> ApiResult<Response> {
     let success = login::login(&state, credentials, &caller).await?;
-    let body = TokenResponse::bearer(success.access_token, success.expires_in);
-    let cookie = cookies::set_refresh(&state.config, &success.refresh_token);
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    Ok(signed_in(&state, success))
 }

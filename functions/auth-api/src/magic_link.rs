@@ -2,8 +2,7 @@
 //! sign-in with a mailed link or 6-digit code (`MAGIC_LINK_ENABLED`).
 
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -11,12 +10,12 @@ use serde_json::{Value, json};
 use shared::AppState;
 use shared::error::{ApiError, ApiResult, FieldError};
 use shared::http::json::{CleanedJson, DropsControlCharacters};
-use shared::http::{AppJson, cookies, cross_site, rate_limit};
+use shared::http::{AppJson, cross_site, rate_limit};
 use shared::services::Caller;
 use shared::services::magic_link::{self, Proof, REQUEST_REPLY};
 use utoipa::ToSchema;
 
-use crate::login::TokenResponse;
+use crate::login::{TokenResponse, signed_in};
 use crate::responses::{EmailSent, lookup_email};
 use crate::verification::EmailBody;
 
@@ -112,7 +111,5 @@ pub(crate) async fn verify_magic_link(
     CleanedJson(body): CleanedJson<VerifyBody>,
 ) -> ApiResult<Response> {
     let success = magic_link::sign_in(&state, body.proof()?, &caller).await?;
-    let body = TokenResponse::bearer(success.access_token, success.expires_in);
-    let cookie = cookies::set_refresh(&state.config, &success.refresh_token);
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    Ok(signed_in(&state, success))
 }

@@ -1,20 +1,19 @@
 //! `POST /api/v1/auth/oauth/login` and `GET /api/v1/auth/oauth/providers`.
 
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::error::ApiResult;
-use shared::http::{AppJson, cookies, cross_site, rate_limit};
+use shared::http::{AppJson, cross_site, rate_limit};
 use shared::security::oidc::Provider;
 use shared::services::Caller;
 use shared::services::oauth;
 use utoipa::ToSchema;
 
-use crate::login::TokenResponse;
+use crate::login::{TokenResponse, signed_in};
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let sign_in = Router::new()
@@ -60,9 +59,7 @@ pub(crate) async fn oauth_login(
     AppJson(body): AppJson<OAuthLoginBody>,
 ) -> ApiResult<Response> {
     let success = oauth::login(&state, body.provider, &body.access_token, &caller).await?;
-    let cookie = cookies::set_refresh(&state.config, &success.refresh_token);
-    let token = TokenResponse::bearer(success.access_token, success.expires_in);
-    Ok(([(header::SET_COOKIE, cookie)], Json(token)).into_response())
+    Ok(signed_in(&state, success))
 }
 
 /// Lists the configured sign-in providers.
