@@ -33,6 +33,28 @@ pub(crate) struct LoginBody {
     password: SecretString,
 }
 
+/// A form login, as OAuth2 password-flow clients and the seed send it (URL-encoded or multipart);
+/// documentation only: the fields are read by [`form_credentials`].
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "describes the form in the OpenAPI document; never built")]
+pub(crate) struct LoginForm {
+    /// The account's email address.
+    #[schema(example = "jane@example.com")]
+    username: String,
+    #[schema(value_type = String, format = Password)]
+    password: String,
+    /// `password` when sent.
+    #[schema(pattern = "^password$")]
+    grant_type: Option<String>,
+    /// Accepted and unused.
+    scope: Option<String>,
+    /// Accepted and unused.
+    client_id: Option<String>,
+    /// Accepted and unused.
+    #[schema(value_type = Option<String>, format = Password)]
+    client_secret: Option<String>,
+}
+
 /// Most fields a login form may have (`username`, `password`, `grant_type`, `scope`,
 /// `client_id`, `client_secret`); a form with many more is not a login.
 const MAX_FORM_FIELDS: usize = 16;
@@ -152,7 +174,14 @@ impl FromRequest<AppState> for LoginInput {
     post,
     path = "/api/v1/auth/login",
     tag = "auth",
-    request_body(content = LoginBody, description = "JSON, or a form (URL-encoded or multipart) with `username` (the email) and `password`"),
+    request_body(
+        description = "JSON `{email, password}`, or the OAuth2 password-flow form with `username` (the email) and `password`",
+        content(
+            (LoginBody = "application/json", example = json!({"email": "jane@example.com", "password": "Str0ng-Passw0rd!"})),
+            (LoginForm = "application/x-www-form-urlencoded"),
+            (LoginForm = "multipart/form-data")
+        )
+    ),
     responses(
         (status = 200, body = TokenResponse),
         (status = 400, description = "Invalid email format (malformed or disposable address), or Inactive user"),

@@ -98,11 +98,20 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
                     .or_insert_with(|| RefOr::T(Response::new(description)));
             }
             for (status, response) in operation.responses.responses.iter_mut() {
-                if let RefOr::T(response) = response
-                    && status.starts_with(['4', '5'])
-                    && response.content.is_empty()
-                {
+                let RefOr::T(response) = response else { continue };
+                if status.starts_with(['4', '5']) && response.content.is_empty() {
                     response.content.insert("application/json".into(), RefOr::T(error_body()));
+                }
+                // OpenAPI requires a description on every response; a route documented with a
+                // body type only gets the status's reason phrase ("OK", "Created").
+                if response.description.is_empty() {
+                    response.description = status
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+                        .and_then(|code| code.canonical_reason())
+                        .unwrap_or("Response")
+                        .to_owned();
                 }
             }
         }

@@ -72,6 +72,7 @@ async fn queue(
 /// Submits a task by name (the seed's `POST /celery/tasks/submit`).
 #[utoipa::path(
     post,
+    operation_id = "celery_submit",
     path = "/api/v1/celery/tasks/submit",
     tag = "celery",
     security(("bearer" = [])),
@@ -133,6 +134,7 @@ impl From<Task> for CeleryTaskStatus {
 /// One task's state (the seed's `GET /celery/tasks/{task_id}/status`).
 #[utoipa::path(
     get,
+    operation_id = "celery_task_status",
     path = "/api/v1/celery/tasks/{task_id}/status",
     tag = "celery",
     security(("bearer" = [])),
@@ -166,6 +168,7 @@ pub(crate) struct CeleryCancelReply {
 /// Cancels a task that has not started (the seed's `DELETE /celery/tasks/{task_id}/cancel`).
 #[utoipa::path(
     delete,
+    operation_id = "celery_cancel",
     path = "/api/v1/celery/tasks/{task_id}/cancel",
     tag = "celery",
     security(("bearer" = [])),
@@ -206,6 +209,7 @@ pub(crate) struct CeleryActiveTask {
 /// Tasks running now, at most 100 (the seed's `GET /celery/tasks/active`).
 #[utoipa::path(
     get,
+    operation_id = "celery_active",
     path = "/api/v1/celery/tasks/active",
     tag = "celery",
     security(("bearer" = [])),
@@ -251,6 +255,7 @@ pub(crate) struct CeleryStatus {
 /// The background task system (the seed's `GET /celery/status`).
 #[utoipa::path(
     get,
+    operation_id = "celery_status",
     path = "/api/v1/celery/status",
     tag = "celery",
     security(("bearer" = [])),
@@ -283,6 +288,7 @@ pub(crate) struct SendEmailQuery {
 /// Queues `send_email` from query parameters (the seed's `POST /celery/tasks/send-email`).
 #[utoipa::path(
     post,
+    operation_id = "celery_send_email",
     path = "/api/v1/celery/tasks/send-email",
     tag = "celery",
     security(("bearer" = [])),
@@ -306,6 +312,7 @@ pub(crate) async fn send_email(
 /// Queues `process_data` over a JSON array body (the seed's `POST /celery/tasks/process-data`).
 #[utoipa::path(
     post,
+    operation_id = "celery_process_data",
     path = "/api/v1/celery/tasks/process-data",
     tag = "celery",
     security(("bearer" = [])),
@@ -332,6 +339,7 @@ pub(crate) async fn process_data(
 /// Queues `cleanup` (the seed's `POST /celery/tasks/cleanup`).
 #[utoipa::path(
     post,
+    operation_id = "celery_cleanup",
     path = "/api/v1/celery/tasks/cleanup",
     tag = "celery",
     security(("bearer" = [])),
@@ -362,6 +370,7 @@ pub(crate) struct LongRunningQuery {
 /// Queues `long_running` (the seed's `POST /celery/tasks/long-running?duration=`).
 #[utoipa::path(
     post,
+    operation_id = "celery_long_running",
     path = "/api/v1/celery/tasks/long-running",
     tag = "celery",
     security(("bearer" = [])),
@@ -389,6 +398,7 @@ pub(crate) async fn long_running(
 /// `POST /celery/tasks/permanently-delete-accounts`).
 #[utoipa::path(
     post,
+    operation_id = "celery_permanently_delete_accounts",
     path = "/api/v1/celery/tasks/permanently-delete-accounts",
     tag = "celery",
     security(("bearer" = [])),
