@@ -34,7 +34,8 @@ pub(crate) struct AdminUser {
     failed_login_count: i32,
     /// Logins are refused until then (back-off).
     locked_until: Option<String>,
-    /// False for accounts that only sign in through Google/Apple.
+    /// False for accounts that only sign in through Google/Apple, and for invitees who have not
+    /// accepted yet.
     has_password: bool,
 }
 
