@@ -4,8 +4,10 @@
 //! one line naming the variable instead of failing on the first request that needs it.
 
 mod deployed;
+mod mfa_keys;
 
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -15,6 +17,7 @@ use crate::domain::ws::ConnectionCaps;
 
 use crate::security::jwt::{JwtKeys, KeyError};
 use crate::security::oidc::ProviderConfig;
+use crate::security::secret_box::SecretBox;
 use crate::security::validation::{Email, HttpUrl, PASSWORD_LENGTH, PasswordPolicy};
 use crate::telemetry::{LogFilter, LogFormat};
 
@@ -82,6 +85,11 @@ pub struct Config {
     pub rate_limit_enabled: bool,
     /// Whether users may sign in with a mailed link or code (`MAGIC_LINK_ENABLED`, default true).
     pub magic_link_enabled: bool,
+    /// The keys that seal TOTP secrets, newest first (`MFA_ENCRYPTION_KEYS`, by default one key
+    /// derived from the JWT key); `None` without any JWT key.
+    pub mfa_keys: Option<Arc<SecretBox>>,
+    /// Whether superusers need a second factor for admin routes (`MFA_REQUIRED_FOR_SUPERUSERS`).
+    pub mfa_required_for_superusers: bool,
     /// The limit of each route group (`RATE_LIMIT_LOGIN=5/minute`, …; the seed's by default).
     pub rate_limits: RateLimits,
     /// How many proxies in front of API Gateway may be trusted to append to `X-Forwarded-For`
@@ -308,6 +316,15 @@ impl Config {
         };
 
         let jwt = parse_jwt(&vars, &environment)?;
+        // The shared secret outlives private-key rotations (the stack always generates one), so
+        // the derived MFA key comes from it when both are set.
+        let jwt_material = vars.get("JWT_SECRET").or_else(|| vars.get("JWT_PRIVATE_KEY")).map(String::into_bytes);
+        let (mfa_keys_setting, mfa_key_material) = (vars.get("MFA_ENCRYPTION_KEYS"), vars.get("MFA_ENCRYPTION_KEY"));
+        let mfa_key_settings = mfa_keys::KeySettings {
+            keys: mfa_keys_setting.as_deref(),
+            material: mfa_key_material.as_deref(),
+            jwt_material: jwt_material.as_deref(),
+        };
         let mail_from = parse_mail_from(&vars)?;
         let rate_limits = parse_rate_limits(&vars)?;
         let hours = |name: &'static str, default: i64, max: i64| -> Result<chrono::Duration, ConfigError> {
@@ -342,6 +359,8 @@ impl Config {
             )?,
             rate_limit_enabled: vars.flag("RATE_LIMIT_ENABLED", true)?,
             magic_link_enabled: vars.flag("MAGIC_LINK_ENABLED", true)?,
+            mfa_keys: mfa_keys::parse(&mfa_key_settings)?.map(Arc::new),
+            mfa_required_for_superusers: vars.flag("MFA_REQUIRED_FOR_SUPERUSERS", false)?,
             rate_limits,
             trusted_proxy_hops: vars.number("TRUSTED_PROXY_HOPS", 0, 0..=10)?,
             log_format,
@@ -369,6 +388,14 @@ impl Config {
                 cors_origins: &config.cors_origins,
                 mail_from: (vars.source("MAIL_FROM"), &config.mail_from),
             })?;
+            if !mfa_key_settings.are_explicit() {
+                return Err(ConfigError::new(
+                    "MFA_ENCRYPTION_KEY",
+                    "is required when deployed (a random string of 32+ characters, kept apart from JWT_SECRET, \
+                     which a re-rendered stack secret replaces: TOTP secrets sealed with a key derived from it \
+                     would no longer open)",
+                ));
+            }
         }
         config.seed_aliases_used = vars.aliases_used.into_inner();
         Ok(config)
@@ -393,6 +420,11 @@ impl Config {
     /// The access-token keys, or the configuration error a token-handling function exits with.
     pub fn require_jwt(&self) -> Result<&JwtKeys, ConfigError> {
         self.jwt.as_ref().ok_or_else(|| ConfigError::new("JWT_SECRET", "is required (or set JWT_PRIVATE_KEY)"))
+    }
+
+    /// The keys that seal TOTP secrets (present whenever a JWT key is).
+    pub fn require_mfa_keys(&self) -> Result<&SecretBox, ConfigError> {
+        self.mfa_keys.as_deref().ok_or_else(|| ConfigError::new("MFA_ENCRYPTION_KEYS", "needs a key (or JWT_SECRET)"))
     }
 }
 

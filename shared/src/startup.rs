@@ -53,7 +53,7 @@ fn exit_with(message: &str) -> ! {
     std::process::exit(2);
 }
 
-/// The settings stored in the secret `SECRETS_ARN` names; they win over the environment.
+/// The settings stored in the secrets `SECRETS_ARN` names; they win over the environment.
 async fn secrets_overlay() -> Result<HashMap<String, String>, String> {
     let Some(arn) = std::env::var("SECRETS_ARN").ok().filter(|arn| !arn.trim().is_empty()) else {
         return Ok(HashMap::new());
@@ -63,7 +63,7 @@ async fn secrets_overlay() -> Result<HashMap<String, String>, String> {
 
 #[cfg(feature = "secrets")]
 async fn load_secret(arn: &str) -> Result<HashMap<String, String>, String> {
-    crate::adapters::secrets_manager::load(arn).await.map_err(|error| format!("configuration error: {error}"))
+    crate::adapters::secrets_manager::load_all(arn).await.map_err(|error| format!("configuration error: {error}"))
 }
 
 #[cfg(not(feature = "secrets"))]

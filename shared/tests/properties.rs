@@ -7,6 +7,7 @@ use axum::extract::ConnectInfo;
 use chrono::Utc;
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
+use shared::domain::assurance::{Assurance, PASSWORD};
 use shared::domain::{device, ws};
 use shared::http::{client_ip, cookies};
 use shared::jobs::message::{Envelope, Job};
@@ -140,7 +141,7 @@ proptest! {
     #[test]
     fn any_single_character_change_breaks_an_access_token(position in any::<prop::sample::Index>(), replacement in "[A-Za-z0-9_.-]") {
         let keys = hs_keys();
-        let (token, _) = keys.issue(Uuid::new_v4(), "jane@example.com", Uuid::new_v4(), Utc::now()).expect("token");
+        let (token, _) = keys.issue(Uuid::new_v4(), "jane@example.com", Uuid::new_v4(), &Assurance::first_factor(PASSWORD), Utc::now()).expect("token");
         let index = position.index(token.len());
         let mut tampered = token.clone();
         tampered.replace_range(index..=index, &replacement);
@@ -154,7 +155,7 @@ proptest! {
     fn issued_access_tokens_verify_with_their_claims(user in any::<u128>(), session in any::<u128>(), email in "[a-z]{1,10}@[a-z]{1,10}\\.com") {
         let keys = hs_keys();
         let (user, session) = (Uuid::from_u128(user), Uuid::from_u128(session));
-        let (token, issued) = keys.issue(user, &email, session, Utc::now()).expect("token");
+        let (token, issued) = keys.issue(user, &email, session, &Assurance::first_factor(PASSWORD), Utc::now()).expect("token");
         let claims = keys.verify(&token).expect("valid token");
         prop_assert_eq!(claims.sub, user);
         prop_assert_eq!(claims.sid, session);

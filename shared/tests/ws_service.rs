@@ -4,6 +4,7 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 use shared::AppState;
+use shared::domain::assurance::{Assurance, PASSWORD};
 use shared::services::ws::{self, ConnectError, Rejection};
 use sqlx::PgPool;
 use test_support::{JWT_SECRET, RecordingPublisher, mint_session, rate_limit_window, test_config};
@@ -65,8 +66,15 @@ async fn a_handshake_without_a_valid_token_is_unauthorized(pool: PgPool) {
     let state = state(pool);
     let (user_id, session_id, token) = signed_in(&state, "jane").await;
     let expired_keys = state.config.require_jwt().expect("keys");
-    let (expired, _) =
-        expired_keys.issue(user_id, "jane@example.com", session_id, Utc::now() - Duration::days(1)).expect("token");
+    let (expired, _) = expired_keys
+        .issue(
+            user_id,
+            "jane@example.com",
+            session_id,
+            &Assurance::first_factor(PASSWORD),
+            Utc::now() - Duration::days(1),
+        )
+        .expect("token");
 
     assert_rejected(ws::connect(&state, "c1", None, None).await, Rejection::Unauthorized);
     assert_rejected(ws::connect(&state, "c1", Some(""), None).await, Rejection::Unauthorized);

@@ -1,5 +1,5 @@
 //! `auth-api`: `/api/v1/auth/*` — registration, email verification, login (password, mailed link
-//! or code, and Google/Apple), sessions, password reset and change, the links of an email change, and the GDPR
+//! or code, and Google/Apple), second factors (TOTP), sessions, password reset and change, the links of an email change, and the GDPR
 //! deletion flow.
 
 mod deletion;
@@ -7,6 +7,7 @@ mod email_change;
 mod invitations;
 mod login;
 mod magic_link;
+mod mfa;
 mod oauth;
 mod passwords;
 mod register;
@@ -47,8 +48,16 @@ use utoipa::OpenApi;
         magic_link::request_magic_link,
         magic_link::verify_magic_link,
         invitations::accept_invite,
+        mfa::enroll,
+        mfa::verify,
+        mfa::list_factors,
+        mfa::remove,
+        mfa::challenge,
     ),
-    tags((name = "auth", description = "Registration, verification and login"))
+    tags(
+        (name = "auth", description = "Registration, verification and login"),
+        (name = "mfa", description = "Second factors (TOTP), recovery codes, and step-up")
+    )
 )]
 pub struct ApiDoc;
 
@@ -66,6 +75,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(email_change::routes(state))
         .merge(magic_link::routes(state))
         .merge(invitations::routes(state))
+        .merge(mfa::routes(state))
         // Responses carry tokens and account data: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }

@@ -14,7 +14,7 @@ use shared::AppState;
 use shared::error::{ApiError, ApiResult, FieldError};
 use shared::http::{AppJson, body, cookies, cross_site, rate_limit};
 use shared::services::Caller;
-use shared::services::login::{self, Credentials, LoginSuccess};
+use shared::services::login::{self, Credentials, SignIn};
 use utoipa::ToSchema;
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
@@ -132,18 +132,50 @@ pub(crate) struct TokenResponse {
     expires_in: i64,
 }
 
+/// What a sign-in answers: tokens, or the second step it still needs.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "describes the answer in the OpenAPI document; never built")]
+pub(crate) enum SignInResponse {
+    /// Signed in.
+    Token(TokenResponse),
+    /// A second factor is needed (`POST /api/v1/auth/mfa/challenge`).
+    MfaRequired(MfaRequired),
+}
+
 impl TokenResponse {
     pub(crate) fn bearer(access_token: String, expires_in: i64) -> Self {
         Self { access_token, token_type: "bearer", expires_in }
     }
 }
 
-/// The answer of every route that opens a session (password, mailed link or code, Google/Apple,
-/// accepted invitation): the access token in the body, the refresh token in its cookie.
-pub(crate) fn signed_in(state: &AppState, success: LoginSuccess) -> Response {
-    let body = TokenResponse::bearer(success.access_token, success.expires_in);
-    let cookie = cookies::set_refresh(&state.config, &success.refresh_token);
-    ([(header::SET_COOKIE, cookie)], Json(body)).into_response()
+/// The answer of a sign-in whose account has a second factor: no session yet, and the token
+/// that `POST /auth/mfa/challenge` completes it with.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MfaRequired {
+    /// Always `true`.
+    mfa_required: bool,
+    /// Single use, valid 5 minutes.
+    mfa_token: String,
+    /// The factor types that can complete it (`totp`).
+    factors: Vec<&'static str>,
+}
+
+/// The answer of every route that signs in (password, mailed link or code, Google/Apple,
+/// accepted invitation, second factor): the access token in the body and the refresh token in
+/// its cookie, or, for an account with a second factor, `mfa_required` and no session.
+pub(crate) fn signed_in(state: &AppState, sign_in: SignIn) -> Response {
+    match sign_in {
+        SignIn::Session(success) => {
+            let body = TokenResponse::bearer(success.access_token, success.expires_in);
+            let cookie = cookies::set_refresh(&state.config, &success.refresh_token);
+            ([(header::SET_COOKIE, cookie)], Json(body)).into_response()
+        }
+        SignIn::SecondFactorRequired(challenge) => {
+            Json(MfaRequired { mfa_required: true, mfa_token: challenge.mfa_token, factors: challenge.factors })
+                .into_response()
+        }
+    }
 }
 
 /// Either body format, decided by `Content-Type`.
@@ -183,7 +215,7 @@ impl FromRequest<AppState> for LoginInput {
         )
     ),
     responses(
-        (status = 200, body = TokenResponse),
+        (status = 200, description = "Signed in, or (account with a second factor) `mfa_required` with the token to complete it", body = SignInResponse),
         (status = 400, description = "Invalid email format (malformed or disposable address), or Inactive user"),
         (status = 401, description = "Invalid email or password / email not verified"),
         (status = 403, description = "Cross-site request refused (another site's page sent it)"),

@@ -15,7 +15,7 @@ use shared::services::Caller;
 use shared::services::magic_link::{self, Proof, REQUEST_REPLY};
 use utoipa::ToSchema;
 
-use crate::login::{TokenResponse, signed_in};
+use crate::login::{SignInResponse, signed_in};
 use crate::responses::{EmailSent, lookup_email};
 use crate::verification::EmailBody;
 
@@ -96,7 +96,7 @@ pub(crate) async fn request_magic_link(
     tag = "auth",
     request_body = VerifyBody,
     responses(
-        (status = 200, body = TokenResponse),
+        (status = 200, body = SignInResponse, description = "Signed in, or `mfa_required` for an account with a second factor"),
         (status = 400, description = "Inactive user"),
         (status = 401, description = "Unknown, expired, used or wrong link or code (`invalid_magic_link`)"),
         (status = 403, description = "Cross-site request refused"),

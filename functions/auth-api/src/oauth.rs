@@ -13,7 +13,7 @@ use shared::services::Caller;
 use shared::services::oauth;
 use utoipa::ToSchema;
 
-use crate::login::{TokenResponse, signed_in};
+use crate::login::{SignInResponse, signed_in};
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let sign_in = Router::new()
@@ -47,7 +47,7 @@ pub(crate) struct Providers {
     tag = "auth",
     request_body = OAuthLoginBody,
     responses(
-        (status = 200, body = TokenResponse),
+        (status = 200, body = SignInResponse, description = "Signed in, or `mfa_required` for an account with a second factor"),
         (status = 400, description = "Invalid token, Invalid OAuth user info, provider not configured, or Email already registered with different method"),
         (status = 403, description = "Cross-site request refused (another site's page sent it)"),
         (status = 422, description = "Unknown provider")

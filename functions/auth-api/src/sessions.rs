@@ -45,6 +45,9 @@ pub(crate) struct SessionResponse {
     user_agent: Option<String>,
     /// The session this request belongs to.
     is_current: bool,
+    /// `aal2` once a second factor was checked in this session, else `aal1`.
+    #[schema(pattern = "^aal[12]$")]
+    aal: &'static str,
 }
 
 /// Seed answer of `GET /auth/sessions`.
@@ -125,6 +128,7 @@ pub(crate) async fn list_sessions(
             device_info: session.device_info,
             ip_address: session.ip_address,
             user_agent: session.user_agent,
+            aal: if session.aal >= 2 { "aal2" } else { "aal1" },
         })
         .collect();
     Ok(Json(SessionList { total_sessions: sessions.len(), sessions }))

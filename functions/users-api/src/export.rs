@@ -14,6 +14,7 @@ use shared::AppState;
 use shared::error::ApiResult;
 use shared::http::CurrentUser;
 use shared::repo::export::{AuditRecord, IdentityRecord, LinkRecord, SessionRecord};
+use shared::repo::mfa::FactorView;
 use shared::repo::user_details::UserDetails;
 use shared::services::Caller;
 use shared::services::export::{self, AccountData};
@@ -42,6 +43,31 @@ pub(crate) struct AccountExport {
     live_links: Vec<ExportLink>,
     /// Newest first, at most 10,000.
     audit_events: Vec<ExportAuditEvent>,
+    /// Second factors, oldest first: type and dates, never the secret or recovery codes.
+    mfa_factors: Vec<ExportFactor>,
+}
+
+/// A second factor of the caller's.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ExportFactor {
+    /// `totp`.
+    #[serde(rename = "type")]
+    kind: String,
+    created_at: String,
+    /// `None` while its enrolment is unfinished.
+    activated_at: Option<String>,
+    last_used_at: Option<String>,
+}
+
+impl From<FactorView> for ExportFactor {
+    fn from(factor: FactorView) -> Self {
+        Self {
+            kind: factor.kind,
+            created_at: rfc3339(factor.created_at),
+            activated_at: factor.activated_at.map(rfc3339),
+            last_used_at: factor.last_used_at.map(rfc3339),
+        }
+    }
 }
 
 /// The account row, without the password hash.
@@ -194,6 +220,7 @@ impl From<AccountData> for AccountExport {
             pending_deletion,
             live_links: data.live_links.into_iter().map(ExportLink::from).collect(),
             audit_events: data.audit_events.into_iter().map(ExportAuditEvent::from).collect(),
+            mfa_factors: data.mfa_factors.into_iter().map(ExportFactor::from).collect(),
         }
     }
 }

@@ -25,6 +25,7 @@ use utoipa::OpenApi;
         admin::users::read_user,
         admin::users::update_user,
         admin::users::revoke_sessions,
+        admin::users::reset_mfa,
         admin::invitations::invite_user,
         admin::invitations::resend_invitation,
         admin::audit::audit_log,

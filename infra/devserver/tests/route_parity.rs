@@ -184,7 +184,13 @@ async fn with_the_database_down_no_route_answers_500() {
         let (router, state) = router_with_rate_limits(rate_limits);
         let keys = state.config.jwt.as_ref().expect("keys");
         let (token, _) = keys
-            .issue(uuid::Uuid::new_v4(), "jane@example.com", uuid::Uuid::new_v4(), chrono::Utc::now())
+            .issue(
+                uuid::Uuid::new_v4(),
+                "jane@example.com",
+                uuid::Uuid::new_v4(),
+                &shared::domain::assurance::Assurance::first_factor("pwd"),
+                chrono::Utc::now(),
+            )
             .expect("token");
         for route in template_routes() {
             let (method, path) = route.split_once(' ').expect("METHOD /path");

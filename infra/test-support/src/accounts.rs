@@ -105,12 +105,23 @@ impl<R> Accounts for TestApp<R> {
 /// many sessions. Returns the session id and the token.
 pub async fn mint_session(state: &AppState, user_id: Uuid, email: &str) -> (Uuid, String) {
     let now = Utc::now();
-    let session = sessions::create(&state.db, user_id, now + chrono::Duration::days(1), &Origin::default())
-        .await
-        .expect("session");
+    let session = sessions::create(
+        &state.db,
+        user_id,
+        now + chrono::Duration::days(1),
+        &Origin::default(),
+        &password_assurance(),
+    )
+    .await
+    .expect("session");
     let keys = state.config.require_jwt().expect("signing key");
-    let (token, _) = keys.issue(user_id, email, session, now).expect("token");
+    let (token, _) = keys.issue(user_id, email, session, &password_assurance(), now).expect("token");
     (session, token)
+}
+
+/// The assurance of a password sign-in, for sessions written directly.
+pub fn password_assurance() -> shared::domain::assurance::Assurance {
+    shared::domain::assurance::Assurance::first_factor(shared::domain::assurance::PASSWORD)
 }
 
 /// Registers an account with [`PASSWORD`] through `router` (a function's own router, as Lambda

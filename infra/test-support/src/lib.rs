@@ -13,7 +13,7 @@ pub mod lambda_process;
 pub mod rate_limit_window;
 pub mod ws;
 
-pub use accounts::{Accounts, PASSWORD, mint_session, register_through};
+pub use accounts::{Accounts, PASSWORD, mint_session, password_assurance, register_through};
 pub use app::{Routes, TestApp, TestResponse, get, json_request, request, send, token_in};
 pub use config::{JWT_SECRET, UNUSED_DATABASE_URL, app_config, temp_mail_dir, test_config};
 pub use ws::RecordingPublisher;

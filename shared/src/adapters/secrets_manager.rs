@@ -1,6 +1,8 @@
-//! Secrets Manager (`SECRETS_ARN`): one JSON object of settings (`{"JWT_SECRET": "…",
+//! Secrets Manager (`SECRETS_ARN`): JSON objects of settings (`{"JWT_SECRET": "…",
 //! "DATABASE_URL": "…"}`) read once per cold start, so secrets never sit in the function's
-//! environment variables. Behind the `secrets` feature.
+//! environment variables. `SECRETS_ARN` may name several secrets, comma-separated (the stack's
+//! settings, and the MFA key that no deploy may rewrite); they are read concurrently and a later
+//! one's keys win. Behind the `secrets` feature.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,6 +23,13 @@ pub enum SecretsError {
     /// The secret is not a JSON object of strings.
     #[error("SECRETS_ARN must hold a JSON object of string values: {0}")]
     Invalid(String),
+}
+
+/// Reads every secret of a comma-separated list of ARNs, at once, and merges their settings.
+pub async fn load_all(arns: &str) -> Result<HashMap<String, String>, SecretsError> {
+    let arns = arns.split(',').map(str::trim).filter(|arn| !arn.is_empty());
+    let loaded = futures_util::future::try_join_all(arns.map(load)).await?;
+    Ok(loaded.into_iter().flatten().collect())
 }
 
 /// Reads secret `arn` and returns its settings.

@@ -56,6 +56,7 @@ fn lambda_environment_gets_a_small_pool_and_json_logs() {
         PUBLIC_FRONT_END,
         PUBLIC_ORIGINS,
         PUBLIC_SENDER,
+        MFA_KEY,
     ])
     .expect("valid config");
     assert_eq!(config.db_max_connections, 2);
@@ -69,6 +70,7 @@ fn lambda_environment_gets_a_small_pool_and_json_logs() {
 const PUBLIC_FRONT_END: (&str, &str) = ("FRONTEND_URL", "https://app.acme.dev");
 const PUBLIC_ORIGINS: (&str, &str) = ("BACKEND_CORS_ORIGINS", "https://app.acme.dev");
 const PUBLIC_SENDER: (&str, &str) = ("MAIL_FROM", "Acme <noreply@mail.acme.dev>");
+const MFA_KEY: (&str, &str) = ("MFA_ENCRYPTION_KEY", "a-random-string-of-at-least-32-characters");
 
 #[test]
 fn a_deployment_does_not_start_with_the_local_defaults() {
@@ -86,7 +88,9 @@ fn a_deployment_does_not_start_with_the_local_defaults() {
         assert_eq!(with(&[PUBLIC_FRONT_END, PUBLIC_ORIGINS]).expect_err("noreply@localhost").var, "MAIL_FROM");
         let seed_sender = with(&[PUBLIC_FRONT_END, PUBLIC_ORIGINS, ("FROM_EMAIL", "noreply@example.com")]);
         assert_eq!(seed_sender.expect_err("example.com").var, "FROM_EMAIL", "named as the user wrote it");
-        with(&[PUBLIC_FRONT_END, PUBLIC_ORIGINS, PUBLIC_SENDER]).expect("public settings");
+        let derived_mfa_key = with(&[PUBLIC_FRONT_END, PUBLIC_ORIGINS, PUBLIC_SENDER]);
+        assert_eq!(derived_mfa_key.expect_err("MFA key from JWT_SECRET").var, "MFA_ENCRYPTION_KEY");
+        with(&[PUBLIC_FRONT_END, PUBLIC_ORIGINS, PUBLIC_SENDER, MFA_KEY]).expect("public settings");
     }
     // Local development, and a Lambda function told it is development, keep the defaults.
     config_from(&[DB]).expect("local");

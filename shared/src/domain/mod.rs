@@ -1,5 +1,6 @@
 //! Business rules without I/O: given facts and the current time, decide. Unit-tested directly.
 
+pub mod assurance;
 pub mod audit;
 pub mod deletion;
 pub mod device;

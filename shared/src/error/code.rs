@@ -40,6 +40,8 @@ pub enum ErrorCode {
     /// An invitation token that is unknown, expired, used, or of an account that already has a
     /// password.
     InvalidInvitation,
+    /// A second-factor code (TOTP or recovery code) that is wrong, malformed or already used.
+    InvalidMfaCode,
 
     // 401: missing or invalid credentials.
     /// No Bearer token.
@@ -56,6 +58,8 @@ pub enum ErrorCode {
     MissingRefreshToken,
     /// A refresh cookie that is unknown, expired, revoked or replayed.
     InvalidRefreshToken,
+    /// An `mfa_token` that is unknown, expired, used, or of a sign-in a password reset ended.
+    InvalidMfaToken,
 
     // 403: authenticated, or not, but not allowed.
     /// The route is for superusers.
@@ -64,6 +68,8 @@ pub enum ErrorCode {
     CrossSiteRequest,
     /// A WebSocket handshake from an origin not in the allowed list.
     ForbiddenOrigin,
+    /// The action needs a session whose second factor was checked (recently, for some actions).
+    MfaRequired,
 
     // 404: no such object, or one the caller may not see.
     /// Nothing is published here (the `.well-known` documents when tokens use a shared secret).
@@ -74,12 +80,16 @@ pub enum ErrorCode {
     SessionNotFound,
     /// No such task.
     TaskNotFound,
+    /// No such second factor of the caller's.
+    MfaFactorNotFound,
 
     // 409: the object's state forbids it.
     /// The task has already started or finished.
     TaskNotCancellable,
     /// The account has accepted its invitation (or never had one): there is nothing to re-send.
     InvitationNotPending,
+    /// The account already has an active TOTP factor (remove it first to enrol another).
+    MfaAlreadyEnabled,
 
     // 413.
     /// The body is over the size limit.
@@ -96,6 +106,8 @@ pub enum ErrorCode {
     LoginBackoff,
     /// The session or account already has as many WebSockets open as allowed.
     TooManyConnections,
+    /// Inside an account's back-off after wrong second-factor codes.
+    MfaBackoff,
 
     // 500 and 503.
     /// A bug or an unexpected failure; the body carries the request id to find the log line.
@@ -108,7 +120,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 37] = [
+    pub const ALL: [Self; 43] = [
         Self::UsernameExists,
         Self::EmailExists,
         Self::InvalidEmailFormat,
@@ -122,6 +134,7 @@ impl ErrorCode {
         Self::InvalidOauthUserInfo,
         Self::InvalidSessionId,
         Self::InvalidInvitation,
+        Self::InvalidMfaCode,
         Self::NotAuthenticated,
         Self::InvalidToken,
         Self::InvalidCredentials,
@@ -129,20 +142,25 @@ impl ErrorCode {
         Self::InvalidMagicLink,
         Self::MissingRefreshToken,
         Self::InvalidRefreshToken,
+        Self::InvalidMfaToken,
         Self::NotSuperuser,
         Self::CrossSiteRequest,
         Self::ForbiddenOrigin,
+        Self::MfaRequired,
         Self::NotFound,
         Self::UserNotFound,
         Self::SessionNotFound,
         Self::TaskNotFound,
+        Self::MfaFactorNotFound,
         Self::TaskNotCancellable,
         Self::InvitationNotPending,
+        Self::MfaAlreadyEnabled,
         Self::PayloadTooLarge,
         Self::ValidationError,
         Self::OverRequestRateLimit,
         Self::LoginBackoff,
         Self::TooManyConnections,
+        Self::MfaBackoff,
         Self::InternalError,
         Self::ServiceUnavailable,
         Self::QueueUnavailable,
@@ -163,20 +181,30 @@ impl ErrorCode {
             | Self::InvalidOauthToken
             | Self::InvalidOauthUserInfo
             | Self::InvalidSessionId
-            | Self::InvalidInvitation => StatusCode::BAD_REQUEST,
+            | Self::InvalidInvitation
+            | Self::InvalidMfaCode => StatusCode::BAD_REQUEST,
             Self::NotAuthenticated
             | Self::InvalidToken
             | Self::InvalidCredentials
             | Self::EmailNotVerified
             | Self::InvalidMagicLink
             | Self::MissingRefreshToken
-            | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            Self::NotSuperuser | Self::CrossSiteRequest | Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
-            Self::NotFound | Self::UserNotFound | Self::SessionNotFound | Self::TaskNotFound => StatusCode::NOT_FOUND,
-            Self::TaskNotCancellable | Self::InvitationNotPending => StatusCode::CONFLICT,
+            | Self::InvalidRefreshToken
+            | Self::InvalidMfaToken => StatusCode::UNAUTHORIZED,
+            Self::NotSuperuser | Self::CrossSiteRequest | Self::ForbiddenOrigin | Self::MfaRequired => {
+                StatusCode::FORBIDDEN
+            }
+            Self::NotFound
+            | Self::UserNotFound
+            | Self::SessionNotFound
+            | Self::TaskNotFound
+            | Self::MfaFactorNotFound => StatusCode::NOT_FOUND,
+            Self::TaskNotCancellable | Self::InvitationNotPending | Self::MfaAlreadyEnabled => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ValidationError => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::OverRequestRateLimit | Self::LoginBackoff | Self::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            Self::OverRequestRateLimit | Self::LoginBackoff | Self::TooManyConnections | Self::MfaBackoff => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable | Self::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -198,6 +226,12 @@ impl ErrorCode {
             Self::InvalidOauthUserInfo => "invalid_oauth_user_info",
             Self::InvalidSessionId => "invalid_session_id",
             Self::InvalidInvitation => "invalid_invitation",
+            Self::InvalidMfaCode => "invalid_mfa_code",
+            Self::InvalidMfaToken => "invalid_mfa_token",
+            Self::MfaRequired => "mfa_required",
+            Self::MfaFactorNotFound => "mfa_factor_not_found",
+            Self::MfaAlreadyEnabled => "mfa_already_enabled",
+            Self::MfaBackoff => "mfa_backoff",
             Self::NotAuthenticated => "not_authenticated",
             Self::InvalidToken => "invalid_token",
             Self::InvalidCredentials => "invalid_credentials",

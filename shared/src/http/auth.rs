@@ -48,7 +48,8 @@ impl OptionalFromRequestParts<AppState> for CurrentUser {
     }
 }
 
-/// A signed-in superuser; anyone else signed in gets 403 (the seed's message).
+/// A signed-in superuser; anyone else signed in gets 403 (the seed's message). With
+/// `MFA_REQUIRED_FOR_SUPERUSERS`, a superuser's session must be at assurance level 2.
 #[derive(Debug, Clone)]
 pub struct Superuser(pub CurrentUser);
 
@@ -57,7 +58,13 @@ impl FromRequestParts<AppState> for Superuser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let current = <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
-        if current.user.is_superuser { Ok(Self(current)) } else { Err(ApiError::not_enough_permissions()) }
+        if !current.user.is_superuser {
+            return Err(ApiError::not_enough_permissions());
+        }
+        if state.config.mfa_required_for_superusers {
+            crate::services::mfa::require_second_factor(state, current.claims.sid).await?;
+        }
+        Ok(Self(current))
     }
 }
 

@@ -35,6 +35,14 @@ pub enum Template {
     MagicLink,
     /// An administrator created an account: a link to choose its password, valid `valid_days`.
     Invitation,
+    /// Notice that two-factor authentication was turned on.
+    MfaEnabled,
+    /// Notice that the owner removed their TOTP factor.
+    MfaDisabled,
+    /// Notice that an administrator removed the account's second factors and signed it out.
+    MfaReset,
+    /// Notice that a recovery code was used to sign in; `codes_left` remain.
+    RecoveryCodeUsed,
 }
 
 /// The files of one template, by its file stem.
@@ -70,6 +78,10 @@ impl Template {
             Self::EmailChanged => files!("email_changed"),
             Self::MagicLink => files!("magic_link"),
             Self::Invitation => files!("invitation"),
+            Self::MfaEnabled => files!("mfa_enabled"),
+            Self::MfaDisabled => files!("mfa_disabled"),
+            Self::MfaReset => files!("mfa_reset"),
+            Self::RecoveryCodeUsed => files!("recovery_code_used"),
         }
     }
 }

@@ -29,6 +29,18 @@ pub async fn delete_dead_one_time_tokens(db: impl PgExecutor<'_>, limit: i64) ->
     .map(|done| done.rows_affected())
 }
 
+/// Second-factor challenges that expired or were used (they are worth nothing after either).
+pub async fn delete_dead_mfa_challenges(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query!(
+        "delete from mfa_challenges where token_hash in (
+            select token_hash from mfa_challenges where expires_at < now() or used_at is not null limit $1)",
+        limit
+    )
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
 /// Sessions that expired, or were revoked more than `keep_revoked_days` ago (kept that long so a
 /// user can still see recent sign-outs; their refresh tokens go by cascade).
 pub async fn delete_dead_sessions(

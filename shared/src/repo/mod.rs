@@ -6,6 +6,7 @@ pub mod deletion;
 pub mod export;
 pub mod identities;
 pub mod maintenance;
+pub mod mfa;
 pub mod one_time_tokens;
 pub mod outbox;
 pub mod processed_jobs;

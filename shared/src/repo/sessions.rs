@@ -7,6 +7,7 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::users::User;
+use crate::domain::assurance::Assurance;
 use crate::security::tokens::TokenHash;
 
 /// Where a session was opened from, for the session list and the audit log.
@@ -26,15 +27,18 @@ pub async fn create(
     user_id: Uuid,
     expires_at: DateTime<Utc>,
     origin: &Origin,
+    assurance: &Assurance,
 ) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar!(
-        "insert into sessions (user_id, expires_at, ip_address, user_agent, device_info)
-         values ($1, $2, $3::text::inet, $4, $5) returning id",
+        "insert into sessions (user_id, expires_at, ip_address, user_agent, device_info, aal, amr, aal2_at)
+         values ($1, $2, $3::text::inet, $4, $5, $6::int2, $7, case when $6::int2 = 2 then now() end) returning id",
         user_id,
         expires_at,
         origin.ip.map(|ip| ip.to_string()),
         origin.user_agent.as_deref(),
-        origin.device_info.as_deref()
+        origin.device_info.as_deref(),
+        assurance.aal,
+        &assurance.amr
     )
     .fetch_one(db)
     .await
@@ -115,12 +119,23 @@ pub struct RefreshToken {
     pub rotated_at: Option<DateTime<Utc>>,
     /// The session is usable: not revoked, not expired, and its account active.
     pub session_live: bool,
+    /// The session's assurance level, kept by every access token refreshed from it.
+    pub aal: i16,
+    /// The session's authentication methods.
+    pub amr: Vec<String>,
+}
+
+impl RefreshToken {
+    /// The session's assurance, for the access tokens refreshed from it.
+    pub fn assurance(&self) -> Assurance {
+        Assurance { aal: self.aal, amr: self.amr.clone() }
+    }
 }
 
 /// The refresh lookup: primary-key probes only, so its cost does not depend on how many
 /// sessions or tokens exist (public so a test can check the plan).
 pub const FIND_REFRESH_TOKEN_SQL: &str = "select s.id as session_id, s.user_id, u.email, r.rotated_at,
-        (s.revoked_at is null and s.expires_at > now() and u.is_active) as session_live
+        (s.revoked_at is null and s.expires_at > now() and u.is_active) as session_live, s.aal, s.amr
    from refresh_tokens r
    join sessions s on s.id = r.session_id
    join users u on u.id = s.user_id
@@ -164,13 +179,15 @@ pub struct SessionView {
     pub ip_address: Option<String>,
     /// Raw user agent.
     pub user_agent: Option<String>,
+    /// Assurance level: 1, or 2 once a second factor was checked.
+    pub aal: i16,
 }
 
 /// The user's live sessions, newest first (uses the partial index on live sessions).
 pub async fn list_live(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<SessionView>, sqlx::Error> {
     sqlx::query_as!(
         SessionView,
-        "select id, created_at, last_used_at, expires_at, device_info, host(ip_address) as ip_address, user_agent
+        "select id, created_at, last_used_at, expires_at, device_info, host(ip_address) as ip_address, user_agent, aal
            from sessions
           where user_id = $1 and revoked_at is null and expires_at > now()
           order by created_at desc, id",
@@ -211,4 +228,39 @@ pub async fn revoke_all_except(
     .execute(db)
     .await
     .map(|done| done.rows_affected())
+}
+
+/// A live session's assurance and when its second factor was last checked.
+pub async fn assurance(
+    db: impl PgExecutor<'_>,
+    session_id: Uuid,
+) -> Result<Option<(Assurance, Option<DateTime<Utc>>)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select aal, amr, aal2_at from sessions where id = $1 and revoked_at is null and expires_at > now()",
+        session_id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|row| (Assurance { aal: row.aal, amr: row.amr }, row.aal2_at)))
+}
+
+/// Raises a live session to level 2 after a second factor (`method`) was checked now; returns
+/// its new assurance (`None` when the session has ended).
+pub async fn raise_to_aal2(
+    db: impl PgExecutor<'_>,
+    session_id: Uuid,
+    method: &str,
+) -> Result<Option<Assurance>, sqlx::Error> {
+    let row = sqlx::query!(
+        "update sessions
+            set aal = 2, aal2_at = now(),
+                amr = case when $2 = any(amr) then amr else array_append(amr, $2) end
+          where id = $1 and revoked_at is null and expires_at > now()
+         returning aal, amr",
+        session_id,
+        method
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|row| Assurance { aal: row.aal, amr: row.amr }))
 }

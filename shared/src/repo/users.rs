@@ -323,14 +323,43 @@ macro_rules! next_locked_until {
             "greatest(",
             $table,
             ".locked_until, case when ",
-            counted_failures!($table, $column),
+            $crate::repo::users::counted_failures!($table, $column),
             " + 1 >= $2 ",
             "then now() + make_interval(secs => least($3::float8, power(2, least(",
-            counted_failures!($table, $column),
+            $crate::repo::users::counted_failures!($table, $column),
             " + 1 - $2, 30)))) end)"
         )
     };
 }
+
+/// The statement that claims an attempt on a counter table keyed by `$key` (`$1`), with the
+/// columns `failed_login_count`, `locked_until` and `updated_at`: the first attempt inserts the
+/// row as a failure counted on a fresh counter, later ones update it under the window rule, and
+/// nothing is counted inside a window (no row returned). Binds as [`next_locked_until`].
+macro_rules! claim_counted_attempt_sql {
+    ($table:literal, $key:literal) => {
+        concat!(
+            "insert into ", $table, " as known (", $key, ", failed_login_count, locked_until)
+             select $1, ",
+            $crate::repo::users::counted_failures!("fresh", "updated_at"),
+            " + 1, ",
+            $crate::repo::users::next_locked_until!("fresh", "updated_at"),
+            "
+               from (select 0 as failed_login_count, null::timestamptz as locked_until, now() as updated_at) as fresh
+             on conflict (", $key, ") do update
+                set failed_login_count = ",
+            $crate::repo::users::counted_failures!("known", "updated_at"),
+            " + 1,
+                    updated_at = now(),
+                    locked_until = ",
+            $crate::repo::users::next_locked_until!("known", "updated_at"),
+            "
+              where known.locked_until is null or known.locked_until <= now()
+             returning ", $key
+        )
+    };
+}
+pub(crate) use {claim_counted_attempt_sql, counted_failures, next_locked_until};
 
 /// Counts a login attempt against the account before its password is checked, unless the
 /// account is inside a back-off window. Counting first (and resetting on success) means a burst of
@@ -369,31 +398,13 @@ pub async fn claim_unknown_email_attempt(
     email_hash: &[u8; 32],
     rule: BackoffRule,
 ) -> Result<bool, sqlx::Error> {
-    let claimed: Option<Vec<u8>> = sqlx::query_scalar(concat!(
-        "insert into unknown_email_logins as known (email_hash, failed_login_count, locked_until)
-         select $1, ",
-        counted_failures!("fresh", "updated_at"),
-        " + 1, ",
-        next_locked_until!("fresh", "updated_at"),
-        "
-           from (select 0 as failed_login_count, null::timestamptz as locked_until, now() as updated_at) as fresh
-         on conflict (email_hash) do update
-            set failed_login_count = ",
-        counted_failures!("known", "updated_at"),
-        " + 1,
-                updated_at = now(),
-                locked_until = ",
-        next_locked_until!("known", "updated_at"),
-        "
-          where known.locked_until is null or known.locked_until <= now()
-         returning email_hash"
-    ))
-    .bind(&email_hash[..])
-    .bind(rule.free_failures)
-    .bind(rule.max_window_seconds as f64)
-    .bind(rule.forget_after_days)
-    .fetch_optional(db)
-    .await?;
+    let claimed: Option<Vec<u8>> = sqlx::query_scalar(claim_counted_attempt_sql!("unknown_email_logins", "email_hash"))
+        .bind(&email_hash[..])
+        .bind(rule.free_failures)
+        .bind(rule.max_window_seconds as f64)
+        .bind(rule.forget_after_days)
+        .fetch_optional(db)
+        .await?;
     Ok(claimed.is_some())
 }
 

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::server_key::ServerKey;
+use crate::domain::assurance::Assurance;
 
 /// Seconds of clock skew tolerated between the signer and the verifier.
 const LEEWAY_SECONDS: u64 = 5;
@@ -45,6 +46,17 @@ pub struct AccessClaims {
     pub aud: String,
     /// Unique token id, for audit trails.
     pub jti: Uuid,
+    /// Assurance level of the session: `aal1`, or `aal2` once a second factor was checked.
+    /// Informational for other services; our own checks read the session row.
+    #[serde(default = "level_one")]
+    pub aal: String,
+    /// How the session's user authenticated (`pwd`, `email`, `oauth`, `totp`, `recovery_code`).
+    #[serde(default)]
+    pub amr: Vec<String>,
+}
+
+fn level_one() -> String {
+    "aal1".to_owned()
 }
 
 /// Why a key could not be loaded; reported as a configuration error naming the variable.
@@ -184,12 +196,13 @@ impl JwtKeys {
         Some(JwkSet { keys: std::iter::once(current).chain(previous).collect() })
     }
 
-    /// Signs an access token for `user_id` in session `session_id`.
+    /// Signs an access token for `user_id` in session `session_id`, of the session's assurance.
     pub fn issue(
         &self,
         user_id: Uuid,
         email: &str,
         session_id: Uuid,
+        assurance: &Assurance,
         now: DateTime<Utc>,
     ) -> Result<(String, AccessClaims), TokenError> {
         let iat = now.timestamp();
@@ -203,6 +216,8 @@ impl JwtKeys {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: Uuid::new_v4(),
+            aal: assurance.level().to_owned(),
+            amr: assurance.amr.clone(),
         };
         let mut header = Header::new(self.current.algorithm);
         header.kid.clone_from(&self.current.key_id);

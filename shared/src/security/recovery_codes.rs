@@ -1,8 +1,9 @@
 //! Recovery codes: the single-use way into an account whose second factor is lost.
 //!
 //! Ten codes of ten base32 characters (50 bits each), shown once as `xxxxx-xxxxx`. They are
-//! stored as keyed digests (HMAC with the server key), so a copy of the table alone cannot be
-//! searched for them, and compared by digest, whatever the case or dashes the user types.
+//! stored as digests keyed by their factor's TOTP secret (itself kept sealed), so a copy of the
+//! table alone cannot be searched for them; the key does not change when the JWT or sealing keys
+//! rotate. They are compared by digest, whatever the case or dashes the user types.
 
 use super::server_key::{Purpose, ServerKey};
 use super::tokens::RandomnessError;
@@ -36,8 +37,8 @@ pub fn normalize(typed: &str) -> Option<String> {
 }
 
 /// The stored form of a normalized code.
-pub fn digest(server_key: &ServerKey, normalized: &str) -> [u8; 32] {
-    server_key.digest(Purpose::RecoveryCode, normalized.as_bytes())
+pub fn digest(factor_secret: &[u8], normalized: &str) -> [u8; 32] {
+    ServerKey::derive_from(factor_secret).digest(Purpose::RecoveryCode, normalized.as_bytes())
 }
 
 #[cfg(test)]
@@ -68,9 +69,8 @@ mod tests {
 
     #[test]
     fn digests_are_keyed() {
-        let key = ServerKey::derive_from(b"a secret of at least thirty-two bytes");
-        let other = ServerKey::derive_from(b"another secret of thirty-two bytes");
-        assert_ne!(digest(&key, "abcdefghij"), digest(&other, "abcdefghij"));
-        assert_ne!(digest(&key, "abcdefghij"), digest(&key, "abcdefghik"));
+        let (key, other) = (b"a factor secret of 20".as_slice(), b"another factor's one".as_slice());
+        assert_ne!(digest(key, "abcdefghij"), digest(other, "abcdefghij"));
+        assert_ne!(digest(key, "abcdefghij"), digest(key, "abcdefghik"));
     }
 }

@@ -23,6 +23,8 @@ pub enum Purpose {
     SignInCode,
     /// The stored form of a second-factor recovery code.
     RecoveryCode,
+    /// The default key that seals second-factor secrets when none is configured.
+    MfaSecretKey,
 }
 
 impl Purpose {
@@ -33,6 +35,7 @@ impl Purpose {
             Self::MailRecipient => b"mail-recipient",
             Self::SignInCode => b"sign-in-code",
             Self::RecoveryCode => b"recovery-code",
+            Self::MfaSecretKey => b"mfa-secret-key",
         }
     }
 }

@@ -10,6 +10,7 @@ use super::Caller;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::repo::export::{self, AuditRecord, IdentityRecord, LinkRecord, SessionRecord};
+use crate::repo::mfa::{self, FactorView};
 use crate::repo::user_details::{self, UserDetails};
 
 /// At most this many audit events are exported (the newest); enough for any real account while
@@ -29,6 +30,8 @@ pub struct AccountData {
     pub live_links: Vec<LinkRecord>,
     /// The newest audit events about the account, newest first.
     pub audit_events: Vec<AuditRecord>,
+    /// Second factors (type and dates; never the secret), oldest first.
+    pub mfa_factors: Vec<FactorView>,
 }
 
 /// Reads everything stored about `user_id`. A 404 if the account vanished meanwhile.
@@ -39,7 +42,8 @@ pub async fn export_account(state: &AppState, user_id: Uuid, caller: &Caller) ->
     let sessions = export::sessions(&mut *tx, user_id).await?;
     let live_links = export::live_links(&mut *tx, user_id).await?;
     let audit_events = export::audit_events(&mut *tx, user_id, MAX_AUDIT_EVENTS).await?;
+    let mfa_factors = mfa::list_factors(&mut *tx, user_id).await?;
     caller.audit(&mut *tx, "account_exported", Some(user_id), true, json!({})).await?;
     tx.commit().await?;
-    Ok(AccountData { profile, identities, sessions, live_links, audit_events })
+    Ok(AccountData { profile, identities, sessions, live_links, audit_events, mfa_factors })
 }

@@ -10,13 +10,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::Caller;
-use super::login::{LoginSuccess, open_session};
+use super::login::{SignIn, open_session};
 use super::oauth::random_suffix;
 use super::outbox_mail;
 use super::passwords::{check_new_password, check_password_rules};
 use super::registration::username_taken;
 use crate::AppState;
 use crate::domain::InvalidInput;
+use crate::domain::assurance;
 use crate::error::{ApiError, ErrorCode};
 use crate::mail::templates::Template;
 use crate::repo::one_time_tokens::{self, Purpose};
@@ -107,8 +108,8 @@ pub async fn resend(state: &AppState, admin_id: Uuid, target: Uuid, caller: &Cal
 
 /// Sets the invited account's first password (and username, if given), marks the address
 /// verified and signs in, as a login would.
-pub async fn accept(state: &AppState, acceptance: Acceptance, caller: &Caller) -> Result<LoginSuccess, ApiError> {
-    let keys = state.config.require_jwt()?;
+pub async fn accept(state: &AppState, acceptance: Acceptance, caller: &Caller) -> Result<SignIn, ApiError> {
+    state.config.require_jwt()?;
     // The rules that need no account first, as reset-password checks them before the token.
     check_password_rules(state, &[], &acceptance.password, "password")?;
     let username = acceptance
@@ -154,7 +155,7 @@ pub async fn accept(state: &AppState, acceptance: Acceptance, caller: &Caller) -
     caller.audit(&mut *tx, "invitation_accepted", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
     let user = users::find_by_id(&state.db, user.id).await?.ok_or_else(invalid_invitation)?;
-    open_session(state, &user, Some(&new_hash), caller, keys).await
+    open_session(state, &user, Some(&new_hash), caller, assurance::PASSWORD).await
 }
 
 /// Never signed in with a password or verified its address: the invitation is still open.

@@ -12,11 +12,12 @@ use uuid::Uuid;
 
 use super::Caller;
 use crate::AppState;
+use crate::domain::assurance::{self, Assurance};
 use crate::domain::{device, login_backoff};
 use crate::error::{ApiError, ErrorCode};
-use crate::repo::registration_holds;
 use crate::repo::sessions::{self, Origin};
 use crate::repo::users::{self, Rehash, User};
+use crate::repo::{mfa, registration_holds};
 use crate::security::server_key::{Purpose, ServerKey};
 use crate::security::validation::Email;
 use crate::security::{password, tokens};
@@ -33,6 +34,25 @@ pub struct Credentials {
     pub email: String,
     /// As typed.
     pub password: SecretString,
+}
+
+/// What a sign-in's first step leads to: a session, or, for an account with a second factor,
+/// a challenge to complete with it (`POST /auth/mfa/challenge`).
+#[derive(Debug)]
+pub enum SignIn {
+    /// Signed in.
+    Session(LoginSuccess),
+    /// The second factor is still needed; no session exists yet.
+    SecondFactorRequired(SecondFactorChallenge),
+}
+
+/// The pending second step of a sign-in.
+#[derive(Debug)]
+pub struct SecondFactorChallenge {
+    /// Single-use token naming the challenge (stored only as a digest).
+    pub mfa_token: String,
+    /// The factor types that can complete it.
+    pub factors: Vec<&'static str>,
 }
 
 /// What a successful login hands back.
@@ -83,7 +103,7 @@ fn invalid_email_format() -> ApiError {
 }
 
 /// Checks credentials and opens a session.
-pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) -> Result<LoginSuccess, ApiError> {
+pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) -> Result<SignIn, ApiError> {
     let keys = state.config.require_jwt()?;
     let email = Email::parse_existing(&credentials.email).map_err(|_| invalid_email_format())?;
     let email = email.as_str();
@@ -129,7 +149,7 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     }
     // The hash now stored if nothing replaced it meanwhile: the upgrade, or the one verified.
     let verified = upgraded.unwrap_or(stored);
-    open_session(state, &user, Some(&verified), caller, keys).await
+    open_session(state, &user, Some(&verified), caller, assurance::PASSWORD).await
 }
 
 /// Counts a password check against the account's back-off before it runs (login and
@@ -159,17 +179,44 @@ fn backing_off(until: Option<chrono::DateTime<Utc>>) -> ApiError {
     ApiError::TooManyRequests { code: ErrorCode::LoginBackoff, retry_after_secs }
 }
 
-/// Opens a session for `user` (already authenticated): session row, refresh token, eviction
-/// beyond the session limit, audit entry, access token. `verified_password` is the stored hash
-/// the password was checked against (`None` for a sign-in without one); if a reset replaced it
-/// meanwhile, no session opens, so the old password cannot outlive the reset.
+/// Signs `user` in after a first factor (`method`, an `amr` value): a session, or a second-factor
+/// challenge when the account has an active factor. `verified_password` is the stored hash the
+/// password was checked against (`None` for a sign-in without one); if a reset replaced it
+/// meanwhile, nothing opens, so the old password cannot outlive the reset.
 pub(crate) async fn open_session(
     state: &AppState,
     user: &User,
     verified_password: Option<&str>,
     caller: &Caller,
-    keys: &crate::security::jwt::JwtKeys,
+    method: &str,
+) -> Result<SignIn, ApiError> {
+    let mut tx = state.db.begin().await?;
+    // Concurrent logins of one user queue here, so each eviction sees the other's new session.
+    if !users::lock_if_password_is(&mut *tx, user.id, verified_password).await? {
+        return Err(incorrect());
+    }
+    if mfa::has_active_factor(&mut *tx, user.id).await? {
+        let challenge = super::mfa::start_challenge(&mut tx, user.id, method).await?;
+        caller.audit(&mut *tx, "login", Some(user.id), true, json!({"mfa_required": true})).await?;
+        tx.commit().await?;
+        return Ok(SignIn::SecondFactorRequired(challenge));
+    }
+    let success = create_session(state, &mut tx, user, caller, &Assurance::first_factor(method)).await?;
+    tx.commit().await?;
+    Ok(SignIn::Session(success))
+}
+
+/// Writes a session of `assurance` for `user` inside `tx` (whose caller holds the user's row
+/// lock): session row, refresh token, eviction beyond the session limit, audit entry, and the
+/// access token, which works once `tx` commits.
+pub(crate) async fn create_session(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    user: &User,
+    caller: &Caller,
+    assurance: &Assurance,
 ) -> Result<LoginSuccess, ApiError> {
+    let keys = state.config.require_jwt()?;
     let now = Utc::now();
     let origin = Origin {
         ip: caller.ip,
@@ -178,18 +225,11 @@ pub(crate) async fn open_session(
     };
     let refresh = tokens::issue()?;
     let expires_at = now + Duration::days(i64::from(state.config.refresh_token_days));
-
-    let mut tx = state.db.begin().await?;
-    // Concurrent logins of one user queue here, so each eviction sees the other's new session.
-    if !users::lock_if_password_is(&mut *tx, user.id, verified_password).await? {
-        return Err(incorrect());
-    }
-    let session_id = sessions::create(&mut *tx, user.id, expires_at, &origin).await?;
+    let session_id = sessions::create(&mut *tx, user.id, expires_at, &origin, assurance).await?;
     sessions::insert_refresh_token(&mut *tx, session_id, &refresh.hash).await?;
     sessions::evict_oldest(&mut *tx, user.id, i64::from(state.config.max_sessions_per_user)).await?;
-    caller.audit(&mut *tx, "login", Some(user.id), true, json!({"session_id": session_id})).await?;
-    tx.commit().await?;
-
-    let (access_token, _) = keys.issue(user.id, &user.email, session_id, now)?;
+    let details = json!({"session_id": session_id, "aal": assurance.level(), "amr": assurance.amr});
+    caller.audit(&mut *tx, "login", Some(user.id), true, details).await?;
+    let (access_token, _) = keys.issue(user.id, &user.email, session_id, assurance, now)?;
     Ok(LoginSuccess { access_token, expires_in: keys.ttl_seconds(), refresh_token: refresh.secret, session_id })
 }

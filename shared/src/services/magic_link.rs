@@ -8,10 +8,11 @@
 use serde_json::json;
 
 use super::Caller;
-use super::login::{LoginSuccess, open_session};
+use super::login::{SignIn, open_session};
 use super::outbox_mail::{self, Unsolicited};
 use super::uniform_latency::{ADDRESS_LOOKUP_FLOOR, no_sooner_than};
 use crate::AppState;
+use crate::domain::assurance;
 use crate::error::{ApiError, ErrorCode};
 use crate::mail::templates::Template;
 use crate::repo::one_time_tokens::{self, Purpose};
@@ -79,7 +80,7 @@ async fn mail_link_and_code(state: &AppState, email: &Email) -> Result<(), ApiEr
 
 /// Signs in with a link or a code, exactly as a login does (session, refresh token, access
 /// token), and marks an unverified address verified: the mail reached it.
-pub async fn sign_in(state: &AppState, proof: Proof, caller: &Caller) -> Result<LoginSuccess, ApiError> {
+pub async fn sign_in(state: &AppState, proof: Proof, caller: &Caller) -> Result<SignIn, ApiError> {
     ensure_enabled(state)?;
     let keys = state.config.require_jwt()?;
     let user_id = match proof {
@@ -104,7 +105,7 @@ pub async fn sign_in(state: &AppState, proof: Proof, caller: &Caller) -> Result<
         tx.commit().await?;
     }
     caller.audit(&state.db, "magic_link_login", Some(user.id), true, json!({})).await?;
-    open_session(state, &user, None, caller, keys).await
+    open_session(state, &user, None, caller, assurance::EMAIL).await
 }
 
 /// Uses the link's token; its user, or `None` for an unknown, used or expired one.

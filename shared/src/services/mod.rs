@@ -8,6 +8,7 @@ pub mod export;
 pub mod invitations;
 pub mod login;
 pub mod magic_link;
+pub mod mfa;
 pub mod oauth;
 pub mod passwords;
 pub mod rate_limits;

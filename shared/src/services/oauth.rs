@@ -7,8 +7,9 @@
 use serde_json::json;
 
 use super::Caller;
-use super::login::{LoginSuccess, open_session};
+use super::login::{SignIn, open_session};
 use crate::AppState;
+use crate::domain::assurance;
 use crate::error::{ApiError, ErrorCode};
 use crate::repo::identities;
 use crate::repo::users::{self, Taken, User};
@@ -18,13 +19,8 @@ use crate::security::oidc::{OidcError, Provider, VerifiedIdentity};
 const USERNAME_ATTEMPTS: usize = 5;
 
 /// Verifies the provider's ID token and opens a session for its account.
-pub async fn login(
-    state: &AppState,
-    provider: Provider,
-    id_token: &str,
-    caller: &Caller,
-) -> Result<LoginSuccess, ApiError> {
-    let keys = state.config.require_jwt()?;
+pub async fn login(state: &AppState, provider: Provider, id_token: &str, caller: &Caller) -> Result<SignIn, ApiError> {
+    state.config.require_jwt()?;
     let identity = state.id_tokens.verify(provider, id_token).await.map_err(|error| match error {
         OidcError::NotConfigured => ApiError::refused(
             ErrorCode::ProviderNotConfigured,
@@ -51,7 +47,7 @@ pub async fn login(
         return Err(ApiError::refused(ErrorCode::InactiveUser, "Inactive user"));
     }
     caller.audit(&state.db, "oauth_login", Some(user.id), true, json!({"provider": provider.as_str()})).await?;
-    open_session(state, &user, None, caller, keys).await
+    open_session(state, &user, None, caller, assurance::OAUTH).await
 }
 
 fn email_taken() -> ApiError {

@@ -66,7 +66,9 @@ pub async fn refresh(state: &AppState, presented: &str, caller: &Caller) -> Resu
         }
     };
 
-    let (access_token, _) = keys.issue(token.user_id, &token.email, token.session_id, Utc::now())?;
+    // The session's level, not a fresh one: refreshing never raises or lowers it.
+    let (access_token, _) =
+        keys.issue(token.user_id, &token.email, token.session_id, &token.assurance(), Utc::now())?;
     Ok(Refreshed { access_token, expires_in: keys.ttl_seconds(), refresh_token: successor })
 }
 

@@ -9,6 +9,7 @@ mod helpers;
 mod invitations;
 mod magic_link;
 mod mail_flood;
+mod mfa;
 mod oauth;
 mod passwords;
 mod races;

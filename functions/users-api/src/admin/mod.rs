@@ -1,5 +1,5 @@
 //! The superuser API: `/api/v1/admin/users…` (list, search, read, update flags, end sessions,
-//! invite) and
+//! reset second factors, invite) and
 //! `/api/v1/admin/audit-log`. Every handler takes [`Superuser`](shared::http::Superuser) first, so
 //! anonymous callers get 401 and ordinary users 403 before any input is looked at.
 
@@ -16,6 +16,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/admin/users", get(users::list_users).post(invitations::invite_user))
         .route("/api/v1/admin/users/{id}", get(users::read_user).patch(users::update_user))
         .route("/api/v1/admin/users/{id}/sessions", delete(users::revoke_sessions))
+        .route("/api/v1/admin/users/{id}/mfa", delete(users::reset_mfa))
         .route("/api/v1/admin/users/{id}/invite", post(invitations::resend_invitation))
         .route("/api/v1/admin/audit-log", get(audit::audit_log))
 }

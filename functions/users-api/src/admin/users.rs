@@ -1,4 +1,5 @@
-//! `GET /admin/users`, `GET` and `PATCH /admin/users/{id}`, `DELETE /admin/users/{id}/sessions`.
+//! `GET /admin/users`, `GET` and `PATCH /admin/users/{id}`, `DELETE /admin/users/{id}/sessions`,
+//! `DELETE /admin/users/{id}/mfa`.
 
 use axum::Json;
 use axum::extract::State;
@@ -218,4 +219,38 @@ pub(crate) async fn revoke_sessions(
 ) -> ApiResult<Json<SessionsRevoked>> {
     let revoked = admin::revoke_sessions(&state, admin.user.id, id, &caller).await?;
     Ok(Json(SessionsRevoked { detail: "Sessions revoked", revoked }))
+}
+
+/// Answer of `DELETE /admin/users/{id}/mfa`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MfaReset {
+    /// `Second factors removed`.
+    detail: &'static str,
+    /// How many factors were removed.
+    removed: u64,
+}
+
+/// Removes every second factor of an account (a lost authenticator and lost recovery codes),
+/// ends its sessions and mails the owner. 404 when it has none.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}/mfa",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Account id")),
+    responses(
+        (status = 200, body = MfaReset),
+        (status = 403, description = "Not enough permissions"),
+        (status = 404, description = "User not found, or no second factor (`mfa_factor_not_found`)"),
+        (status = 422, description = "Malformed id")
+    )
+)]
+pub(crate) async fn reset_mfa(
+    State(state): State<AppState>,
+    Superuser(admin): Superuser,
+    caller: Caller,
+    UserIdPath(id): UserIdPath,
+) -> ApiResult<Json<MfaReset>> {
+    let removed = shared::services::mfa::reset_by_admin(&state, admin.user.id, id, &caller).await?;
+    Ok(Json(MfaReset { detail: "Second factors removed", removed }))
 }

@@ -68,7 +68,8 @@ async fn get_current_user_expired_token(db: PgPool) {
     let (user, session) = user_and_session(&app).await;
     // Issued long enough ago that it expired a while back (beyond any clock-skew leeway).
     let issued_at = Utc::now() - Duration::seconds(keys(&app).ttl_seconds() + 60);
-    let (expired, _) = keys(&app).issue(user, EMAIL, session, issued_at).expect("token");
+    let (expired, _) =
+        keys(&app).issue(user, EMAIL, session, &test_support::password_assurance(), issued_at).expect("token");
 
     let response = app.get_as(&expired, "/api/v1/users/me").await;
 
@@ -83,7 +84,8 @@ async fn get_current_user_wrong_secret_key(db: PgPool) {
     let wrong =
         JwtKeys::from_secret(b"wrong_secret_key-wrong_secret_key-0123", keys(&app).issuer(), "serverless-auth", 900)
             .expect("keys");
-    let (tampered, _) = wrong.issue(user, EMAIL, session, Utc::now()).expect("token");
+    let (tampered, _) =
+        wrong.issue(user, EMAIL, session, &test_support::password_assurance(), Utc::now()).expect("token");
 
     let response = app.get_as(&tampered, "/api/v1/users/me").await;
 
@@ -94,8 +96,15 @@ async fn get_current_user_wrong_secret_key(db: PgPool) {
 #[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn get_current_user_nonexistent_user(db: PgPool) {
     let app = TestApp::new(db);
-    let (token, _) =
-        keys(&app).issue(Uuid::new_v4(), "nonexistent@example.com", Uuid::new_v4(), Utc::now()).expect("token");
+    let (token, _) = keys(&app)
+        .issue(
+            Uuid::new_v4(),
+            "nonexistent@example.com",
+            Uuid::new_v4(),
+            &test_support::password_assurance(),
+            Utc::now(),
+        )
+        .expect("token");
 
     let response = app.get_as(&token, "/api/v1/users/me").await;
 

@@ -1,6 +1,7 @@
 //! Signing round trips and the attacks a verifier must refuse.
 
 use super::*;
+use crate::domain::assurance::PASSWORD;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
@@ -21,7 +22,8 @@ fn rs() -> JwtKeys {
 }
 
 fn issue(keys: &JwtKeys) -> (String, AccessClaims) {
-    keys.issue(Uuid::new_v4(), "jane@example.com", Uuid::new_v4(), Utc::now()).expect("token")
+    keys.issue(Uuid::new_v4(), "jane@example.com", Uuid::new_v4(), &Assurance::first_factor(PASSWORD), Utc::now())
+        .expect("token")
 }
 
 /// Builds a token by hand: `header` and `claims` as JSON, signed with HS256 under `secret`
@@ -109,12 +111,26 @@ fn tokens_of_another_key_or_kid_are_refused() {
 #[test]
 fn expired_and_not_yet_valid_tokens_are_refused() {
     let keys = hs();
-    let (old, _) =
-        keys.issue(Uuid::new_v4(), "x@example.com", Uuid::new_v4(), Utc::now() - Duration::hours(1)).expect("t");
+    let (old, _) = keys
+        .issue(
+            Uuid::new_v4(),
+            "x@example.com",
+            Uuid::new_v4(),
+            &Assurance::first_factor(PASSWORD),
+            Utc::now() - Duration::hours(1),
+        )
+        .expect("t");
     assert_eq!(keys.verify(&old), Err(TokenError::Expired));
 
-    let (future, _) =
-        keys.issue(Uuid::new_v4(), "x@example.com", Uuid::new_v4(), Utc::now() + Duration::hours(1)).expect("t");
+    let (future, _) = keys
+        .issue(
+            Uuid::new_v4(),
+            "x@example.com",
+            Uuid::new_v4(),
+            &Assurance::first_factor(PASSWORD),
+            Utc::now() + Duration::hours(1),
+        )
+        .expect("t");
     assert!(matches!(keys.verify(&future), Err(TokenError::Invalid(_))));
 }
 
