@@ -20,6 +20,8 @@ create table mfa_factors (
 );
 
 create index mfa_factors_user_idx on mfa_factors (user_id);
+-- unfinished enrolments, for the cleanup that drops the stale ones
+create index mfa_factors_pending_idx on mfa_factors (created_at) where activated_at is null;
 -- one active TOTP factor per account
 create unique index mfa_factors_one_active_idx on mfa_factors (user_id) where activated_at is not null;
 
@@ -47,6 +49,8 @@ create table mfa_challenges (
 );
 
 create index mfa_challenges_expires_at_idx on mfa_challenges (expires_at);
+-- an account's challenges, for the cascade when it is purged
+create index mfa_challenges_user_idx on mfa_challenges (user_id);
 
 -- Wrong second-factor codes, counted per account like wrong passwords but apart from them: a
 -- correct password must not reset this count. Same columns as unknown_email_logins, so one SQL

@@ -192,7 +192,7 @@ pub(crate) struct RemoveBody {
     tag = "mfa",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Factor id")),
-    request_body = RemoveBody,
+    request_body(content = Option<RemoveBody>, description = "Needed for an active factor; an unfinished enrolment is removed without a body"),
     responses(
         (status = 200, body = Message),
         (status = 400, description = "Wrong password (`incorrect_password`) or code (`invalid_mfa_code`)"),
@@ -208,8 +208,9 @@ pub(crate) async fn remove(
     current: CurrentUser,
     caller: Caller,
     IdPath(factor_id): IdPath,
-    AppJson(body): AppJson<RemoveBody>,
+    body: Option<AppJson<RemoveBody>>,
 ) -> ApiResult<Json<Message>> {
+    let AppJson(body) = body.unwrap_or_default();
     let confirmation = RemovalConfirmation { password: body.password, code: body.code };
     mfa::remove(&state, &current, factor_id, confirmation, &caller).await?;
     Ok(Json(Message::new("MFA factor removed")))
@@ -282,19 +283,16 @@ impl ChallengeBody {
 pub(crate) async fn challenge(
     State(state): State<AppState>,
     caller: Caller,
-    current: Option<CurrentUser>,
+    current: Result<CurrentUser, ApiError>,
     CleanedJson(body): CleanedJson<ChallengeBody>,
 ) -> ApiResult<Response> {
     let proof = ChallengeBody::proof(body.code, body.recovery_code)?;
-    match (body.mfa_token, current) {
-        (Some(mfa_token), _) => {
-            let success = mfa::complete_sign_in(&state, &mfa_token, proof, &caller).await?;
-            Ok(signed_in(&state, shared::services::login::SignIn::Session(success)))
-        }
-        (None, Some(current)) => {
-            let (access_token, expires_in) = mfa::step_up(&state, &current, proof, &caller).await?;
-            Ok(Json(TokenResponse::bearer(access_token, expires_in)).into_response())
-        }
-        (None, None) => Err(ApiError::not_authenticated()),
+    // With an mfa_token the Bearer token plays no part: a stale one the client still sends
+    // must not fail the sign-in.
+    if let Some(mfa_token) = body.mfa_token {
+        let success = mfa::complete_sign_in(&state, &mfa_token, proof, &caller).await?;
+        return Ok(signed_in(&state, shared::services::login::SignIn::Session(success)));
     }
+    let (access_token, expires_in) = mfa::step_up(&state, &current?, proof, &caller).await?;
+    Ok(Json(TokenResponse::bearer(access_token, expires_in)).into_response())
 }

@@ -5,9 +5,10 @@
 //! without it, from `JWT_SECRET` (`JWT_PRIVATE_KEY` when there is no shared secret), which is
 //! fine locally but not deployed: a re-rendered stack secret gets a new `JWT_SECRET`.
 //!
-//! `MFA_ENCRYPTION_KEYS` lists the keys explicitly: each entry is `id:base64` (32 bytes of key
-//! material) or the word `default`; unset, the default key alone is used. To rotate, put a new
-//! key in front and keep the old ones listed:
+//! `MFA_ENCRYPTION_KEYS` lists the keys explicitly (deployed, in the MFA key's own secret, which
+//! no deploy rewrites): each entry is `id:base64` (32 bytes of key material) or the word
+//! `default`; unset, the default key alone is used. To rotate, put a new key in front and keep
+//! the old ones listed:
 //! a secret opened with an older key is sealed again with the newest on its next use, and an
 //! old key can go once no factor names it (`select key_id, count(*) from mfa_factors group by 1`).
 

@@ -5,7 +5,7 @@
 //! in two steps (syntax, then shape) and reports the failing field's path.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, OptionalFromRequest, Request};
 use axum::response::{IntoResponse, Response};
 
 use serde::de::DeserializeOwned;
@@ -28,6 +28,24 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = json_bytes(request, state).await?;
         parse(&bytes).map(AppJson).map_err(IntoResponse::into_response)
+    }
+}
+
+/// An optional JSON body: `None` for a request without any (no `Content-Type` and no bytes, as
+/// a `DELETE` usually is); anything else is read as [`AppJson`] reads it.
+impl<S, T> OptionalFromRequest<S> for AppJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if request.headers().contains_key(http::header::CONTENT_TYPE) {
+            return <Self as FromRequest<S>>::from_request(request, state).await.map(Some);
+        }
+        let bytes = body_bytes(request, state).await?;
+        if bytes.is_empty() { Ok(None) } else { Err(not_json()) }
     }
 }
 

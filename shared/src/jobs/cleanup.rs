@@ -49,6 +49,10 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
             maintenance::delete_dead_mfa_challenges(db, CLEANUP_BATCH)
         })
         .await?
+        && drain(report, "mfa_enrolments_deleted", stop_at, || {
+            maintenance::delete_stale_mfa_enrolments(db, CLEANUP_BATCH)
+        })
+        .await?
         && drain(report, "registration_holds_deleted", stop_at, || {
             maintenance::delete_expired_registration_holds(db, CLEANUP_BATCH)
         })

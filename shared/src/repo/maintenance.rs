@@ -29,11 +29,25 @@ pub async fn delete_dead_one_time_tokens(db: impl PgExecutor<'_>, limit: i64) ->
     .map(|done| done.rows_affected())
 }
 
-/// Second-factor challenges that expired or were used (they are worth nothing after either).
+/// Second-factor challenges past their end (a used one is worth nothing either, and goes once it
+/// expires, minutes later).
 pub async fn delete_dead_mfa_challenges(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
     sqlx::query!(
         "delete from mfa_challenges where token_hash in (
-            select token_hash from mfa_challenges where expires_at < now() or used_at is not null limit $1)",
+            select token_hash from mfa_challenges where expires_at < now() limit $1)",
+        limit
+    )
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
+/// TOTP enrolments never verified within a day: their secrets protect nothing.
+pub async fn delete_stale_mfa_enrolments(db: impl PgExecutor<'_>, limit: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query!(
+        "delete from mfa_factors where id in (
+            select id from mfa_factors
+             where activated_at is null and created_at < now() - interval '1 day' limit $1)",
         limit
     )
     .execute(db)

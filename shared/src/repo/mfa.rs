@@ -266,10 +266,15 @@ pub async fn live_challenge(db: impl PgExecutor<'_>, hash: &TokenHash) -> Result
     .await
 }
 
-/// Marks a challenge used; `false` when it already was (its token is single use).
+/// Marks a challenge used; `false` when it already was (its token is single use), or when it no
+/// longer holds: checked again here, under the caller's lock on the user row, so a password reset
+/// or deactivation that committed after [`live_challenge`] still ends it.
 pub async fn consume_challenge(db: impl PgExecutor<'_>, hash: &TokenHash) -> Result<bool, sqlx::Error> {
     sqlx::query!(
-        "update mfa_challenges set used_at = now() where token_hash = $1 and used_at is null and expires_at > now()",
+        "update mfa_challenges c set used_at = now()
+           from users u
+          where c.token_hash = $1 and u.id = c.user_id and c.used_at is null and c.expires_at > now()
+            and u.is_active and (u.password_changed_at is null or u.password_changed_at <= c.created_at)",
         &hash[..]
     )
     .execute(db)

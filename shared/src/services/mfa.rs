@@ -173,13 +173,29 @@ pub async fn remove(
     let user = &current.user;
     let factor = mfa::find_factor(&state.db, user.id, factor_id).await?.ok_or_else(factor_not_found)?;
     let active = factor.activated_at.is_some();
-    if active {
+    let confirmed = if active {
         require_recent_second_factor(state, current.claims.sid).await?;
-        confirm_removal(state, user, confirmation, caller).await?;
-    }
+        Some(confirm_removal(state, user, confirmation, caller).await?)
+    } else {
+        None
+    };
 
     let mut tx = state.db.begin().await?;
-    users::lock_for_update(&mut *tx, user.id).await?;
+    // As a password change does: a reset committed since the check wins.
+    let verified_password = match &confirmed {
+        Some(Confirmed::Password(hash)) => Some(hash.as_str()),
+        _ => None,
+    };
+    if !users::lock_if_password_is(&mut *tx, user.id, verified_password).await? {
+        return Err(incorrect_password());
+    }
+    if let Some(Confirmed::Code(factor, checked)) = &confirmed {
+        if !spend(&mut *tx, factor, checked).await? {
+            drop(tx);
+            return Err(wrong_code(state, user.id, caller).await);
+        }
+        mfa::reset_attempts(&mut *tx, user.id).await?;
+    }
     if !mfa::delete_factor(&mut *tx, user.id, factor.id).await? {
         return Err(factor_not_found());
     }
@@ -212,29 +228,36 @@ async fn require_recent_second_factor(state: &AppState, session_id: Uuid) -> Res
     ))
 }
 
-/// The password of an account that has one (under the login back-off), else a current code.
+/// What a removal was confirmed with.
+enum Confirmed {
+    /// The password, verified against this stored hash.
+    Password(String),
+    /// A code that matched, to spend in the removal's transaction.
+    Code(Factor, Checked),
+}
+
+/// Checks the password of an account that has one (under the login back-off), else a current
+/// code (under the second-factor back-off; spent by the caller).
 async fn confirm_removal(
     state: &AppState,
     user: &users::User,
     confirmation: RemovalConfirmation,
     caller: &Caller,
-) -> Result<(), ApiError> {
+) -> Result<Confirmed, ApiError> {
     if let Some(stored) = user.password_hash.clone() {
         let Some(given) = confirmation.password.filter(|given| !given.expose_secret().is_empty()) else {
             return Err(incorrect_password());
         };
         claim_password_attempt(state, user.id).await?;
-        if !password::verify(given, stored).await? {
+        if !password::verify(given, stored.clone()).await? {
             return Err(incorrect_password());
         }
-        return Ok(users::record_successful_login(&state.db, user.id, None).await?);
+        users::record_successful_login(&state.db, user.id, None).await?;
+        return Ok(Confirmed::Password(stored));
     }
     let code = confirmation.code.ok_or_else(invalid_code)?;
     let (factor, checked) = claim_and_check(state, user.id, &Proof::Totp(code), caller).await?;
-    if !spend(&state.db, &factor, &checked).await? {
-        return Err(wrong_code(state, user.id, caller).await);
-    }
-    Ok(mfa::reset_attempts(&state.db, user.id).await?)
+    Ok(Confirmed::Code(factor, checked))
 }
 
 fn incorrect_password() -> ApiError {
@@ -445,8 +468,10 @@ pub async fn reset_by_admin(state: &AppState, admin_id: Uuid, target: Uuid, call
     mfa::reset_attempts(&mut *tx, user.id).await?;
     let outbox_id =
         outbox_mail::queue_notice(state, &mut tx, (&user.email, &user.username), Template::MfaReset).await?;
-    let details = json!({"by": admin_id, "factors_removed": removed});
-    caller.audit(&mut *tx, "mfa_reset", Some(user.id), true, details).await?;
+    // Recorded under the administrator, as every admin action is: the target's export must not
+    // carry the administrator's address.
+    let details = json!({"target_user_id": user.id, "factors_removed": removed});
+    caller.audit(&mut *tx, "admin_mfa_reset", Some(admin_id), true, details).await?;
     tx.commit().await?;
     outbox_mail::queue_delivery(state, outbox_id).await;
     Ok(removed)

@@ -142,14 +142,13 @@ async fn a_code_works_once_and_the_neighbouring_steps_are_accepted(db: PgPool) {
     let app = TestApp::new(db);
     let user = enrolled_user(&app, EMAIL, "jane").await;
 
-    let first = challenge(&app, json!({"mfa_token": mfa_token(&app, EMAIL).await, "code": user.code(0)})).await;
-    assert_eq!(first.status, StatusCode::OK, "the current step after the previous one");
-    let replay = challenge(&app, json!({"mfa_token": mfa_token(&app, EMAIL).await, "code": user.code(0)})).await;
-    assert_eq!((replay.status, replay.body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_mfa_code")));
-    let older = challenge(&app, json!({"mfa_token": mfa_token(&app, EMAIL).await, "code": user.code(-1)})).await;
-    assert_eq!(older.status, StatusCode::BAD_REQUEST, "an older step once a newer one was used");
+    // Enrolment spent the previous step; one step of drift ahead is accepted.
     let next = challenge(&app, json!({"mfa_token": mfa_token(&app, EMAIL).await, "code": user.code(1)})).await;
-    assert_eq!(next.status, StatusCode::OK, "one step of drift ahead");
+    assert_eq!(next.status, StatusCode::OK, "{next:?}");
+    let replay = challenge(&app, json!({"mfa_token": mfa_token(&app, EMAIL).await, "code": user.code(1)})).await;
+    assert_eq!((replay.status, replay.body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_mfa_code")));
+    let older = challenge(&app, json!({"mfa_token": mfa_token(&app, EMAIL).await, "code": user.code(0)})).await;
+    assert_eq!(older.status, StatusCode::BAD_REQUEST, "an unused but older step once a newer one was used");
     let too_far = challenge(&app, json!({"mfa_token": mfa_token(&app, EMAIL).await, "code": user.code(3)})).await;
     assert_eq!(too_far.status, StatusCode::BAD_REQUEST);
 }
@@ -281,15 +280,18 @@ async fn wrong_codes_back_off_and_a_correct_password_does_not_reset_the_count(db
     let user = enrolled_user(&app, EMAIL, "jane").await;
     let wrong = if user.code(0) == "000000" { "111111" } else { "000000" };
 
+    // A fresh mfa_token for each guess, as whoever holds the password can get: fetched first, so
+    // the guesses follow each other inside the first back-off window (1 s).
+    let mut tokens = Vec::new();
+    for _ in 0..6 {
+        tokens.push(mfa_token(&app, EMAIL).await);
+    }
     let mut statuses = Vec::new();
-    for _ in 0..5 {
-        // A fresh mfa_token each time, as someone holding the password could get.
-        let token = mfa_token(&app, EMAIL).await;
+    for token in &tokens[..5] {
         statuses.push(challenge(&app, json!({"mfa_token": token, "code": wrong})).await.status);
     }
     assert_eq!(statuses, [StatusCode::BAD_REQUEST; 5]);
-    let token = mfa_token(&app, EMAIL).await;
-    let backing_off = challenge(&app, json!({"mfa_token": token, "code": user.code(0)})).await;
+    let backing_off = challenge(&app, json!({"mfa_token": tokens[5], "code": user.code(0)})).await;
 
     assert_eq!(backing_off.status, StatusCode::TOO_MANY_REQUESTS, "{backing_off:?}");
     assert_eq!(backing_off.body["code"], "mfa_backoff");
@@ -311,6 +313,58 @@ async fn two_challenges_racing_with_one_code_let_exactly_one_in(db: PgPool) {
     let mut statuses = [a.status, b.status];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::BAD_REQUEST], "{a:?} {b:?}");
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_form_login_and_a_google_sign_in_also_need_the_second_factor(db: PgPool) {
+    let (app, kid) = crate::oauth::app_with_google(db).await;
+    let google = crate::oauth::sign(&kid, test_support::keys::RSA_PEM, &crate::oauth::claims(&[]));
+    let first = crate::oauth::oauth_login(&app, "google", &google).await;
+    let token = first.body["access_token"].as_str().expect("token").to_owned();
+    let (factor_id, secret) = enroll(&app, &token).await;
+    let base = settled_step().await;
+    let body = json!({"factor_id": factor_id, "code": totp::code_at(&secret, base - 1)});
+    assert_eq!(
+        app.call("POST", "/api/v1/auth/mfa/totp/verify", Some(&token), Some(&body)).await.status,
+        StatusCode::OK
+    );
+
+    let second = crate::oauth::oauth_login(&app, "google", &google).await;
+
+    assert_eq!(second.body["mfa_required"], true, "{second:?}");
+    assert!(second.headers.get(header::SET_COOKIE).is_none());
+    let mfa_token = second.body["mfa_token"].as_str().expect("mfa_token");
+    let signed_in = challenge(&app, json!({"mfa_token": mfa_token, "code": totp::code_at(&secret, base)})).await;
+    assert_eq!(claims(signed_in.body["access_token"].as_str().expect("token"))["amr"], json!(["oauth", "totp"]));
+
+    let user = enrolled_user(&app, EMAIL, "jane_doe").await;
+    let form = app.post_form("/api/v1/auth/login", &[("username", EMAIL), ("password", PASSWORD)]).await;
+    assert_eq!(form.body["mfa_required"], true, "{form:?}");
+    let token = form.body["mfa_token"].as_str().expect("mfa_token");
+    assert_eq!(challenge(&app, json!({"mfa_token": token, "code": user.code(0)})).await.status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_stale_bearer_token_does_not_fail_a_sign_in_and_an_unfinished_enrolment_goes_without_a_body(db: PgPool) {
+    let app = TestApp::new(db);
+    let user = enrolled_user(&app, EMAIL, "jane").await;
+    let stale = "Bearer not.a.token";
+    let request = http::Request::post("/api/v1/auth/mfa/challenge")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, stale)
+        .body(axum::body::Body::from(
+            json!({"mfa_token": mfa_token(&app, EMAIL).await, "code": user.code(0)}).to_string(),
+        ))
+        .expect("request");
+    assert_eq!(app.send(request).await.status, StatusCode::OK);
+    let no_token = challenge(&app, json!({"code": user.code(1)})).await;
+    assert_eq!(no_token.status, StatusCode::UNAUTHORIZED, "a step-up needs a Bearer token");
+
+    let other = app.signed_in_user("john@example.com", "john").await;
+    let (factor_id, _) = enroll(&app, &other).await;
+    let cancelled = app.call("DELETE", &format!("/api/v1/auth/mfa/totp/{factor_id}"), Some(&other), None).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{cancelled:?}");
+    assert!(app.login("john@example.com", PASSWORD).await.body["access_token"].is_string());
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
@@ -378,4 +432,36 @@ async fn the_export_lists_factors_without_secrets(db: PgPool) {
     assert!(factors[0]["activated_at"].is_string());
     let text = export.body.to_string();
     assert!(!text.contains(&totp::base32(&user.secret)) && !text.contains(&user.recovery_codes[0]));
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_cleanup_drops_ended_challenges_and_stale_enrolments_only(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    enrolled_user(&app, EMAIL, "jane").await;
+    mfa_token(&app, EMAIL).await;
+    mfa_token(&app, EMAIL).await;
+    sqlx::query("update mfa_challenges set expires_at = now() - interval '1 second' where ctid = (select min(ctid) from mfa_challenges)")
+        .execute(&db)
+        .await
+        .expect("end one");
+    let john = app.signed_in_user("john@example.com", "john").await;
+    enroll(&app, &john).await;
+    sqlx::query("update mfa_factors set created_at = now() - interval '25 hours' where activated_at is null")
+        .execute(&db)
+        .await
+        .expect("age");
+
+    let report = shared::jobs::ScheduledJob::CleanupExpired
+        .run(&app.state, std::time::Instant::now() + std::time::Duration::from_secs(60))
+        .await
+        .expect("cleanup");
+
+    assert_eq!((report.count("mfa_challenges_deleted"), report.count("mfa_enrolments_deleted")), (1, 1));
+    let left: (i64, i64) = sqlx::query_as(
+        "select (select count(*) from mfa_challenges), (select count(*) from mfa_factors where activated_at is not null)",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("counts");
+    assert_eq!(left, (1, 1), "the live challenge and the active factor stay");
 }

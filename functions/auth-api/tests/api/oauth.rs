@@ -12,7 +12,7 @@ use crate::helpers::*;
 
 const CLIENT_ID: &str = "test-client.apps.googleusercontent.com";
 
-fn claims(overrides: &[(&str, Value)]) -> Value {
+pub(crate) fn claims(overrides: &[(&str, Value)]) -> Value {
     let now = chrono::Utc::now().timestamp();
     let mut claims = json!({
         "iss": "https://accounts.google.com", "aud": CLIENT_ID, "sub": "google-user-1",
@@ -24,13 +24,13 @@ fn claims(overrides: &[(&str, Value)]) -> Value {
     claims
 }
 
-fn sign(kid: &str, pem: &str, claims: &Value) -> String {
+pub(crate) fn sign(kid: &str, pem: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.to_owned());
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(pem.as_bytes()).expect("pem")).expect("sign")
 }
 
-async fn app_with_google(db: PgPool) -> (TestApp, String) {
+pub(crate) async fn app_with_google(db: PgPool) -> (TestApp, String) {
     let (url, kid) = serve_jwks().await;
     let app = TestApp::with(
         db,
@@ -39,7 +39,7 @@ async fn app_with_google(db: PgPool) -> (TestApp, String) {
     (app, kid)
 }
 
-async fn oauth_login(app: &TestApp, provider: &str, token: &str) -> TestResponse {
+pub(crate) async fn oauth_login(app: &TestApp, provider: &str, token: &str) -> TestResponse {
     app.post_json("/api/v1/auth/oauth/login", &json!({"provider": provider, "access_token": token})).await
 }
 
