@@ -30,6 +30,21 @@ pub enum MailBackend {
     Ses,
 }
 
+/// Where auth events (`domain::events`) are published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventsBackend {
+    /// One JSON file per event in `EVENTS_DIR` (local development and tests).
+    File {
+        /// The directory (`EVENTS_DIR`).
+        dir: std::path::PathBuf,
+    },
+    /// Amazon EventBridge.
+    EventBridge {
+        /// The bus's name or ARN (`EVENT_BUS_NAME`, `default`).
+        bus_name: String,
+    },
+}
+
 /// Where queued jobs (mail delivery, tasks) run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueBackend {
@@ -129,6 +144,10 @@ pub struct Config {
     pub frontend_url: String,
     /// Mail delivery (`MAIL_BACKEND`: `file` locally, `ses` on Lambda).
     pub mail_backend: MailBackend,
+    /// Auth event delivery (`EVENTS_BACKEND`: `file` locally, `eventbridge` on Lambda).
+    pub events_backend: EventsBackend,
+    /// The `source` of published events (`EVENT_SOURCE`, `serverless-auth`).
+    pub event_source: String,
     /// Sender of every mail (`MAIL_FROM`), e.g. `Example <noreply@example.com>`.
     pub mail_from: String,
     /// Where the file mailer writes (`MAIL_DIR`, default `.local/mail`).
@@ -298,6 +317,19 @@ impl Config {
             Some("ses") => MailBackend::Ses,
             Some(other) => return Err(ConfigError::new("MAIL_BACKEND", format!("must be file or ses, not {other:?}"))),
         };
+        let events_backend = match vars.get("EVENTS_BACKEND").as_deref() {
+            Some("file") => None,
+            None if !on_lambda => None,
+            None | Some("eventbridge") => Some(EventsBackend::EventBridge {
+                bus_name: vars.get("EVENT_BUS_NAME").unwrap_or_else(|| "default".into()),
+            }),
+            Some(other) => {
+                return Err(ConfigError::new("EVENTS_BACKEND", format!("must be file or eventbridge, not {other:?}")));
+            }
+        }
+        .unwrap_or_else(|| EventsBackend::File {
+            dir: vars.get("EVENTS_DIR").unwrap_or_else(|| ".local/events".into()).into(),
+        });
         let password_policy = match vars.get("PASSWORD_POLICY").as_deref() {
             None | Some("seed") => PasswordPolicy::Seed,
             Some("nist") => PasswordPolicy::Nist,
@@ -345,6 +377,8 @@ impl Config {
             password_policy,
             frontend_url,
             mail_backend,
+            events_backend,
+            event_source: vars.get("EVENT_SOURCE").unwrap_or_else(|| "serverless-auth".into()),
             mail_from,
             mail_dir: vars.get("MAIL_DIR").unwrap_or_else(|| ".local/mail".into()).into(),
             database_url: SecretString::from(database_url),

@@ -8,10 +8,10 @@ use crate::adapters::file_mailer::FileMailer;
 use crate::adapters::local_queue::LocalQueue;
 #[cfg(not(feature = "ses"))]
 use crate::adapters::unavailable_mailer::UnavailableMailer;
-use crate::config::{Config, MailBackend, QueueBackend};
+use crate::config::{Config, EventsBackend, MailBackend, QueueBackend};
 use crate::db::KeptConnections;
 use crate::domain::rate_limit_leases::Leases;
-use crate::ports::{Mailer, Queue};
+use crate::ports::{EventSink, Mailer, Queue};
 use crate::security::oidc::IdTokenVerifier;
 
 /// Shared application state: configuration and the ports (database, mailer, queue) every handler,
@@ -29,6 +29,8 @@ pub struct AppStateParts {
     pub db: PgPool,
     /// Delivers mail from the outbox.
     pub mailer: Arc<dyn Mailer>,
+    /// Publishes auth events from the outbox.
+    pub events: Arc<dyn EventSink>,
     /// Verifies Google/Apple ID tokens (caches the providers' keys).
     pub id_tokens: Arc<IdTokenVerifier>,
     /// Where jobs are queued; `None` runs them inline (see [`crate::jobs::enqueue`]).
@@ -57,6 +59,7 @@ impl AppState {
             #[cfg(not(feature = "ses"))]
             MailBackend::Ses => Arc::new(UnavailableMailer),
         };
+        let events = event_sink(&config);
         let id_tokens = Arc::new(IdTokenVerifier::new(config.google.clone(), config.apple.clone()));
         let local_queue = (config.queue == QueueBackend::Local).then(|| Arc::new(LocalQueue::default()));
         let queue: Option<Arc<dyn Queue>> = match &config.queue {
@@ -74,12 +77,21 @@ impl AppState {
             config: Arc::new(config),
             db,
             mailer,
+            events,
             id_tokens,
             queue,
             local_queue,
             rate_limit_leases: Arc::default(),
             kept_connections,
         }))
+    }
+
+    /// The state with another event sink (tests swap in a real EventBridge one).
+    #[must_use]
+    pub fn with_events(self, events: Arc<dyn EventSink>) -> Self {
+        let mut parts = AppStateParts::clone(&self.0);
+        parts.events = events;
+        Self(Arc::new(parts))
     }
 
     /// The state with another job queue (tests swap in an unreachable or a real SQS one).
@@ -96,5 +108,20 @@ impl std::ops::Deref for AppState {
 
     fn deref(&self) -> &AppStateParts {
         &self.0
+    }
+}
+
+/// The configured event sink; EventBridge only in binaries built with the `events` feature.
+fn event_sink(config: &Config) -> Arc<dyn EventSink> {
+    match &config.events_backend {
+        EventsBackend::File { dir } => {
+            Arc::new(crate::adapters::file_events::FileEvents::new(dir.clone(), config.event_source.clone()))
+        }
+        #[cfg(feature = "events")]
+        EventsBackend::EventBridge { bus_name } => {
+            Arc::new(crate::adapters::eventbridge::EventBridgeSink::new(bus_name.clone(), config.event_source.clone()))
+        }
+        #[cfg(not(feature = "events"))]
+        EventsBackend::EventBridge { .. } => Arc::new(crate::adapters::unavailable_events::UnavailableEvents),
     }
 }

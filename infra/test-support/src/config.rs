@@ -25,12 +25,14 @@ pub fn test_config(vars: &[(&str, &str)]) -> Config {
 /// and a 500 ms pool timeout so that an app without a database answers at once. When `vars` turn
 /// rate limits on, it waits for room in the current window (see [`crate::rate_limit_window`]).
 pub fn app_config(mail_dir: &Path, vars: &[(&str, &str)]) -> Config {
+    let events_dir = mail_dir.join("events").display().to_string();
     let mail_dir = mail_dir.display().to_string();
     let defaults = [
         ("DATABASE_URL", UNUSED_DATABASE_URL),
         ("DB_ACQUIRE_TIMEOUT_MS", "500"),
         ("JWT_SECRET", JWT_SECRET),
         ("MAIL_DIR", mail_dir.as_str()),
+        ("EVENTS_DIR", events_dir.as_str()),
         ("FRONTEND_URL", "http://localhost:3000"),
         ("RATE_LIMIT_ENABLED", "false"),
     ];

@@ -4,6 +4,7 @@ pub mod assurance;
 pub mod audit;
 pub mod deletion;
 pub mod device;
+pub mod events;
 mod invalid_input;
 pub mod login_backoff;
 pub mod pagination;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::message::{Envelope, Job};
 use super::send_email::{self, DeliveryError};
-use super::{JobError, tasks};
+use super::{JobError, publish_events, tasks};
 use crate::AppState;
 use crate::ports::QueueError;
 use crate::repo::processed_jobs;
@@ -76,6 +76,9 @@ pub async fn run(state: &AppState, message: &Envelope, deadline: Instant) -> Res
             send_email::deliver(&state.db, state.mailer.as_ref(), outbox_id).await?;
         }
         Job::RunTask { task_id } => tasks::run(state, task_id, deadline).await?,
+        Job::PublishEvents => {
+            publish_events::run(state, deadline).await?;
+        }
     }
     processed_jobs::record(&state.db, message.id, message.job.name()).await?;
     Ok(Outcome::Done)

@@ -18,6 +18,8 @@ pub enum Job {
         /// The `tasks` row.
         task_id: Uuid,
     },
+    /// Publish the unsent auth events of the outbox, oldest first.
+    PublishEvents,
 }
 
 impl Job {
@@ -26,6 +28,7 @@ impl Job {
         match self {
             Self::SendEmail { .. } => "send-email",
             Self::RunTask { .. } => "run-task",
+            Self::PublishEvents => "publish-events",
         }
     }
 
@@ -33,6 +36,7 @@ impl Job {
         match self {
             Self::SendEmail { outbox_id } => json!({ "outbox_id": outbox_id }),
             Self::RunTask { task_id } => json!({ "task_id": task_id }),
+            Self::PublishEvents => json!({}),
         }
     }
 }
@@ -95,6 +99,7 @@ impl Envelope {
                     .map_err(|error| MalformedMessage(format!("run-task payload: {error}")))?;
                 Job::RunTask { task_id: payload.task_id }
             }
+            "publish-events" => Job::PublishEvents,
             other => return Err(MalformedMessage(format!("unknown job {other:?}"))),
         };
         Ok(Self { id: wire.id, job })
@@ -107,7 +112,9 @@ mod tests {
 
     #[test]
     fn messages_round_trip() {
-        for job in [Job::SendEmail { outbox_id: Uuid::new_v4() }, Job::RunTask { task_id: Uuid::new_v4() }] {
+        for job in
+            [Job::SendEmail { outbox_id: Uuid::new_v4() }, Job::RunTask { task_id: Uuid::new_v4() }, Job::PublishEvents]
+        {
             let message = Envelope::new(job);
             assert_eq!(Envelope::decode(&message.to_body()), Ok(message));
         }

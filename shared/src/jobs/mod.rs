@@ -9,6 +9,7 @@ pub mod deletion_reminders;
 pub mod dispatch;
 pub mod message;
 pub mod outbox_sweep;
+pub mod publish_events;
 pub mod purge;
 pub mod send_email;
 pub mod tasks;
@@ -116,6 +117,9 @@ pub enum JobError {
     /// The work is held by another run right now; retry later.
     #[error("busy: {0}")]
     Busy(String),
+    /// The event bus refused or did not answer; the events stay in the outbox.
+    #[error(transparent)]
+    Events(#[from] crate::ports::EventsError),
 }
 
 /// When to stop starting batches: a fifth of the budget (at most five seconds) is kept in reserve,

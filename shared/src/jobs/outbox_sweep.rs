@@ -4,6 +4,10 @@
 //! Delivery locks each row and checks `sent_at`, so a mail queued twice — by the request and by
 //! the sweep — is still sent once.
 //!
+//! Auth events wait in the outbox too: when any is unsent, one `publish-events` job is queued,
+//! and the worker sends them in batches. Events therefore leave within a sweep interval of their
+//! change (2 minutes on AWS).
+//!
 //! Tasks are the other outbox: stored PENDING, then queued. A task still PENDING five minutes
 //! later is queued again (then after 10, 20, 40, 60 … minutes), because the function that stored
 //! it may have died before its message left. A worker claims a task atomically (PENDING →
@@ -32,7 +36,13 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
     }
     let unqueued = tasks::claim_unqueued(&state.db, BATCH_SIZE).await?;
     let tasks = unqueued.into_iter().map(|task_id| (Job::RunTask { task_id }, "tasks_queued"));
-    queue_each(state, tasks, stop_at, report).await;
+    if !queue_each(state, tasks, stop_at, report).await {
+        return Ok(());
+    }
+    report.add("event_publishers_queued", 0);
+    if outbox::has_unsent_events(&state.db).await? {
+        queue_each(state, std::iter::once((Job::PublishEvents, "event_publishers_queued")), stop_at, report).await;
+    }
     Ok(())
 }
 

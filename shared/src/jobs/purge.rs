@@ -1,5 +1,6 @@
 //! `purge-deleted-accounts`: hard-deletes the accounts whose grace period ended, with all their
-//! dependent rows, and writes one audit entry per account that holds no personal data.
+//! dependent rows, and writes one audit entry per account that holds no personal data, and the
+//! `account.purged` event (its id only) for other systems to erase their copies.
 
 use std::time::Instant;
 
@@ -7,6 +8,7 @@ use serde_json::json;
 
 use super::{BATCH_SIZE, JobError, Report, outbox_sweep, time_left};
 use crate::AppState;
+use crate::domain::events::{AuthEvent, EventType};
 use crate::repo::audit::{self, AuditEvent};
 use crate::repo::deletion as repo;
 
@@ -33,7 +35,8 @@ pub(crate) async fn run(state: &AppState, stop_at: Instant, report: &mut Report)
                     "scheduled_for": account.deletion_scheduled_for,
                 }),
             };
-            audit::record(&mut *tx, &entry).await?;
+            let purged = AuthEvent::new(EventType::AccountPurged, account.id, json!({}), chrono::Utc::now());
+            audit::record(&mut *tx, &entry, Some(&purged)).await?;
         }
         tx.commit().await?;
         report.add("accounts_purged", purged.len() as u64);

@@ -8,6 +8,9 @@ use serde_json::Value;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use super::outbox::KIND_EVENT;
+use crate::domain::events::AuthEvent;
+
 /// One security event.
 #[derive(Debug, Clone)]
 pub struct AuditEvent<'a> {
@@ -25,9 +28,29 @@ pub struct AuditEvent<'a> {
     pub details: Value,
 }
 
-/// Appends an event.
-pub async fn record(db: impl PgExecutor<'_>, event: &AuditEvent<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query!("insert into audit_log (event, user_id, ip, user_agent, success, details) values ($1, $2, $3::text::inet, $4, $5, $6)", event.event, event.user_id, event.ip.map(|ip| ip.to_string()), event.user_agent, event.success, &event.details)
+/// Appends an entry and, in the same statement, the auth event it announces to the outbox (so
+/// both commit or neither does, whichever executor the caller passes).
+pub async fn record(
+    db: impl PgExecutor<'_>,
+    event: &AuditEvent<'_>,
+    announced: Option<&AuthEvent>,
+) -> Result<(), sqlx::Error> {
+    let payload = announced.map(serde_json::to_value).transpose().map_err(|error| sqlx::Error::Encode(error.into()))?;
+    sqlx::query!(
+        "with entry as (
+            insert into audit_log (event, user_id, ip, user_agent, success, details)
+            values ($1, $2, $3::text::inet, $4, $5, $6))
+         insert into outbox (id, kind, payload) select $7::uuid, $8, $9::jsonb where $7::uuid is not null",
+        event.event,
+        event.user_id,
+        event.ip.map(|ip| ip.to_string()),
+        event.user_agent,
+        event.success,
+        &event.details,
+        announced.map(|announced| announced.event_id),
+        KIND_EVENT,
+        payload
+    )
     .execute(db)
     .await
     .map(drop)

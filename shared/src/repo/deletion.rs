@@ -140,6 +140,8 @@ pub async fn claim_reminders(
 /// An account the purge removed: only what the PII-free audit entry needs.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Purged {
+    /// The account's id (gone from every table; announced in `account.purged`).
+    pub id: Uuid,
     /// When the user first asked.
     pub deletion_requested_at: Option<DateTime<Utc>>,
     /// When the purge was due.
@@ -181,7 +183,7 @@ pub async fn purge_due(tx: &mut PgConnection, limit: i64, mail_give_up_hours: i3
     sqlx::query_as!(
         Purged,
         r#"delete from users where id = any($1)
-           returning deletion_requested_at, deletion_scheduled_for as "deletion_scheduled_for!""#,
+           returning id, deletion_requested_at, deletion_scheduled_for as "deletion_scheduled_for!""#,
         &ids
     )
     .fetch_all(&mut *tx)

@@ -1,15 +1,18 @@
-//! The transactional outbox for mail: rows are written in the same transaction as the change
-//! that causes the mail and delivered after commit. Once sent, the body (which may contain a
-//! one-time link) is scrubbed so secrets do not linger in the table.
+//! The transactional outbox for mail and auth events: rows are written in the same transaction
+//! as the change that causes them and delivered after commit. Once sent, the body (a mail may
+//! contain a one-time link) is scrubbed so secrets do not linger in the table.
 
 use sqlx::types::Json;
 use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::domain::events::AuthEvent;
 use crate::mail::Mail;
 
 /// Outbox kind for a rendered mail.
 pub const KIND_EMAIL: &str = "email";
+/// Outbox kind for an auth event (`domain::events::AuthEvent`), published by the worker.
+pub const KIND_EVENT: &str = "event";
 
 /// Queues `mail` for delivery; returns the outbox id (also the stable Message-ID).
 pub async fn insert_mail(db: impl PgExecutor<'_>, mail: &Mail) -> Result<Uuid, sqlx::Error> {
@@ -55,6 +58,35 @@ pub async fn record_failure(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> R
         .execute(db)
         .await
         .map(drop)
+}
+
+/// Locks up to `limit` unsent auth events, oldest first, skipping rows another publisher holds.
+pub async fn lock_unsent_events(
+    tx: &mut sqlx::PgConnection,
+    limit: i64,
+) -> Result<Vec<(Uuid, AuthEvent)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"select id, payload as "payload: Json<AuthEvent>" from outbox
+            where kind = $1 and sent_at is null
+            order by created_at, id
+            limit $2
+              for update skip locked"#,
+        KIND_EVENT,
+        limit
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.id, row.payload.0)).collect())
+}
+
+/// Whether any auth event waits to be published (the sweep then queues a publisher).
+pub async fn has_unsent_events(db: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from outbox where kind = $1 and sent_at is null) as "waiting!""#,
+        KIND_EVENT
+    )
+    .fetch_one(db)
+    .await
 }
 
 /// Claims up to `limit` unsent mails whose pause is over and that are younger than

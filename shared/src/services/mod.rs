@@ -28,6 +28,7 @@ use serde_json::Value;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::domain::events;
 use crate::error::ApiError;
 use crate::repo::audit::{self, AuditEvent};
 
@@ -51,7 +52,8 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Appends a security event about this caller to the audit log (never secrets in `details`).
+    /// Appends a security event about this caller to the audit log (never secrets in `details`),
+    /// with the auth event it announces (`domain::events`), in the same statement.
     pub(crate) async fn audit(
         &self,
         db: impl PgExecutor<'_>,
@@ -60,8 +62,9 @@ impl Caller {
         success: bool,
         details: Value,
     ) -> Result<(), ApiError> {
+        let announced = events::from_audit(event, success, user_id, &details, chrono::Utc::now());
         let entry =
             AuditEvent { event, user_id, ip: self.ip, user_agent: self.user_agent.as_deref(), success, details };
-        Ok(audit::record(db, &entry).await?)
+        Ok(audit::record(db, &entry, announced.as_ref()).await?)
     }
 }

@@ -309,6 +309,23 @@ async fn the_purge_removes_the_account_and_everything_that_points_to_it(db: PgPo
         .execute(&app.state.db)
         .await
         .expect("identity");
+    // A second factor with its recovery code, a pending sign-in challenge and wrong-code counter.
+    sqlx::query(
+        "with f as (insert into mfa_factors (user_id, secret_sealed, key_id, activated_at)
+                    values ($1, '\\x00', 'default', now()) returning id)
+         insert into mfa_recovery_codes (factor_id, code_digest) select id, sha256('code') from f",
+    )
+    .bind(jane_id)
+    .execute(&app.state.db)
+    .await
+    .expect("factor");
+    for insert in [
+        "insert into mfa_challenges (token_hash, user_id, amr, expires_at)
+         values (sha256('t'), $1, '{pwd}', now() + interval '5 minutes')",
+        "insert into mfa_attempts (user_id, failed_login_count) values ($1, 2)",
+    ] {
+        sqlx::query(insert).bind(jane_id).execute(&app.state.db).await.expect("second-factor state");
+    }
     sqlx::query(
         "insert into ws_connections (connection_id, user_id, session_id)
          select 'conn-1', $1, id from sessions where user_id = $1 limit 1",
@@ -339,6 +356,9 @@ async fn the_purge_removes_the_account_and_everything_that_points_to_it(db: PgPo
         ("one_time_tokens", "user_id"),
         ("oauth_identities", "user_id"),
         ("ws_connections", "user_id"),
+        ("mfa_factors", "user_id"),
+        ("mfa_challenges", "user_id"),
+        ("mfa_attempts", "user_id"),
     ] {
         let sql = format!("select count(*) from {table} where {column} = $1");
         let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(jane_id).fetch_one(db).await.expect("count");
@@ -351,6 +371,9 @@ async fn the_purge_removes_the_account_and_everything_that_points_to_it(db: PgPo
     .await
     .expect("orphans");
     assert_eq!(tokens, 0);
+    let recovery_codes: i64 =
+        sqlx::query_scalar("select count(*) from mfa_recovery_codes").fetch_one(db).await.expect("codes");
+    assert_eq!(recovery_codes, 0, "the factor's recovery codes go with it");
     let mail_rows: i64 = sqlx::query_scalar("select count(*) from outbox where payload->>'to' = $1")
         .bind(JANE)
         .fetch_one(db)

@@ -5,6 +5,7 @@
 mod attacks;
 mod deletion;
 mod email_change;
+mod events;
 mod helpers;
 mod invitations;
 mod magic_link;

@@ -141,8 +141,15 @@ async fn an_enrolled_user_signs_in_with_a_second_step_and_gets_aal2(db: PgPool) 
 async fn a_code_works_once_and_the_neighbouring_steps_are_accepted(db: PgPool) {
     let app = TestApp::new(db);
     let user = enrolled_user(&app, EMAIL, "jane").await;
+    // As if enrolment had happened long ago: the previous step is free to use again.
+    sqlx::query("update mfa_factors set last_used_step = last_used_step - 10")
+        .execute(&app.state.db)
+        .await
+        .expect("age");
+    let previous = challenge(&app, json!({"mfa_token": mfa_token(&app, EMAIL).await, "code": user.code(-1)})).await;
+    assert_eq!(previous.status, StatusCode::OK, "one step of drift behind: {previous:?}");
 
-    // Enrolment spent the previous step; one step of drift ahead is accepted.
+    // One step of drift ahead is accepted too.
     let next = challenge(&app, json!({"mfa_token": mfa_token(&app, EMAIL).await, "code": user.code(1)})).await;
     assert_eq!(next.status, StatusCode::OK, "{next:?}");
     let replay = challenge(&app, json!({"mfa_token": mfa_token(&app, EMAIL).await, "code": user.code(1)})).await;
