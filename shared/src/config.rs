@@ -40,7 +40,7 @@ pub enum EventsBackend {
     },
     /// Amazon EventBridge.
     EventBridge {
-        /// The bus's name or ARN (`EVENT_BUS_NAME`, `default`).
+        /// The bus's name (`EVENT_BUS_NAME`, `default`).
         bus_name: String,
     },
 }

@@ -17,7 +17,9 @@ pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 /// [`UNUSED_DATABASE_URL`]); everything else keeps the code's own default, so a test states what
 /// it depends on. A later pair wins over an earlier one; an empty value counts as unset.
 pub fn test_config(vars: &[(&str, &str)]) -> Config {
-    layered(&[("DATABASE_URL", UNUSED_DATABASE_URL)], vars)
+    // Events (file backend) go to a directory of their own, never into the crate's `.local/`.
+    let events_dir = std::env::temp_dir().join(format!("test-events-{}", uuid::Uuid::new_v4())).display().to_string();
+    layered(&[("DATABASE_URL", UNUSED_DATABASE_URL), ("EVENTS_DIR", events_dir.as_str())], vars)
 }
 
 /// The configuration of a [`TestApp`](crate::TestApp), with `vars` on top: tokens signed with

@@ -24,7 +24,7 @@ pub struct EventBridgeSink {
 }
 
 impl EventBridgeSink {
-    /// A sink for bus `bus_name` (a name or ARN) with `source`. Does no I/O.
+    /// A sink for bus `bus_name` with `source`. Does no I/O.
     pub fn new(bus_name: impl Into<String>, source: impl Into<String>) -> Self {
         Self { bus_name: bus_name.into(), source: source.into(), client: OnceLock::new() }
     }

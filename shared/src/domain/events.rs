@@ -90,7 +90,7 @@ pub struct AuthEvent {
     pub kind: String,
     /// [`SCHEMA_VERSION`].
     pub version: u32,
-    /// When the change was made.
+    /// When the change was made (read in its transaction, before the commit).
     pub occurred_at: DateTime<Utc>,
     /// The account concerned.
     pub user_id: Uuid,
@@ -141,17 +141,18 @@ pub fn from_audit(
             user_id?,
             json!({"session_id": field("session_id"), "reason": "revoked_by_user"}),
         ),
-        ("sessions_revoked", true) => (
+        ("sessions_revoked", true) if count(details, "revoked_count") > 0 => (
             EventType::SessionRevoked,
             user_id?,
             json!({"revoked_count": field("revoked_count"), "reason": "revoked_by_user"}),
         ),
-        ("refresh_token_reuse", _) => (
+        // A failure for the caller, but the session it ended is a change worth announcing.
+        ("refresh_token_reuse", _) if details.get("session_revoked") == Some(&Value::Bool(true)) => (
             EventType::SessionRevoked,
             user_id?,
             json!({"session_id": field("session_id"), "reason": "refresh_token_reuse"}),
         ),
-        ("admin_sessions_revoked", true) => (
+        ("admin_sessions_revoked", true) if count(details, "revoked") > 0 => (
             EventType::SessionRevoked,
             target()?,
             json!({"revoked_count": field("revoked"), "reason": "revoked_by_admin"}),
@@ -163,13 +164,24 @@ pub fn from_audit(
         ("deletion_confirmed", true) => {
             (EventType::AccountDeletionScheduled, user_id?, json!({"scheduled_for": field("scheduled_for")}))
         }
-        ("deletion_cancelled", true) => (EventType::AccountDeletionCancelled, user_id?, json!({})),
+        // Only a confirmed deletion was announced as scheduled; cancelling a mere request changes
+        // nothing another system knows of.
+        ("deletion_cancelled", true) if details.get("was_confirmed") == Some(&Value::Bool(true)) => {
+            (EventType::AccountDeletionCancelled, user_id?, json!({}))
+        }
         ("mfa_enabled", true) => (EventType::MfaEnabled, user_id?, json!({"factor_type": "totp"})),
         ("mfa_disabled", true) => (EventType::MfaDisabled, user_id?, json!({"by": "user"})),
-        ("admin_mfa_reset", true) => (EventType::MfaDisabled, target()?, json!({"by": "admin"})),
+        ("admin_mfa_reset", true) if details.get("had_active_factor") == Some(&Value::Bool(true)) => {
+            (EventType::MfaDisabled, target()?, json!({"by": "admin"}))
+        }
         _ => return None,
     };
     Some(AuthEvent::new(kind, user, data, now))
+}
+
+/// A count in `details`, 0 when absent.
+fn count(details: &Value, name: &str) -> u64 {
+    details.get(name).and_then(Value::as_u64).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -185,6 +197,12 @@ mod tests {
         assert_eq!(from_audit("login", true, Some(user), &json!({"mfa_required": true}), now), None);
         assert_eq!(from_audit("register", false, Some(user), &json!({"reason": "email_exists"}), now), None);
         assert_eq!(from_audit("account_exported", true, Some(user), &json!({}), now), None);
+        let unconfirmed = json!({"was_confirmed": false});
+        assert_eq!(from_audit("deletion_cancelled", true, Some(user), &unconfirmed, now), None);
+        let already_revoked = json!({"session_id": "s", "session_revoked": false});
+        assert_eq!(from_audit("refresh_token_reuse", false, Some(user), &already_revoked, now), None);
+        let revoked = json!({"session_id": "s", "session_revoked": true});
+        assert!(from_audit("refresh_token_reuse", false, Some(user), &revoked, now).is_some());
     }
 
     #[test]
@@ -193,8 +211,13 @@ mod tests {
         let details = json!({"target_user_id": target, "revoked": 2});
         let event = from_audit("admin_sessions_revoked", true, Some(admin), &details, Utc::now()).expect("event");
         assert_eq!((event.user_id, event.data["revoked_count"].clone()), (target, json!(2)));
-        let reset = from_audit("admin_mfa_reset", true, Some(admin), &json!({"target_user_id": target}), Utc::now());
+        let details = json!({"target_user_id": target, "had_active_factor": true});
+        let reset = from_audit("admin_mfa_reset", true, Some(admin), &details, Utc::now());
         assert_eq!(reset.map(|event| (event.kind, event.user_id)), Some(("mfa.disabled".to_owned(), target)));
+        let unfinished = json!({"target_user_id": target, "had_active_factor": false});
+        assert_eq!(from_audit("admin_mfa_reset", true, Some(admin), &unfinished, Utc::now()), None);
+        let nothing = json!({"target_user_id": target, "revoked": 0});
+        assert_eq!(from_audit("admin_sessions_revoked", true, Some(admin), &nothing, Utc::now()), None);
     }
 
     #[test]

@@ -156,7 +156,8 @@ pub async fn delete_sent_mail(db: impl PgExecutor<'_>, keep_days: i32, limit: i6
 }
 
 /// Mail never delivered and older than `keep_days` (the sweep gave up long before): it holds
-/// links and addresses and will not be retried.
+/// links and addresses and will not be retried. Unpublished auth events are kept: the publisher
+/// retries them until the bus takes them.
 pub async fn delete_undeliverable_mail(
     db: impl PgExecutor<'_>,
     keep_days: i32,
@@ -164,7 +165,8 @@ pub async fn delete_undeliverable_mail(
 ) -> Result<u64, sqlx::Error> {
     sqlx::query!(
         "delete from outbox where id in (
-            select id from outbox where sent_at is null and created_at < now() - make_interval(days => $1)
+            select id from outbox
+             where sent_at is null and kind = 'email' and created_at < now() - make_interval(days => $1)
              limit $2)",
         keep_days,
         limit

@@ -52,6 +52,18 @@ pub async fn mark_sent(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Er
     .map(drop)
 }
 
+/// Marks an auth event published. Its payload stays (it holds no secret), for an operator who
+/// needs to replay it, until the cleanup removes sent rows.
+pub async fn mark_event_sent(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update outbox set sent_at = now(), attempts = attempts + 1, last_error = null where id = $1 and kind = 'event'",
+        id
+    )
+    .execute(db)
+    .await
+    .map(drop)
+}
+
 /// Records a failed attempt; the row stays unsent for a later retry.
 pub async fn record_failure(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
     sqlx::query!("update outbox set attempts = attempts + 1, last_error = left($2, 1000) where id = $1", id, error)
@@ -60,18 +72,18 @@ pub async fn record_failure(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> R
         .map(drop)
 }
 
-/// Locks up to `limit` unsent auth events, oldest first, skipping rows another publisher holds.
+/// Locks up to `limit` unsent auth events, those tried least first and then oldest first (one the
+/// bus keeps refusing does not hold up the rest), skipping rows another publisher holds.
 pub async fn lock_unsent_events(
     tx: &mut sqlx::PgConnection,
     limit: i64,
 ) -> Result<Vec<(Uuid, AuthEvent)>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"select id, payload as "payload: Json<AuthEvent>" from outbox
-            where kind = $1 and sent_at is null
-            order by created_at, id
-            limit $2
+            where kind = 'event' and sent_at is null
+            order by attempts, created_at, id
+            limit $1
               for update skip locked"#,
-        KIND_EVENT,
         limit
     )
     .fetch_all(&mut *tx)
@@ -82,8 +94,7 @@ pub async fn lock_unsent_events(
 /// Whether any auth event waits to be published (the sweep then queues a publisher).
 pub async fn has_unsent_events(db: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"select exists (select 1 from outbox where kind = $1 and sent_at is null) as "waiting!""#,
-        KIND_EVENT
+        r#"select exists (select 1 from outbox where kind = 'event' and sent_at is null) as "waiting!""#
     )
     .fetch_one(db)
     .await

@@ -460,6 +460,7 @@ pub async fn reset_by_admin(state: &AppState, admin_id: Uuid, target: Uuid, call
         .await?
         .ok_or_else(|| ApiError::refused(ErrorCode::UserNotFound, "User not found"))?;
     users::lock_for_update(&mut *tx, user.id).await?;
+    let had_active_factor = mfa::has_active_factor(&mut *tx, user.id).await?;
     let removed = mfa::delete_all(&mut *tx, user.id).await?;
     if removed == 0 {
         return Err(factor_not_found());
@@ -470,7 +471,8 @@ pub async fn reset_by_admin(state: &AppState, admin_id: Uuid, target: Uuid, call
         outbox_mail::queue_notice(state, &mut tx, (&user.email, &user.username), Template::MfaReset).await?;
     // Recorded under the administrator, as every admin action is: the target's export must not
     // carry the administrator's address.
-    let details = json!({"target_user_id": user.id, "factors_removed": removed});
+    let details =
+        json!({"target_user_id": user.id, "factors_removed": removed, "had_active_factor": had_active_factor});
     caller.audit(&mut *tx, "admin_mfa_reset", Some(admin_id), true, details).await?;
     tx.commit().await?;
     outbox_mail::queue_delivery(state, outbox_id).await;

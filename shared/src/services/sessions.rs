@@ -102,17 +102,14 @@ async fn unused_successor(state: &AppState, successor: tokens::IssuedToken) -> R
 }
 
 async fn reuse_detected(state: &AppState, token: &RefreshToken, caller: &Caller) -> ApiError {
+    // The revocation and its entry (which announces `session.revoked` when this request ended
+    // the session) commit together.
     let revoked = async {
-        sessions::revoke(&state.db, token.session_id, "refresh_token_reuse").await?;
-        caller
-            .audit(
-                &state.db,
-                "refresh_token_reuse",
-                Some(token.user_id),
-                false,
-                json!({"session_id": token.session_id}),
-            )
-            .await
+        let mut tx = state.db.begin().await?;
+        let ended = sessions::revoke(&mut *tx, token.session_id, "refresh_token_reuse").await?;
+        let details = json!({"session_id": token.session_id, "session_revoked": ended});
+        caller.audit(&mut *tx, "refresh_token_reuse", Some(token.user_id), false, details).await?;
+        Ok::<_, ApiError>(tx.commit().await?)
     }
     .await;
     match revoked {
@@ -129,10 +126,11 @@ async fn reuse_detected(state: &AppState, token: &RefreshToken, caller: &Caller)
 pub async fn logout(state: &AppState, presented: Option<&str>, caller: &Caller) -> Result<(), ApiError> {
     let Some(presented) = presented.filter(|token| tokens::is_well_formed(token)) else { return Ok(()) };
     let Some(token) = sessions::find_refresh_token(&state.db, &tokens::hash(presented)).await? else { return Ok(()) };
-    if sessions::revoke(&state.db, token.session_id, "logout").await? {
-        caller.audit(&state.db, "logout", Some(token.user_id), true, json!({"session_id": token.session_id})).await?;
+    let mut tx = state.db.begin().await?;
+    if sessions::revoke(&mut *tx, token.session_id, "logout").await? {
+        caller.audit(&mut *tx, "logout", Some(token.user_id), true, json!({"session_id": token.session_id})).await?;
     }
-    Ok(())
+    Ok(tx.commit().await?)
 }
 
 /// The session a request belongs to: the refresh cookie's if present (and the caller's), else
@@ -159,17 +157,21 @@ pub async fn list(state: &AppState, user_id: Uuid) -> Result<Vec<SessionView>, A
 
 /// Revokes one of the caller's sessions; another user's (or an unknown) id is a 404.
 pub async fn revoke_one(state: &AppState, user_id: Uuid, session_id: Uuid, caller: &Caller) -> Result<(), ApiError> {
-    if !sessions::revoke_own(&state.db, user_id, session_id).await? {
+    let mut tx = state.db.begin().await?;
+    if !sessions::revoke_own(&mut *tx, user_id, session_id).await? {
         return Err(ApiError::refused(ErrorCode::SessionNotFound, "Session not found or already revoked"));
     }
-    caller.audit(&state.db, "session_revoked", Some(user_id), true, json!({"session_id": session_id})).await
+    caller.audit(&mut *tx, "session_revoked", Some(user_id), true, json!({"session_id": session_id})).await?;
+    Ok(tx.commit().await?)
 }
 
 /// Revokes every session of the caller but `current`; returns how many.
 pub async fn revoke_others(state: &AppState, user_id: Uuid, current: Uuid, caller: &Caller) -> Result<u64, ApiError> {
-    let revoked = sessions::revoke_all_except(&state.db, user_id, Some(current), "revoked_by_user").await?;
+    let mut tx = state.db.begin().await?;
+    let revoked = sessions::revoke_all_except(&mut *tx, user_id, Some(current), "revoked_by_user").await?;
     caller
-        .audit(&state.db, "sessions_revoked", Some(user_id), true, json!({"kept": current, "revoked_count": revoked}))
+        .audit(&mut *tx, "sessions_revoked", Some(user_id), true, json!({"kept": current, "revoked_count": revoked}))
         .await?;
+    tx.commit().await?;
     Ok(revoked)
 }

@@ -649,7 +649,7 @@ async fn the_purge_scrubs_the_address_from_other_users_tasks_and_the_outbox(db: 
     assert_eq!(task(to_keeper).await.1["to_email"], "keep@example.com", "other recipients are left alone");
 
     let unsent: Vec<(Value, Option<String>)> =
-        sqlx::query_as("select payload, last_error from outbox where sent_at is null")
+        sqlx::query_as("select payload, last_error from outbox where sent_at is null and kind = 'email'")
             .fetch_all(db)
             .await
             .expect("unsent");

@@ -91,6 +91,11 @@ async fn an_accounts_changes_are_published_once_in_order_and_without_secrets(db:
         assert_matches_schema(&event["detail"]);
     }
     assert_eq!(events[4]["detail"]["data"]["reason"], "logout");
+    let attempts: Vec<i32> = sqlx::query_scalar("select attempts from outbox where kind = 'event' order by created_at")
+        .fetch_all(&app.state.db)
+        .await
+        .expect("attempts");
+    assert_eq!(attempts, [1; 6], "each event was sent once and marked sent");
     let text = serde_json::to_string(&events).expect("json");
     for secret in [PASSWORD, "An0ther-Passw0rd!", refresh.as_str(), access.as_str(), "jane@example.com"] {
         assert!(!text.contains(secret), "an event carries {secret:?}");
