@@ -148,6 +148,11 @@ pub struct Config {
     pub events_backend: EventsBackend,
     /// The `source` of published events (`EVENT_SOURCE`, `serverless-auth`).
     pub event_source: String,
+    /// Where counts go: the CloudWatch namespace of Embedded Metric Format lines (`METRICS=emf`,
+    /// the default on Lambda, with `METRICS_NAMESPACE`), or nowhere (`METRICS=off`, elsewhere).
+    pub metrics_namespace: Option<String>,
+    /// The `Service` dimension of the metrics: the Lambda function's name, else `devserver`.
+    pub service_name: String,
     /// Sender of every mail (`MAIL_FROM`), e.g. `Example <noreply@example.com>`.
     pub mail_from: String,
     /// Where the file mailer writes (`MAIL_DIR`, default `.local/mail`).
@@ -379,6 +384,14 @@ impl Config {
             mail_backend,
             events_backend,
             event_source: vars.get("EVENT_SOURCE").unwrap_or_else(|| "serverless-auth".into()),
+            metrics_namespace: match vars.get("METRICS").as_deref() {
+                Some("emf") => true,
+                Some("off") => false,
+                None => on_lambda,
+                Some(other) => return Err(ConfigError::new("METRICS", format!("must be emf or off, not {other:?}"))),
+            }
+            .then(|| vars.get("METRICS_NAMESPACE").unwrap_or_else(|| "ServerlessAuth".into())),
+            service_name: vars.get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "devserver".into()),
             mail_from,
             mail_dir: vars.get("MAIL_DIR").unwrap_or_else(|| ".local/mail".into()).into(),
             database_url: SecretString::from(database_url),

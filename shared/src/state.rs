@@ -11,7 +11,7 @@ use crate::adapters::unavailable_mailer::UnavailableMailer;
 use crate::config::{Config, EventsBackend, MailBackend, QueueBackend};
 use crate::db::KeptConnections;
 use crate::domain::rate_limit_leases::Leases;
-use crate::ports::{EventSink, Mailer, Queue};
+use crate::ports::{EventSink, Mailer, MetricsSink, Queue};
 use crate::security::oidc::IdTokenVerifier;
 
 /// Shared application state: configuration and the ports (database, mailer, queue) every handler,
@@ -31,6 +31,8 @@ pub struct AppStateParts {
     pub mailer: Arc<dyn Mailer>,
     /// Publishes auth events from the outbox.
     pub events: Arc<dyn EventSink>,
+    /// Counts logins, mail, jobs, refusals (CloudWatch metrics on Lambda).
+    pub metrics: Arc<dyn MetricsSink>,
     /// Verifies Google/Apple ID tokens (caches the providers' keys).
     pub id_tokens: Arc<IdTokenVerifier>,
     /// Where jobs are queued; `None` runs them inline (see [`crate::jobs::enqueue`]).
@@ -60,6 +62,14 @@ impl AppState {
             MailBackend::Ses => Arc::new(UnavailableMailer),
         };
         let events = event_sink(&config);
+        let metrics: Arc<dyn MetricsSink> = match &config.metrics_namespace {
+            Some(namespace) => Arc::new(crate::telemetry::emf::Emf::new(
+                namespace.clone(),
+                config.service_name.clone(),
+                std::io::stdout(),
+            )),
+            None => Arc::new(crate::telemetry::emf::NoMetrics),
+        };
         let id_tokens = Arc::new(IdTokenVerifier::new(config.google.clone(), config.apple.clone()));
         let local_queue = (config.queue == QueueBackend::Local).then(|| Arc::new(LocalQueue::default()));
         let queue: Option<Arc<dyn Queue>> = match &config.queue {
@@ -78,12 +88,21 @@ impl AppState {
             db,
             mailer,
             events,
+            metrics,
             id_tokens,
             queue,
             local_queue,
             rate_limit_leases: Arc::default(),
             kept_connections,
         }))
+    }
+
+    /// The state with another metrics sink (tests count what a request counted).
+    #[must_use]
+    pub fn with_metrics(self, metrics: Arc<dyn MetricsSink>) -> Self {
+        let mut parts = AppStateParts::clone(&self.0);
+        parts.metrics = metrics;
+        Self(Arc::new(parts))
     }
 
     /// The state with another event sink (tests swap in a real EventBridge one).

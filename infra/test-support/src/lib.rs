@@ -1,7 +1,7 @@
 //! What the workspace's tests share, in one place instead of a copy per crate: the router test
 //! client ([`TestApp`], [`TestResponse`]), test configurations ([`test_config`], [`app_config`]),
 //! account set-up through the JSON API ([`Accounts`]), test keys and a local JWKS, a recording
-//! WebSocket publisher, and the process-level helpers (a fake Lambda Runtime API, the cold-start
+//! WebSocket publisher and metrics sink, and the process-level helpers (a fake Lambda Runtime API, the cold-start
 //! check, the rate-limit window). A dev-dependency only: nothing here ships.
 
 pub mod accounts;
@@ -10,12 +10,14 @@ pub mod cold_start;
 pub mod config;
 pub mod keys;
 pub mod lambda_process;
+pub mod metrics;
 pub mod rate_limit_window;
 pub mod ws;
 
 pub use accounts::{Accounts, PASSWORD, mint_session, password_assurance, register_through};
 pub use app::{Routes, TestApp, TestResponse, get, json_request, request, send, token_in};
 pub use config::{JWT_SECRET, UNUSED_DATABASE_URL, app_config, temp_mail_dir, test_config};
+pub use metrics::RecordingMetrics;
 pub use ws::RecordingPublisher;
 
 /// The JSON event `tests/fixtures/{name}` (real AWS event shapes the handlers are fed).

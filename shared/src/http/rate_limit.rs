@@ -4,6 +4,7 @@
 //! `RateLimit-Limit/Remaining/Reset` to every response of a limited route and answers 429 with
 //! `Retry-After` over the limit.
 
+use crate::ports::Metric;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -55,6 +56,7 @@ async fn enforce(State(limited): State<Limited>, request: Request, next: Next) -
     let mut response = if decision.allowed {
         next.run(request).await
     } else {
+        state.metrics.count(Metric::RateLimited);
         ApiError::TooManyRequests { code: ErrorCode::OverRequestRateLimit, retry_after_secs: decision.reset_seconds }
             .into_response()
     };

@@ -7,7 +7,7 @@ use super::message::{Envelope, Job};
 use super::send_email::{self, DeliveryError};
 use super::{JobError, publish_events, tasks};
 use crate::AppState;
-use crate::ports::QueueError;
+use crate::ports::{Metric, QueueError};
 use crate::repo::processed_jobs;
 
 /// What running a message did.
@@ -71,15 +71,29 @@ pub async fn run(state: &AppState, message: &Envelope, deadline: Instant) -> Res
     if processed_jobs::contains(&state.db, message.id).await? {
         return Ok(Outcome::AlreadyProcessed);
     }
-    match message.job {
+    let ran = run_job(state, message.job, deadline).await;
+    state.metrics.count(if ran.is_ok() { Metric::JobSucceeded } else { Metric::JobFailed });
+    ran?;
+    processed_jobs::record(&state.db, message.id, message.job.name()).await?;
+    Ok(Outcome::Done)
+}
+
+/// Runs one job's work, counting mail delivered or failed.
+async fn run_job(state: &AppState, job: Job, deadline: Instant) -> Result<(), RunError> {
+    match job {
         Job::SendEmail { outbox_id } => {
-            send_email::deliver(&state.db, state.mailer.as_ref(), outbox_id).await?;
+            let delivered = send_email::deliver(&state.db, state.mailer.as_ref(), outbox_id).await;
+            match &delivered {
+                Ok(send_email::Delivery::Sent) => state.metrics.count(Metric::MailSent),
+                Ok(send_email::Delivery::Skipped) => {}
+                Err(_) => state.metrics.count(Metric::MailFailed),
+            }
+            delivered?;
         }
         Job::RunTask { task_id } => tasks::run(state, task_id, deadline).await?,
         Job::PublishEvents => {
             publish_events::run(state, deadline).await?;
         }
     }
-    processed_jobs::record(&state.db, message.id, message.job.name()).await?;
-    Ok(Outcome::Done)
+    Ok(())
 }

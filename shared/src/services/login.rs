@@ -15,6 +15,7 @@ use crate::AppState;
 use crate::domain::assurance::{self, Assurance};
 use crate::domain::{device, login_backoff};
 use crate::error::{ApiError, ErrorCode};
+use crate::ports::Metric;
 use crate::repo::sessions::{self, Origin};
 use crate::repo::users::{self, Rehash, User};
 use crate::repo::{mfa, registration_holds};
@@ -124,10 +125,12 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
         // The password of a registration of this (taken) address: the answer a registration of a
         // free address gets, without touching the account's back-off (see `registration`).
         (Some(user), _, _) if held => {
+            state.metrics.count(Metric::LoginFailed);
             caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "registration_hold"})).await?;
             return Err(email_not_verified());
         }
         (user, _, _) => {
+            state.metrics.count(Metric::LoginFailed);
             caller.audit(&state.db, "login", user.map(|u| u.id), false, json!({"reason": "bad_credentials"})).await?;
             return Err(incorrect());
         }
@@ -160,6 +163,7 @@ pub(crate) async fn claim_password_attempt(state: &AppState, user_id: Uuid) -> R
         return Ok(());
     }
     let until = users::locked_until(&state.db, user_id).await?;
+    state.metrics.count(Metric::LoginBackedOff);
     Err(backing_off(until))
 }
 
@@ -171,6 +175,7 @@ async fn claim_unknown_email_attempt(state: &AppState, server_key: &ServerKey, e
     if users::claim_unknown_email_attempt(&state.db, &digest, login_backoff::RULE).await? {
         return Ok(());
     }
+    state.metrics.count(Metric::LoginBackedOff);
     Err(backing_off(users::unknown_email_locked_until(&state.db, &digest).await?))
 }
 
@@ -203,6 +208,7 @@ pub(crate) async fn open_session(
     }
     let success = create_session(state, &mut tx, user, caller, &Assurance::first_factor(method)).await?;
     tx.commit().await?;
+    state.metrics.count(Metric::LoginSucceeded);
     Ok(SignIn::Session(success))
 }
 

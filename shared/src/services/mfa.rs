@@ -20,6 +20,7 @@ use crate::domain::login_backoff;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::auth::CurrentUser;
 use crate::mail::templates::Template;
+use crate::ports::Metric;
 use crate::repo::mfa::{self, Factor, FactorView};
 use crate::repo::{sessions, users};
 use crate::security::secret_box::{Sealed, SecretBox};
@@ -307,6 +308,7 @@ pub async fn complete_sign_in(
     let success = login::create_session(state, &mut tx, &user, caller, &assurance).await?;
     let outbox_id = recovery_code_notice(state, &mut tx, &user, &factor, &checked, caller).await?;
     tx.commit().await?;
+    state.metrics.count(Metric::LoginSucceeded);
     if let Some(outbox_id) = outbox_id {
         outbox_mail::queue_delivery(state, outbox_id).await;
     }
@@ -372,6 +374,7 @@ async fn claim_and_check(
     if !mfa::claim_attempt(&state.db, user_id, login_backoff::RULE).await? {
         let until = mfa::attempts_locked_until(&state.db, user_id).await?;
         let retry_after_secs = login_backoff::retry_after_seconds(until, Utc::now()).unwrap_or(1);
+        state.metrics.count(Metric::LoginBackedOff);
         return Err(ApiError::TooManyRequests { code: ErrorCode::MfaBackoff, retry_after_secs });
     }
     let factor = mfa::active_factor(&state.db, user_id).await?.ok_or_else(factor_not_found)?;
@@ -384,6 +387,7 @@ async fn claim_and_check(
 
 /// Audits a wrong second factor and returns its error.
 async fn wrong_code(state: &AppState, user_id: Uuid, caller: &Caller) -> ApiError {
+    state.metrics.count(Metric::LoginFailed);
     match caller.audit(&state.db, "mfa_challenge", Some(user_id), false, json!({"reason": "wrong_code"})).await {
         Ok(()) => invalid_code(),
         Err(error) => error,

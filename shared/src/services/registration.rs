@@ -71,6 +71,7 @@ pub async fn register(state: &AppState, input: Registration, caller: &Caller) ->
     let outbox_id = queue_verification_mail(state, &mut tx, &user).await?;
     caller.audit(&mut *tx, "register", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
+    state.metrics.count(crate::ports::Metric::Registered);
     // Counted as the taken address's notice is, so both paths cost the same; a new account's
     // first link goes out whatever the count.
     outbox_mail::within_recipient_budget(state, Unsolicited::Verification, &user.email).await?;

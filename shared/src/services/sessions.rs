@@ -114,6 +114,7 @@ async fn reuse_detected(state: &AppState, token: &RefreshToken, caller: &Caller)
     .await;
     match revoked {
         Ok(()) => {
+            state.metrics.count(crate::ports::Metric::RefreshReuseDetected);
             tracing::warn!(session_id = %token.session_id, "refresh token reused after rotation; session revoked");
             invalid_refresh_token()
         }

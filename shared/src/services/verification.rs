@@ -47,6 +47,7 @@ pub async fn verify_email(state: &AppState, token: &str, caller: &Caller) -> Res
     registration_holds::release(&mut *tx, user_id).await?;
     caller.audit(&mut *tx, "verify_email", Some(user_id), true, json!({})).await?;
     tx.commit().await?;
+    state.metrics.count(crate::ports::Metric::Verified);
     Ok(TokenUse::Accepted(()))
 }
 

@@ -1,6 +1,7 @@
 //! Logging setup: JSON lines on Lambda (CloudWatch), readable text in a terminal.
 
 mod background;
+pub mod emf;
 
 pub use background::flush;
 

@@ -10,6 +10,7 @@ mod helpers;
 mod invitations;
 mod magic_link;
 mod mail_flood;
+mod metrics;
 mod mfa;
 mod oauth;
 mod passwords;
