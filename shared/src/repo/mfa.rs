@@ -285,14 +285,8 @@ pub async fn consume_challenge(db: impl PgExecutor<'_>, hash: &TokenHash) -> Res
 /// Counts a second-factor attempt before its code is checked, under the login back-off rule,
 /// unless the account is inside a back-off window (`false` then, nothing counted).
 pub async fn claim_attempt(db: impl PgExecutor<'_>, user_id: Uuid, rule: BackoffRule) -> Result<bool, sqlx::Error> {
-    let claimed: Option<Uuid> = sqlx::query_scalar(super::users::claim_counted_attempt_sql!("mfa_attempts", "user_id"))
-        .bind(user_id)
-        .bind(rule.free_failures)
-        .bind(rule.max_window_seconds as f64)
-        .bind(rule.forget_after_days)
-        .fetch_optional(db)
-        .await?;
-    Ok(claimed.is_some())
+    let sql = super::users::claim_counted_attempt_sql!("mfa_attempts", "user_id");
+    super::users::claim_counted_attempt(db, sql, user_id, rule).await
 }
 
 /// When the account's second-factor back-off ends (`None` when it is not backing off).

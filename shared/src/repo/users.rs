@@ -368,7 +368,7 @@ pub(crate) use {claim_counted_attempt_sql, counted_failures, next_locked_until};
 /// opens a window of 2^(n − free) seconds, at most `max_seconds`, and a window is never shortened.
 /// Returns `false` when the account is backing off (nothing is counted then).
 pub async fn claim_login_attempt(db: impl PgExecutor<'_>, id: Uuid, rule: BackoffRule) -> Result<bool, sqlx::Error> {
-    let claimed: Option<Uuid> = sqlx::query_scalar(concat!(
+    let sql = concat!(
         "update users
             set failed_login_count = ",
         counted_failures!("users", "last_login_attempt_at"),
@@ -379,14 +379,8 @@ pub async fn claim_login_attempt(db: impl PgExecutor<'_>, id: Uuid, rule: Backof
         "
           where id = $1 and (locked_until is null or locked_until <= now())
           returning id"
-    ))
-    .bind(id)
-    .bind(rule.free_failures)
-    .bind(rule.max_window_seconds as f64)
-    .bind(rule.forget_after_days)
-    .fetch_optional(db)
-    .await?;
-    Ok(claimed.is_some())
+    );
+    claim_counted_attempt(db, sql, id, rule).await
 }
 
 /// [`claim_login_attempt`] for an address without an account, keyed by the address's digest, so
@@ -398,8 +392,24 @@ pub async fn claim_unknown_email_attempt(
     email_hash: &[u8; 32],
     rule: BackoffRule,
 ) -> Result<bool, sqlx::Error> {
-    let claimed: Option<Vec<u8>> = sqlx::query_scalar(claim_counted_attempt_sql!("unknown_email_logins", "email_hash"))
-        .bind(&email_hash[..])
+    let sql = claim_counted_attempt_sql!("unknown_email_logins", "email_hash");
+    claim_counted_attempt(db, sql, email_hash.to_vec(), rule).await
+}
+
+/// Runs a claim statement ([`claim_login_attempt`]'s, or a [`claim_counted_attempt_sql`] one)
+/// for `key` under `rule`; `true` when the attempt
+/// was counted, `false` inside a back-off window.
+pub(crate) async fn claim_counted_attempt<'q, K>(
+    db: impl PgExecutor<'q>,
+    sql: &'static str,
+    key: K,
+    rule: BackoffRule,
+) -> Result<bool, sqlx::Error>
+where
+    K: 'q + Send + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    let claimed = sqlx::query(sql)
+        .bind(key)
         .bind(rule.free_failures)
         .bind(rule.max_window_seconds as f64)
         .bind(rule.forget_after_days)
