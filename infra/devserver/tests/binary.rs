@@ -12,7 +12,9 @@ const TEST_SECRET: &str = "devserver-test-secret-0123456789abcdef";
 
 fn devserver() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_devserver"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    // Auth events go to a directory of their own, never into the crate's `.local/`.
+    let events_dir = std::env::temp_dir().join(format!("devserver-events-{}", std::process::id()));
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("EVENTS_DIR", events_dir);
     command
 }
 

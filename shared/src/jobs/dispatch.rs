@@ -71,10 +71,12 @@ pub async fn run(state: &AppState, message: &Envelope, deadline: Instant) -> Res
     if processed_jobs::contains(&state.db, message.id).await? {
         return Ok(Outcome::AlreadyProcessed);
     }
-    let ran = run_job(state, message.job, deadline).await;
-    state.metrics.count(if ran.is_ok() { Metric::JobSucceeded } else { Metric::JobFailed });
-    ran?;
+    if let Err(error) = run_job(state, message.job, deadline).await {
+        state.metrics.count(Metric::JobFailed);
+        return Err(error);
+    }
     processed_jobs::record(&state.db, message.id, message.job.name()).await?;
+    state.metrics.count(Metric::JobSucceeded);
     Ok(Outcome::Done)
 }
 
@@ -86,7 +88,8 @@ async fn run_job(state: &AppState, job: Job, deadline: Instant) -> Result<(), Ru
             match &delivered {
                 Ok(send_email::Delivery::Sent) => state.metrics.count(Metric::MailSent),
                 Ok(send_email::Delivery::Skipped) => {}
-                Err(_) => state.metrics.count(Metric::MailFailed),
+                Err(DeliveryError::Mail(_)) => state.metrics.count(Metric::MailFailed),
+                Err(DeliveryError::Database(_)) => {}
             }
             delivered?;
         }

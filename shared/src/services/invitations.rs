@@ -85,6 +85,7 @@ pub async fn invite(
         let details = json!({"target_user_id": user.id, "is_superuser": invitation.is_superuser});
         caller.audit(&mut *tx, "admin_user_invited", Some(admin_id), true, details).await?;
         tx.commit().await?;
+        state.metrics.count(crate::ports::Metric::Registered);
         outbox_mail::queue_delivery(state, outbox_id).await;
         return user_details::find(&state.db, user.id).await?.ok_or_else(super::admin::user_not_found);
     }
@@ -154,6 +155,7 @@ pub async fn accept(state: &AppState, acceptance: Acceptance, caller: &Caller) -
     registration_holds::release(&mut *tx, user.id).await?;
     caller.audit(&mut *tx, "invitation_accepted", Some(user.id), true, json!({})).await?;
     tx.commit().await?;
+    state.metrics.count(crate::ports::Metric::Verified);
     let user = users::find_by_id(&state.db, user.id).await?.ok_or_else(invalid_invitation)?;
     open_session(state, &user, Some(&new_hash), caller, assurance::PASSWORD).await
 }

@@ -110,9 +110,15 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     let email = email.as_str();
     let user = users::find_by_email(&state.db, email).await?;
 
-    match &user {
-        Some(user) => claim_password_attempt(state, user.id).await?,
-        None => claim_unknown_email_attempt(state, keys.server_key(), email).await?,
+    let claimed = match &user {
+        Some(user) => claim_password_attempt(state, user.id).await,
+        None => claim_unknown_email_attempt(state, keys.server_key(), email).await,
+    };
+    if let Err(error) = claimed {
+        if error.code() == ErrorCode::LoginBackoff {
+            state.metrics.count(Metric::LoginBackedOff);
+        }
+        return Err(error);
     }
 
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -143,10 +149,12 @@ pub async fn login(state: &AppState, credentials: Credentials, caller: &Caller) 
     users::record_successful_login(&state.db, user.id, upgrade).await?;
 
     if !user.is_verified {
+        state.metrics.count(Metric::LoginFailed);
         caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "unverified"})).await?;
         return Err(email_not_verified());
     }
     if !user.is_active {
+        state.metrics.count(Metric::LoginFailed);
         caller.audit(&state.db, "login", Some(user.id), false, json!({"reason": "inactive"})).await?;
         return Err(ApiError::refused(ErrorCode::InactiveUser, "Inactive user"));
     }
@@ -163,7 +171,6 @@ pub(crate) async fn claim_password_attempt(state: &AppState, user_id: Uuid) -> R
         return Ok(());
     }
     let until = users::locked_until(&state.db, user_id).await?;
-    state.metrics.count(Metric::LoginBackedOff);
     Err(backing_off(until))
 }
 
@@ -175,7 +182,6 @@ async fn claim_unknown_email_attempt(state: &AppState, server_key: &ServerKey, e
     if users::claim_unknown_email_attempt(&state.db, &digest, login_backoff::RULE).await? {
         return Ok(());
     }
-    state.metrics.count(Metric::LoginBackedOff);
     Err(backing_off(users::unknown_email_locked_until(&state.db, &digest).await?))
 }
 

@@ -103,6 +103,7 @@ pub async fn sign_in(state: &AppState, proof: Proof, caller: &Caller) -> Result<
         users::mark_verified(&mut *tx, user.id).await?;
         registration_holds::release(&mut *tx, user.id).await?;
         tx.commit().await?;
+        state.metrics.count(crate::ports::Metric::Verified);
     }
     caller.audit(&state.db, "magic_link_login", Some(user.id), true, json!({})).await?;
     open_session(state, &user, None, caller, assurance::EMAIL).await

@@ -291,13 +291,16 @@ pub async fn complete_sign_in(
     }
     let hash = tokens::hash(&mfa_token);
     let challenge = mfa::live_challenge(&state.db, &hash).await?.ok_or_else(invalid_mfa_token)?;
-    let (factor, checked) = claim_and_check(state, challenge.user_id, &proof, caller).await?;
+    let (factor, checked) = claim_and_check(state, challenge.user_id, &proof, caller)
+        .await
+        .inspect_err(|error| count_failed_sign_in(state, error))?;
     let user = users::find_by_id(&state.db, challenge.user_id).await?.ok_or_else(invalid_mfa_token)?;
 
     let mut tx = state.db.begin().await?;
     users::lock_for_update(&mut *tx, user.id).await?;
     if !spend(&mut *tx, &factor, &checked).await? {
         drop(tx);
+        state.metrics.count(Metric::LoginFailed);
         return Err(wrong_code(state, user.id, caller).await);
     }
     if !mfa::consume_challenge(&mut *tx, &hash).await? {
@@ -313,6 +316,15 @@ pub async fn complete_sign_in(
         outbox_mail::queue_delivery(state, outbox_id).await;
     }
     Ok(success)
+}
+
+/// Counts a sign-in's second step refused for a wrong code, or inside the back-off.
+fn count_failed_sign_in(state: &AppState, error: &ApiError) {
+    match error.code() {
+        ErrorCode::InvalidMfaCode => state.metrics.count(Metric::LoginFailed),
+        ErrorCode::MfaBackoff => state.metrics.count(Metric::LoginBackedOff),
+        _ => {}
+    }
 }
 
 /// Raises the caller's session to level 2 with a second factor; returns a new access token.
@@ -374,7 +386,6 @@ async fn claim_and_check(
     if !mfa::claim_attempt(&state.db, user_id, login_backoff::RULE).await? {
         let until = mfa::attempts_locked_until(&state.db, user_id).await?;
         let retry_after_secs = login_backoff::retry_after_seconds(until, Utc::now()).unwrap_or(1);
-        state.metrics.count(Metric::LoginBackedOff);
         return Err(ApiError::TooManyRequests { code: ErrorCode::MfaBackoff, retry_after_secs });
     }
     let factor = mfa::active_factor(&state.db, user_id).await?.ok_or_else(factor_not_found)?;
@@ -387,7 +398,6 @@ async fn claim_and_check(
 
 /// Audits a wrong second factor and returns its error.
 async fn wrong_code(state: &AppState, user_id: Uuid, caller: &Caller) -> ApiError {
-    state.metrics.count(Metric::LoginFailed);
     match caller.audit(&state.db, "mfa_challenge", Some(user_id), false, json!({"reason": "wrong_code"})).await {
         Ok(()) => invalid_code(),
         Err(error) => error,

@@ -65,6 +65,7 @@ async fn create_account(state: &AppState, provider: Provider, identity: &Verifie
             Ok(user) => {
                 identities::link(&mut *tx, provider.as_str(), &identity.subject, user.id, &identity.email).await?;
                 tx.commit().await?;
+                state.metrics.count(crate::ports::Metric::Registered);
                 return Ok(user);
             }
             Err(Taken::Email) => {
