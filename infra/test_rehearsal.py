@@ -50,6 +50,7 @@ ALL_FEATURES_PROFILE = {
     "DbProxySecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-db-AbCdEf",
     "DbProxyClusterId": "app-aurora",
     "WsAccessLogs": "true",
+    "Tracing": "Active",
 }
 
 
@@ -171,6 +172,40 @@ class TransformedTemplate(unittest.TestCase):
         permissions = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::Lambda::Permission" and "HttpApi" in json.dumps(r)]
         self.assertEqual(len(permissions), len(events))
         self.assertGreater(len(events), 40)
+
+    def test_tracing_turns_on_for_every_function_with_a_role_that_may_send_segments(self):
+        resources = self.variants["every feature"]["Resources"]
+        functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+        self.assertEqual(len(functions), 8)
+        sends_segments = {"Fn::If": ["TracesActively", {"Ref": "TracingPolicy"}, {"Ref": "AWS::NoValue"}]}
+        for name, function in functions.items():
+            with self.subTest(name):
+                self.assertEqual(function["Properties"]["TracingConfig"], {"Mode": {"Ref": "Tracing"}})
+                role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+                self.assertIn(sends_segments, resources[role]["Properties"]["ManagedPolicyArns"], role)
+        policy = resources["TracingPolicy"]
+        self.assertEqual(policy["Condition"], "TracesActively")
+        actions = [action for statement in policy["Properties"]["PolicyDocument"]["Statement"] for action in statement["Action"]]
+        self.assertEqual(sorted(actions), ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "write only")
+
+    def test_ses_reports_bounces_and_complaints_through_sns_to_the_worker(self):
+        resources = self.variants["dev"]["Resources"]
+        destination = resources["MailFeedbackDestination"]["Properties"]
+        self.assertEqual(destination["ConfigurationSetName"], {"Ref": "MailConfigurationSet"})
+        self.assertEqual(sorted(destination["EventDestination"]["MatchingEventTypes"]), ["bounce", "complaint"])
+        self.assertEqual(destination["EventDestination"]["SnsDestination"], {"TopicARN": {"Ref": "MailFeedbackTopic"}})
+        subscription = resources["MailFeedbackSubscription"]["Properties"]
+        self.assertEqual((subscription["Protocol"], subscription["RawMessageDelivery"]), ("sqs", True))
+        self.assertEqual(subscription["Endpoint"], {"Fn::GetAtt": ["JobsQueue", "Arn"]})
+        [statement] = resources["JobsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        self.assertEqual(statement["Condition"], {"ArnEquals": {"aws:SourceArn": {"Ref": "MailFeedbackTopic"}}}, "only that topic")
+        worker = resources["WorkerFunction"]["Properties"]
+        self.assertEqual(worker["Environment"]["Variables"]["SES_CONFIGURATION_SET"], {"Ref": "MailConfigurationSet"})
+        statements = resources["WorkerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        [send] = [statement for statement in statements if statement["Action"] == "ses:SendRawEmail"]
+        self.assertTrue(any("configuration-set/${MailConfigurationSet}" in json.dumps(resource) for resource in send["Resource"]))
+        for name in ("MailBounceRateAlarm", "MailComplaintRateAlarm"):
+            self.assertEqual(resources[name]["Properties"]["Namespace"], "AWS/SES", name)
 
 
 def seconds(pattern, path):
@@ -294,6 +329,13 @@ class MotoStacks(unittest.TestCase):
             variables = client.get_function_configuration(FunctionName=physical)["Environment"]["Variables"]
             self.assertEqual("DATABASE_HOST" in variables, expect_proxy, name)
             self.assertEqual(variables["MAIL_FROM"], DEV_ENVIRON["MAIL_FROM"])
+
+    def test_only_the_stack_with_tracing_active_creates_the_tracing_policy(self):
+        # moto's CloudFormation drops a function's TracingConfig and a role's managed policies;
+        # TransformedTemplate checks that wiring.
+        for name, active in (("serverless-auth-dev", False), ("serverless-auth-prod", True)):
+            with self.subTest(name):
+                self.assertEqual("TracingPolicy" in self.resources(name), active)
 
     def test_scripts_deploy_invokes_the_stacks_own_migrate_function(self):
         payload, error, _ = invoke_migrate.invoke(self.session, "serverless-auth-dev")

@@ -7,6 +7,7 @@ mod deployed;
 mod mfa_keys;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -155,6 +156,9 @@ pub struct Config {
     pub service_name: String,
     /// Sender of every mail (`MAIL_FROM`), e.g. `Example <noreply@example.com>`.
     pub mail_from: String,
+    /// The SES configuration set every mail is sent with (`SES_CONFIGURATION_SET`): the stack's
+    /// publishes bounces and complaints to SNS, which feeds them to the worker.
+    pub ses_configuration_set: Option<String>,
     /// Where the file mailer writes (`MAIL_DIR`, default `.local/mail`).
     pub mail_dir: std::path::PathBuf,
     /// Google Sign-In (`GOOGLE_CLIENT_ID`, `GOOGLE_JWKS_URL`); `None` when not configured.
@@ -263,6 +267,37 @@ impl ConfigError {
 const DEFAULT_CORS_ORIGINS: &str = "http://localhost:3000,http://localhost:8080,http://localhost:4200";
 
 impl Config {
+    /// Every problem of the settings, not only the first that [`Config::from_lookup`] stops at
+    /// (the operator's `verify-config`): after each problem the variable is read as unset, then,
+    /// if it is required, as a well-formed stand-in, and the settings are read again. The
+    /// configuration is returned when the settings have no problem.
+    pub fn check_all(lookup: impl Fn(&str) -> Option<String>) -> (Option<Self>, Vec<ConfigError>) {
+        let mut overrides: HashMap<&'static str, Option<String>> = HashMap::new();
+        let mut problems = Vec::new();
+        // Each round settles one variable for good, so the rounds are bounded by their number.
+        for _ in 0..64 {
+            let attempt = Self::from_lookup(|name| overrides.get(name).map_or_else(|| lookup(name), Clone::clone));
+            let error = match attempt {
+                Ok(config) => return (problems.is_empty().then_some(config), problems),
+                Err(error) => error,
+            };
+            match overrides.get(error.var) {
+                None => {
+                    overrides.insert(error.var, None);
+                    problems.push(error);
+                }
+                Some(None) => match stand_in(error.var) {
+                    Some(value) => {
+                        overrides.insert(error.var, Some(value.to_owned()));
+                    }
+                    None => break,
+                },
+                Some(Some(_)) => break,
+            }
+        }
+        (None, problems)
+    }
+
     /// Builds the configuration from any variable source; tests pass a map instead of mutating
     /// the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -393,6 +428,7 @@ impl Config {
             .then(|| vars.get("METRICS_NAMESPACE").unwrap_or_else(|| "ServerlessAuth".into())),
             service_name: vars.get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "devserver".into()),
             mail_from,
+            ses_configuration_set: vars.get("SES_CONFIGURATION_SET").filter(|name| !name.trim().is_empty()),
             mail_dir: vars.get("MAIL_DIR").unwrap_or_else(|| ".local/mail".into()).into(),
             database_url: SecretString::from(database_url),
             database_host,
@@ -692,6 +728,22 @@ fn parse_log_level(raw: Option<String>) -> Result<LogFilter, ConfigError> {
     let Some(raw) = raw else { return Ok(LogFilter::default()) };
     LogFilter::parse(&raw)
         .ok_or_else(|| ConfigError::new("LOG_LEVEL", format!("is not a log level or filter: {raw:?}")))
+}
+
+/// A well-formed value for a required variable, so [`Config::check_all`] can look past it.
+fn stand_in(var: &str) -> Option<&'static str> {
+    Some(match var {
+        "DATABASE_URL" => "postgres://stand-in@127.0.0.1:5432/stand_in",
+        "QUEUE_URL" => "https://sqs.us-east-1.amazonaws.com/000000000000/stand-in",
+        "FRONTEND_URL" => "https://app.stand-in.net",
+        "BACKEND_CORS_ORIGINS" => "https://app.stand-in.net",
+        "MAIL_FROM" | "FROM_EMAIL" | "FIRST_SUPERUSER_EMAIL" => "stand-in@stand-in.net",
+        "FIRST_SUPERUSER_PASSWORD" => "a stand-in password",
+        "JWT_SECRET" | "MFA_ENCRYPTION_KEY" | "SECRET_KEY" => {
+            "stand-in-0123456789abcdef0123456789abcdef0123456789abcdef"
+        }
+        _ => return None,
+    })
 }
 
 fn parse_superuser(vars: &Vars<'_>) -> Result<Option<SuperuserSeed>, ConfigError> {

@@ -54,7 +54,7 @@ fn exit_with(message: &str) -> ! {
 }
 
 /// The settings stored in the secrets `SECRETS_ARN` names; they win over the environment.
-async fn secrets_overlay() -> Result<HashMap<String, String>, String> {
+pub async fn secrets_overlay() -> Result<HashMap<String, String>, String> {
     let Some(arn) = std::env::var("SECRETS_ARN").ok().filter(|arn| !arn.trim().is_empty()) else {
         return Ok(HashMap::new());
     };

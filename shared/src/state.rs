@@ -57,7 +57,10 @@ impl AppState {
         let mailer: Arc<dyn Mailer> = match config.mail_backend {
             MailBackend::File => Arc::new(FileMailer::new(config.mail_dir.clone(), config.mail_from.clone())),
             #[cfg(feature = "ses")]
-            MailBackend::Ses => Arc::new(crate::adapters::ses::SesMailer::new(config.mail_from.clone())),
+            MailBackend::Ses => Arc::new(
+                crate::adapters::ses::SesMailer::new(config.mail_from.clone())
+                    .with_configuration_set(config.ses_configuration_set.clone()),
+            ),
             #[cfg(not(feature = "ses"))]
             MailBackend::Ses => Arc::new(UnavailableMailer),
         };

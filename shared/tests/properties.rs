@@ -283,13 +283,13 @@ proptest! {
     // ------------------------------------------------------------------------------ queue messages
 
     #[test]
-    fn queue_messages_round_trip(id in any::<u128>(), target in any::<u128>(), task in any::<bool>()) {
+    fn queue_messages_round_trip(id in any::<u128>(), target in any::<u128>(), task in any::<bool>(), request_id in proptest::option::of("[ -~]{1,128}")) {
         let job = if task {
             Job::RunTask { task_id: Uuid::from_u128(target) }
         } else {
             Job::SendEmail { outbox_id: Uuid::from_u128(target) }
         };
-        let envelope = Envelope { id: Uuid::from_u128(id), job };
+        let envelope = Envelope { id: Uuid::from_u128(id), job, request_id };
         prop_assert_eq!(Envelope::decode(&envelope.to_body()).expect("decodes"), envelope);
     }
 

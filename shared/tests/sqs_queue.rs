@@ -22,7 +22,7 @@ async fn a_sent_job_arrives_on_the_queue_in_the_documented_format() {
     let client = sqs().await;
     let (url, dlq) = (new_queue(&client).await, new_queue(&client).await);
     let queue = SqsQueue::new(url.clone(), Some(dlq));
-    let message = Envelope::new(Job::SendEmail { outbox_id: uuid::Uuid::new_v4() });
+    let message = Envelope::new(Job::SendEmail { outbox_id: uuid::Uuid::new_v4() }).queued_by(Some("req-1".into()));
 
     queue.send(&message).await.expect("sent");
     let depth = queue.depth().await.expect("depth");

@@ -3,6 +3,12 @@
 //! Runs as a deploy step (the CLI locally and in CI, a Lambda invoked after `sam deploy`), never at
 //! the cold start of a request-serving function. Both steps are idempotent: running them again
 //! applies nothing new and creates nobody.
+//!
+//! The same binary carries the operator's commands ([`operator`]): `create-superuser`,
+//! `revoke-sessions`, `purge-now`, `redrive-dlq` and `verify-config`.
+
+pub mod operator;
+mod verify_config;
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -47,6 +53,9 @@ pub enum MigrateError {
     /// The superuser password could not be hashed.
     #[error(transparent)]
     Password(#[from] password::PasswordError),
+    /// The queue could not be reached (the operator's `redrive-dlq`).
+    #[error(transparent)]
+    Queue(#[from] shared::ports::QueueError),
     /// The configured email or username belongs to an ordinary account. Promoting it would hand
     /// superuser rights to whoever registered that address first, so the bootstrap refuses.
     #[error("{0}")]
@@ -73,6 +82,12 @@ async fn apply_migrations(pool: &PgPool) -> Result<Vec<i64>, MigrateError> {
     drop(conn);
     let after = applied_versions(pool).await?;
     Ok(after.into_iter().filter(|version| !before.contains(version)).collect())
+}
+
+/// How many of this binary's migrations the database has not applied yet.
+pub async fn pending_migrations(pool: &PgPool) -> Result<usize, MigrateError> {
+    let applied = applied_versions(pool).await?;
+    Ok(shared::MIGRATOR.iter().filter(|migration| !applied.contains(&migration.version)).count())
 }
 
 async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, MigrateError> {

@@ -26,6 +26,7 @@ use utoipa::OpenApi;
         admin::users::update_user,
         admin::users::revoke_sessions,
         admin::users::reset_mfa,
+        admin::users::clear_undeliverable,
         admin::invitations::invite_user,
         admin::invitations::resend_invitation,
         admin::audit::audit_log,

@@ -1,12 +1,14 @@
 //! `worker`: the function SQS triggers with job messages (template.yaml hands it one at a time,
 //! so none waits behind a long task; any batch works). Each message runs on its own; the answer
 //! lists only the messages that failed (`ReportBatchItemFailures`), so SQS retries those alone
-//! and, after five receives, moves them to the dead-letter queue.
+//! and, after five receives, moves them to the dead-letter queue. SES's bounce and complaint
+//! reports come through the same queue (SES → SNS → SQS) and mark addresses undeliverable.
 
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::AppState;
+use shared::domain::mail_feedback::{self, MailFeedback};
 use shared::jobs::dispatch::{self, Outcome};
 use shared::jobs::message::Envelope;
 use tracing::Instrument;
@@ -37,25 +39,41 @@ pub async fn handle(state: &AppState, event: SqsEvent, deadline: Instant) -> Sqs
 /// Runs one message; false when it has to be retried (or was malformed, which sends it on its
 /// way to the dead-letter queue where someone can look at it).
 async fn run_one(state: &AppState, record: &SqsMessage, deadline: Instant) -> bool {
-    let envelope = match Envelope::decode(record.body.as_deref().unwrap_or_default()) {
+    let body = record.body.as_deref().unwrap_or_default();
+    let envelope = match Envelope::decode(body) {
         Ok(envelope) => envelope,
-        Err(error) => {
-            tracing::error!(%error, "malformed message; reported as failed");
-            return false;
-        }
+        // SES's bounce and complaint reports arrive on the same queue, through SNS.
+        Err(error) => match mail_feedback::parse(body) {
+            Ok(feedback) => return record_feedback(state, &feedback).await,
+            Err(_) => {
+                tracing::error!(%error, "malformed message; reported as failed");
+                return false;
+            }
+        },
     };
-    let job = envelope.job.name();
+    let (job, id, request_id) = (envelope.job.name(), envelope.id, envelope.request_id.as_deref());
     match dispatch::run(state, &envelope, deadline).await {
         Ok(Outcome::Done) => {
-            tracing::info!(job, id = %envelope.id, "job done");
+            tracing::info!(job, %id, request_id, "job done");
             true
         }
         Ok(Outcome::AlreadyProcessed) => {
-            tracing::info!(job, id = %envelope.id, "redelivered message skipped");
+            tracing::info!(job, %id, request_id, "redelivered message skipped");
             true
         }
         Err(error) => {
-            tracing::warn!(job, id = %envelope.id, %error, "job failed; SQS retries the message");
+            tracing::warn!(job, %id, request_id, %error, "job failed; SQS retries the message");
+            false
+        }
+    }
+}
+
+/// Marks what SES reported; false (retried) when the database failed.
+async fn record_feedback(state: &AppState, feedback: &MailFeedback) -> bool {
+    match shared::services::mail_feedback::record(state, feedback).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(%error, "could not record SES's report; SQS retries the message");
             false
         }
     }

@@ -43,7 +43,8 @@ pub async fn run_local_worker(state: AppState) {
             let _slot = slot;
             let deadline = Instant::now() + Duration::from_secs(60);
             if let Err(error) = shared::jobs::dispatch::run(&state, &message, deadline).await {
-                tracing::warn!(job = message.job.name(), id = %message.id, %error, "queued job failed");
+                let request_id = message.request_id.as_deref();
+                tracing::warn!(job = message.job.name(), id = %message.id, request_id, %error, "queued job failed");
             }
         });
     }

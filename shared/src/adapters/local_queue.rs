@@ -41,7 +41,9 @@ impl LocalQueue {
 impl Queue for LocalQueue {
     fn send<'a>(&'a self, message: &'a Envelope) -> Pin<Box<dyn Future<Output = Result<(), QueueError>> + Send + 'a>> {
         Box::pin(async move {
-            self.sender.send(*message).map_err(|_| QueueError::Unavailable("the local worker has stopped".into()))?;
+            self.sender
+                .send(message.clone())
+                .map_err(|_| QueueError::Unavailable("the local worker has stopped".into()))?;
             self.pending.fetch_add(1, Ordering::Relaxed);
             Ok(())
         })

@@ -22,17 +22,33 @@ use crate::ports::{MailError, Mailer};
 #[derive(Debug)]
 pub struct SesMailer {
     from: String,
+    configuration_set: Option<String>,
+    endpoint_url: Option<String>,
     client: OnceLock<Client>,
 }
 
 impl SesMailer {
     /// A mailer sending as `from` (an SES-verified identity). Does no I/O.
     pub fn new(from: impl Into<String>) -> Self {
-        Self { from: from.into(), client: OnceLock::new() }
+        Self { from: from.into(), configuration_set: None, endpoint_url: None, client: OnceLock::new() }
+    }
+
+    /// Sends with SES configuration set `name`, whose event destinations learn of each mail's
+    /// bounces and complaints.
+    pub fn with_configuration_set(mut self, name: Option<String>) -> Self {
+        self.configuration_set = name;
+        self
+    }
+
+    /// Talks to `endpoint_url` instead of the endpoint the environment configures (tests read
+    /// what the mailer sends).
+    pub fn with_endpoint_url(mut self, endpoint_url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(endpoint_url.into());
+        self
     }
 
     fn client(&self) -> &Client {
-        self.client.get_or_init(|| Client::new(&super::aws_env::sdk_config(None)))
+        self.client.get_or_init(|| Client::new(&super::aws_env::sdk_config(self.endpoint_url.as_deref())))
     }
 }
 
@@ -49,6 +65,7 @@ impl Mailer for SesMailer {
             self.client()
                 .send_raw_email()
                 .raw_message(raw)
+                .set_configuration_set_name(self.configuration_set.clone())
                 .send()
                 .await
                 .map_err(|error| MailError::Transport(super::aws_env::describe(&error)))?;

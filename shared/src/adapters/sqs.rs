@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry};
 use std::sync::OnceLock;
 
 use crate::jobs::message::Envelope;
@@ -35,6 +35,72 @@ impl SqsQueue {
 
     fn client(&self) -> &Client {
         self.client.get_or_init(|| Client::new(&super::aws_env::sdk_config(self.endpoint_url.as_deref())))
+    }
+
+    /// Moves up to `limit` messages from the dead-letter queue back to the queue, ten at a time;
+    /// returns how many moved. Each message is sent before it is deleted, so a failure half-way
+    /// leaves a message in both queues at worst (jobs are idempotent), never in neither.
+    pub async fn redrive_dead_letters(&self, limit: u64) -> Result<u64, QueueError> {
+        let unavailable = |error: &dyn std::fmt::Display| QueueError::Unavailable(error.to_string());
+        let dlq = self.dlq_url.as_deref().ok_or_else(|| unavailable(&"DLQ_URL is not set"))?;
+        let mut moved = 0;
+        while moved < limit {
+            let received = self
+                .client()
+                .receive_message()
+                .queue_url(dlq)
+                .max_number_of_messages(i32::try_from((limit - moved).min(10)).unwrap_or(10))
+                .visibility_timeout(60)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .map_err(|error| unavailable(&super::aws_env::describe(&error)))?;
+            let messages = received.messages();
+            if messages.is_empty() {
+                break;
+            }
+            let entries = messages
+                .iter()
+                .enumerate()
+                .filter_map(|(n, message)| {
+                    let body = message.body()?;
+                    SendMessageBatchRequestEntry::builder().id(n.to_string()).message_body(body).build().ok()
+                })
+                .collect();
+            let sent = self
+                .client()
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|error| unavailable(&super::aws_env::describe(&error)))?;
+            let sent_ids: Vec<&str> = sent.successful().iter().map(|entry| entry.id()).collect();
+            let deletions: Vec<_> = messages
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| sent_ids.contains(&n.to_string().as_str()))
+                .filter_map(|(n, message)| {
+                    let handle = message.receipt_handle()?;
+                    DeleteMessageBatchRequestEntry::builder().id(n.to_string()).receipt_handle(handle).build().ok()
+                })
+                .collect();
+            if !deletions.is_empty() {
+                self.client()
+                    .delete_message_batch()
+                    .queue_url(dlq)
+                    .set_entries(Some(deletions))
+                    .send()
+                    .await
+                    .map_err(|error| unavailable(&super::aws_env::describe(&error)))?;
+            }
+            moved += sent_ids.len() as u64;
+            if let Some(refused) = sent.failed().first() {
+                let why = refused.message().unwrap_or(refused.code());
+                return Err(unavailable(&format!("the queue refused a message after {moved} moved: {why}")));
+            }
+        }
+        Ok(moved)
     }
 
     async fn counts(&self, url: &str) -> Result<(u64, u64), QueueError> {

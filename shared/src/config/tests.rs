@@ -396,3 +396,37 @@ fn superuser_email_is_lowercased_and_username_defaults_to_admin() {
     assert_eq!(seed.username, "admin");
     assert_eq!(seed.password.expose_secret(), "Sup3r-secret!");
 }
+
+fn all_problems(pairs: &[(&str, &str)]) -> (Option<Config>, Vec<&'static str>) {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let (config, problems) = Config::check_all(|name| map.get(name).cloned());
+    (config, problems.iter().map(|problem| problem.var).collect())
+}
+
+#[test]
+fn every_problem_is_reported_at_once_not_only_the_first() {
+    let (config, problems) = all_problems(&[
+        ("DATABASE_URL", "mysql://nope"),
+        ("LOG_LEVEL", "loud"),
+        ("RATE_LIMIT_ENABLED", "perhaps"),
+        ("FIRST_SUPERUSER_EMAIL", "admin@example.com"),
+        ("QUEUE_BACKEND", "sqs"),
+    ]);
+    assert!(config.is_none());
+    let mut problems = problems;
+    problems.sort_unstable();
+    assert_eq!(
+        problems,
+        ["DATABASE_URL", "FIRST_SUPERUSER_PASSWORD", "LOG_LEVEL", "QUEUE_URL", "RATE_LIMIT_ENABLED"],
+        "each problem once, a required variable's stand-in letting the rest be checked"
+    );
+}
+
+#[test]
+fn good_settings_have_no_problem_and_give_the_configuration() {
+    let (config, problems) = all_problems(&[DB]);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(config.is_some());
+    let (config, problems) = all_problems(&[]);
+    assert_eq!((config.is_none(), problems), (true, vec!["DATABASE_URL"]));
+}

@@ -157,6 +157,12 @@ pub fn from_audit(
             target()?,
             json!({"revoked_count": field("revoked"), "reason": "revoked_by_admin"}),
         ),
+        ("operator_sessions_revoked", true) if count(details, "revoked") > 0 => (
+            EventType::SessionRevoked,
+            user_id?,
+            json!({"revoked_count": field("revoked"), "reason": "revoked_by_operator"}),
+        ),
+        ("operator_superuser_created", true) => (EventType::UserRegistered, user_id?, json!({})),
         ("password_change", true) => (EventType::PasswordChanged, user_id?, json!({})),
         ("password_reset", true) => (EventType::PasswordReset, user_id?, json!({})),
         ("email_change", true) => (EventType::EmailChanged, user_id?, json!({"undone": false})),

@@ -7,6 +7,7 @@ pub mod device;
 pub mod events;
 mod invalid_input;
 pub mod login_backoff;
+pub mod mail_feedback;
 pub mod pagination;
 pub mod rate_limit;
 pub mod rate_limit_leases;

@@ -12,9 +12,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderValue, header};
 use serde_json::json;
+use tracing::Instrument;
 
 use super::REQUEST_ID_HEADER;
 use crate::error::ServerErrorCause;
+use crate::telemetry::correlation;
 
 /// Logs method, route template (never the raw path, which may carry tokens), status and latency.
 pub async fn log_request(request: Request, next: Next) -> Response {
@@ -24,7 +26,8 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     let request_id =
         request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
 
-    let mut response = next.run(request).await;
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = correlation::within_request(request_id.clone(), next.run(request)).instrument(span).await;
 
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -3,12 +3,15 @@
 
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use super::message::{Envelope, Job};
 use super::send_email::{self, DeliveryError};
 use super::{JobError, publish_events, tasks};
 use crate::AppState;
 use crate::ports::{Metric, QueueError};
 use crate::repo::processed_jobs;
+use crate::telemetry::correlation;
 
 /// What running a message did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +40,7 @@ pub enum RunError {
 /// An error means the message is not queued; callers that queue committed work (outbox mail)
 /// log it and leave the rest to the outbox sweep.
 pub async fn enqueue(state: &AppState, job: Job) -> Result<(), QueueError> {
-    let message = Envelope::new(job);
+    let message = Envelope::new(job).queued_by(correlation::current_request_id());
     match &state.queue {
         // Bounded: a queue that does not answer (no route from a VPC, say) must not turn a
         // committed request into a timeout; the outbox sweep covers the message.
@@ -68,6 +71,16 @@ const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
 /// Runs one queued message unless its id was processed before, then records the id. A job that
 /// fails part-way is not recorded, so the retry runs it again; every job is safe to re-run.
 pub async fn run(state: &AppState, message: &Envelope, deadline: Instant) -> Result<Outcome, RunError> {
+    let span = tracing::info_span!(
+        "job",
+        job = message.job.name(),
+        job_id = %message.id,
+        request_id = message.request_id.as_deref()
+    );
+    run_once(state, message, deadline).instrument(span).await
+}
+
+async fn run_once(state: &AppState, message: &Envelope, deadline: Instant) -> Result<Outcome, RunError> {
     if processed_jobs::contains(&state.db, message.id).await? {
         return Ok(Outcome::AlreadyProcessed);
     }
@@ -87,6 +100,7 @@ async fn run_job(state: &AppState, job: Job, deadline: Instant) -> Result<(), Ru
             let delivered = send_email::deliver(&state.db, state.mailer.as_ref(), outbox_id).await;
             match &delivered {
                 Ok(send_email::Delivery::Sent) => state.metrics.count(Metric::MailSent),
+                Ok(send_email::Delivery::Dropped) => state.metrics.count(Metric::MailDropped),
                 Ok(send_email::Delivery::Skipped) => {}
                 Err(DeliveryError::Mail(_)) => state.metrics.count(Metric::MailFailed),
                 Err(DeliveryError::Database(_)) => {}

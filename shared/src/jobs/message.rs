@@ -1,9 +1,13 @@
-//! The queue message format: `{"job": "<name>", "id": "<uuid>", "payload": {...}}`.
+//! The queue message format: `{"job": "<name>", "id": "<uuid>", "payload": {...}, "request_id": "…"}`.
 //! The `id` names the message for idempotency: a redelivered message has the same id.
+//! `request_id`, when the job was queued while serving a request, is that request's id: the
+//! worker logs the job's lines under it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::telemetry::correlation::bounded;
 
 /// Work the worker runs from the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,12 +46,14 @@ impl Job {
 }
 
 /// A message on the queue: a job and the id that makes redeliveries recognisable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// Message id, recorded once the job succeeded.
     pub id: Uuid,
     /// What to do.
     pub job: Job,
+    /// The request that queued the job, if one did.
+    pub request_id: Option<String>,
 }
 
 /// A message body that is not a job this worker knows; retrying it cannot help.
@@ -61,6 +67,8 @@ struct Wire {
     id: Uuid,
     #[serde(default)]
     payload: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -76,12 +84,22 @@ struct TaskPayload {
 impl Envelope {
     /// A new message (fresh id) for `job`.
     pub fn new(job: Job) -> Self {
-        Self { id: Uuid::new_v4(), job }
+        Self { id: Uuid::new_v4(), job, request_id: None }
+    }
+
+    /// The message, marked as queued by the request `request_id`.
+    pub fn queued_by(self, request_id: Option<String>) -> Self {
+        Self { request_id, ..self }
     }
 
     /// The JSON body sent to the queue.
     pub fn to_body(&self) -> String {
-        let wire = Wire { job: self.job.name().to_owned(), id: self.id, payload: self.job.payload() };
+        let wire = Wire {
+            job: self.job.name().to_owned(),
+            id: self.id,
+            payload: self.job.payload(),
+            request_id: self.request_id.clone(),
+        };
         serde_json::to_string(&wire).unwrap_or_default()
     }
 
@@ -102,7 +120,8 @@ impl Envelope {
             "publish-events" => Job::PublishEvents,
             other => return Err(MalformedMessage(format!("unknown job {other:?}"))),
         };
-        Ok(Self { id: wire.id, job })
+        let request_id = wire.request_id.as_deref().map(bounded).filter(|id| !id.is_empty());
+        Ok(Self { id: wire.id, job, request_id })
     }
 }
 
@@ -116,16 +135,33 @@ mod tests {
             [Job::SendEmail { outbox_id: Uuid::new_v4() }, Job::RunTask { task_id: Uuid::new_v4() }, Job::PublishEvents]
         {
             let message = Envelope::new(job);
-            assert_eq!(Envelope::decode(&message.to_body()), Ok(message));
+            assert_eq!(Envelope::decode(&message.to_body()), Ok(message.clone()));
+            let queued_by_a_request = message.queued_by(Some("req-1".into()));
+            assert_eq!(Envelope::decode(&queued_by_a_request.to_body()), Ok(queued_by_a_request));
         }
+    }
+
+    #[test]
+    fn a_long_request_id_is_cut_and_an_empty_one_dropped() {
+        let id = Uuid::nil();
+        let long = json!({"job": "publish-events", "id": id, "request_id": "x".repeat(1000)}).to_string();
+        let decoded = Envelope::decode(&long).expect("decodes");
+        assert_eq!(decoded.request_id.map(|id| id.len()), Some(crate::telemetry::correlation::MAX_REQUEST_ID_CHARS));
+        let empty = json!({"job": "publish-events", "id": id, "request_id": ""}).to_string();
+        assert_eq!(Envelope::decode(&empty).map(|message| message.request_id), Ok(None));
     }
 
     #[test]
     fn the_wire_format_is_the_documented_one() {
         let id = Uuid::nil();
-        let body = Envelope { id, job: Job::SendEmail { outbox_id: id } }.to_body();
+        let body = Envelope::new(Job::SendEmail { outbox_id: id }).to_body();
         let value: Value = serde_json::from_str(&body).expect("json");
-        assert_eq!(value, json!({"job": "send-email", "id": id, "payload": {"outbox_id": id}}));
+        assert_eq!(value["job"], "send-email");
+        assert_eq!(value["payload"], json!({"outbox_id": id}));
+        assert!(value.get("request_id").is_none(), "no request, no request_id");
+        let body = Envelope { id, job: Job::PublishEvents, request_id: Some("req-1".into()) }.to_body();
+        let value: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(value, json!({"job": "publish-events", "id": id, "payload": {}, "request_id": "req-1"}));
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Delivers one outbox mail exactly once: the row is locked while sending and marked sent in
 //! the same transaction, so a concurrent deliverer skips it and a failure leaves it for a retry.
+//! Mail to an address SES reported undeliverable is closed unsent instead.
 
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::ports::{MailError, Mailer};
-use crate::repo::outbox;
+use crate::repo::{outbox, undeliverable};
 
 /// Longest wait for the mail service; past it the attempt counts as failed and the row stays
 /// queued, so a stalled provider cannot hold a request (and its pooled connection) for long.
@@ -18,6 +19,9 @@ pub enum Delivery {
     Sent,
     /// Already sent, or being sent by someone else: nothing to do.
     Skipped,
+    /// SES reported the address undeliverable (a hard bounce or a complaint): the mail was closed
+    /// unsent, since sending would only hurt the account's reputation.
+    Dropped,
 }
 
 /// Why delivery failed; the row stays unsent.
@@ -37,6 +41,11 @@ pub async fn deliver(db: &PgPool, mailer: &dyn Mailer, id: Uuid) -> Result<Deliv
     let Some(mail) = outbox::lock_unsent_mail(&mut tx, id).await? else {
         return Ok(Delivery::Skipped);
     };
+    if let Some(reason) = undeliverable::reason(&mut *tx, &mail.to).await? {
+        outbox::mark_dropped(&mut *tx, id, &format!("the address is undeliverable ({reason})")).await?;
+        tx.commit().await?;
+        return Ok(Delivery::Dropped);
+    }
     let sent = match tokio::time::timeout(SEND_TIMEOUT, mailer.send(&mail, &id.to_string())).await {
         Ok(result) => result,
         Err(_elapsed) => Err(MailError::Transport(format!("no answer from the mail service within {SEND_TIMEOUT:?}"))),

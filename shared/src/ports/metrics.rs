@@ -26,11 +26,17 @@ pub enum Metric {
     JobFailed,
     /// A request was refused by a per-client rate limit.
     RateLimited,
+    /// SES reported a permanent bounce: the address gets no more mail.
+    MailBounced,
+    /// A recipient marked a mail as spam: the address gets no more mail.
+    MailComplained,
+    /// A mail to an undeliverable address was dropped instead of sent.
+    MailDropped,
 }
 
 impl Metric {
     /// Every metric, for the dashboard and tests.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 14] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginBackedOff,
@@ -42,6 +48,9 @@ impl Metric {
         Self::JobSucceeded,
         Self::JobFailed,
         Self::RateLimited,
+        Self::MailBounced,
+        Self::MailComplained,
+        Self::MailDropped,
     ];
 
     /// The CloudWatch metric name.
@@ -58,6 +67,9 @@ impl Metric {
             Self::JobSucceeded => "JobSucceeded",
             Self::JobFailed => "JobFailed",
             Self::RateLimited => "RateLimited",
+            Self::MailBounced => "MailBounced",
+            Self::MailComplained => "MailComplained",
+            Self::MailDropped => "MailDropped",
         }
     }
 }

@@ -171,6 +171,60 @@ pub async fn is_last_superuser(db: impl PgExecutor<'_>, user_id: Uuid) -> Result
 /// skipped. Run it inside a transaction.
 pub async fn purge_due(tx: &mut PgConnection, limit: i64, mail_give_up_hours: i32) -> Result<Vec<Purged>, sqlx::Error> {
     let due = claim_due(tx, limit).await?;
+    purge_claimed(tx, due, mail_give_up_hours).await
+}
+
+/// What [`purge_now`] found.
+#[derive(Debug)]
+pub enum PurgeNow {
+    /// No account has that address.
+    NotFound,
+    /// The account is the last active superuser; purging it would leave nobody to administer.
+    LastSuperuser,
+    /// The account is gone.
+    Purged(Purged),
+}
+
+/// Purges the account with `email` at once, whether or not its deletion was requested: the
+/// operator's answer to an erasure request that cannot wait for the grace period.
+pub async fn purge_now(tx: &mut PgConnection, email: &str, mail_give_up_hours: i32) -> Result<PurgeNow, sqlx::Error> {
+    let Some(account) = sqlx::query!(
+        r#"select id, email,
+                  (is_superuser and is_active and is_verified
+                   and not exists (select 1 from users other
+                                    where other.id <> u.id
+                                      and other.is_superuser and other.is_active and other.is_verified
+                                      and (other.deletion_scheduled_for is null
+                                           or other.deletion_scheduled_for > now()))) as "last_superuser!"
+             from users u
+            where email = $1
+              for update"#,
+        email
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(PurgeNow::NotFound);
+    };
+    if account.last_superuser {
+        return Ok(PurgeNow::LastSuperuser);
+    }
+    sqlx::query!(
+        "update users set deletion_scheduled_for = least(coalesce(deletion_scheduled_for, now()), now()) where id = $1",
+        account.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut purged = purge_claimed(tx, vec![(account.id, account.email)], mail_give_up_hours).await?;
+    Ok(purged.pop().map_or(PurgeNow::NotFound, PurgeNow::Purged))
+}
+
+/// Deletes the claimed (locked) accounts and every trace of their addresses.
+async fn purge_claimed(
+    tx: &mut PgConnection,
+    due: Vec<(Uuid, String)>,
+    mail_give_up_hours: i32,
+) -> Result<Vec<Purged>, sqlx::Error> {
     if due.is_empty() {
         return Ok(Vec::new());
     }
@@ -180,6 +234,7 @@ pub async fn purge_due(tx: &mut PgConnection, limit: i64, mail_give_up_hours: i3
     sqlx::query!("delete from tasks where created_by = any($1)", &ids).execute(&mut *tx).await?;
     scrub_address_from_tasks(tx, &emails).await?;
     scrub_address_from_outbox(tx, &emails, mail_give_up_hours).await?;
+    super::undeliverable::forget(&mut *tx, &emails).await?;
     sqlx::query_as!(
         Purged,
         r#"delete from users where id = any($1)

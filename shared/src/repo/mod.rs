@@ -14,6 +14,7 @@ pub mod rate_limits;
 pub mod registration_holds;
 pub mod sessions;
 pub mod tasks;
+pub mod undeliverable;
 pub mod user_details;
 pub mod users;
 pub mod ws_connections;

@@ -52,6 +52,22 @@ pub async fn mark_sent(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Er
     .map(drop)
 }
 
+/// Closes a mail unsent because its address is undeliverable, with `reason`; its bodies go as
+/// on a sent mail, and the sweep never retries it.
+pub async fn mark_dropped(db: impl PgExecutor<'_>, id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update outbox
+            set sent_at = now(), dropped_reason = $2, last_error = null,
+                payload = jsonb_build_object('to', payload->'to', 'subject', payload->'subject', 'scrubbed', true)
+          where id = $1",
+        id,
+        reason
+    )
+    .execute(db)
+    .await
+    .map(drop)
+}
+
 /// Marks an auth event published. Its payload stays (it holds no secret), for an operator who
 /// needs to replay it, until the cleanup removes sent rows.
 pub async fn mark_event_sent(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {

@@ -39,6 +39,8 @@ pub struct UserDetails {
     pub locked_until: Option<DateTime<Utc>>,
     /// Whether a password is set (OAuth-only accounts have none); the hash itself never leaves SQL.
     pub has_password: bool,
+    /// `bounce` or `complaint` when SES reported the address undeliverable (its mail is dropped).
+    pub email_undeliverable: Option<String>,
 }
 
 /// A checked query that reads whole [`UserDetails`] rows: `before` + the columns + `after`.
@@ -49,7 +51,9 @@ macro_rules! query_details {
             $before
                 + "id, email, username, is_verified, is_superuser, is_active, created_at, updated_at, password_changed_at,
                    deletion_requested_at, deletion_scheduled_for, failed_login_count, locked_until,
-                   password_hash is not null as \"has_password!\""
+                   password_hash is not null as \"has_password!\",
+                   (select reason from undeliverable_addresses
+                     where email_digest = sha256(convert_to(lower(email), 'UTF8'))) as email_undeliverable"
                 + $after
             $(, $arg)*
         )
@@ -129,7 +133,9 @@ pub async fn list(
         query_as!(UserDetails,),
         "select id, email, username, is_verified, is_superuser, is_active, created_at, updated_at,
                 password_changed_at, deletion_requested_at, deletion_scheduled_for, failed_login_count, locked_until,
-                password_hash is not null as \"has_password!\"
+                password_hash is not null as \"has_password!\",
+                (select reason from undeliverable_addresses
+                  where email_digest = sha256(convert_to(lower(email), 'UTF8'))) as email_undeliverable
            from users",
         " order by created_at desc, id limit $6 offset $7",
         filter,

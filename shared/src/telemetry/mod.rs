@@ -1,11 +1,14 @@
-//! Logging setup: JSON lines on Lambda (CloudWatch), readable text in a terminal.
+//! Logging setup: JSON lines on Lambda (CloudWatch), labelled with the invocation, the trace
+//! and the request they belong to; readable text in a terminal.
 
 mod background;
+pub mod correlation;
 pub mod emf;
+mod json_lines;
 
 pub use background::flush;
 
-use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::filter::{FilterFn, LevelFilter, Targets};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -67,26 +70,30 @@ pub fn init(format: LogFormat, filter: &LogFilter, writer: LogWriter) {
 fn subscriber(format: LogFormat, level: &str, writer: LogWriter) -> Box<dyn tracing::Subscriber + Send + Sync> {
     // Postgres NOTICEs ("relation already exists, skipping") are noise at info level.
     let directives = format!("{level},sqlx::postgres::notice=warn");
-    let filter = parse_filter(&directives).unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    // The filter alone decides: the builder's own default maximum (INFO) would cap `debug`.
+    let targets = parse_filter(&directives).unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    // Spans of info and above stay on whatever the level: their fields (the Lambda request id,
+    // the trace id, the request id) label the lines logged inside them, warnings included.
+    let filter = FilterFn::new(move |metadata| {
+        (metadata.is_span() && *metadata.level() <= tracing::Level::INFO)
+            || targets.would_enable(metadata.target(), metadata.level())
+    });
     let writer = match writer {
         LogWriter::Background => background::stdout_writer().map(BoxMakeWriter::new),
         LogWriter::Direct => None,
     };
     let writer = writer.unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
-    let builder = tracing_subscriber::fmt().with_max_level(LevelFilter::TRACE).with_writer(writer);
     match format {
-        LogFormat::Json => Box::new(
-            builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
-                .with_span_list(false)
-                .with_ansi(false)
+        LogFormat::Json => {
+            Box::new(tracing_subscriber::registry().with(json_lines::JsonLines::new(writer)).with(filter))
+        }
+        LogFormat::Pretty => Box::new(
+            tracing_subscriber::fmt()
+                .with_max_level(LevelFilter::TRACE)
+                .with_writer(writer)
+                .compact()
                 .finish()
                 .with(filter),
         ),
-        LogFormat::Pretty => Box::new(builder.compact().finish().with(filter)),
     }
 }
 
@@ -127,6 +134,11 @@ mod tests {
         tracing::subscriber::with_default(subscriber(LogFormat::Pretty, "warn", LogWriter::Direct), || {
             assert!(!tracing::enabled!(tracing::Level::INFO));
             assert!(tracing::enabled!(tracing::Level::WARN));
+            assert!(
+                tracing::enabled!(kind: tracing::metadata::Kind::SPAN, tracing::Level::INFO),
+                "info spans label the warnings inside them"
+            );
+            assert!(!tracing::enabled!(kind: tracing::metadata::Kind::SPAN, tracing::Level::DEBUG));
         });
     }
 

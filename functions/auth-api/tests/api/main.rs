@@ -3,6 +3,7 @@
 //! the admin API, the export) are in functions/users-api/tests/api.
 
 mod attacks;
+mod correlation;
 mod deletion;
 mod email_change;
 mod events;

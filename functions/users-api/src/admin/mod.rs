@@ -1,5 +1,5 @@
 //! The superuser API: `/api/v1/admin/users…` (list, search, read, update flags, end sessions,
-//! reset second factors, invite) and
+//! reset second factors, clear an undeliverable address, invite) and
 //! `/api/v1/admin/audit-log`. Every handler takes [`Superuser`](shared::http::Superuser) first, so
 //! anonymous callers get 401 and ordinary users 403 before any input is looked at.
 
@@ -17,6 +17,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/admin/users/{id}", get(users::read_user).patch(users::update_user))
         .route("/api/v1/admin/users/{id}/sessions", delete(users::revoke_sessions))
         .route("/api/v1/admin/users/{id}/mfa", delete(users::reset_mfa))
+        .route("/api/v1/admin/users/{id}/undeliverable", delete(users::clear_undeliverable))
         .route("/api/v1/admin/users/{id}/invite", post(invitations::resend_invitation))
         .route("/api/v1/admin/audit-log", get(audit::audit_log))
 }

@@ -1,5 +1,5 @@
 //! `GET /admin/users`, `GET` and `PATCH /admin/users/{id}`, `DELETE /admin/users/{id}/sessions`,
-//! `DELETE /admin/users/{id}/mfa`.
+//! `DELETE /admin/users/{id}/mfa`, `DELETE /admin/users/{id}/undeliverable`.
 
 use axum::Json;
 use axum::extract::State;
@@ -38,6 +38,9 @@ pub(crate) struct AdminUser {
     /// False for accounts that only sign in through Google/Apple, and for invitees who have not
     /// accepted yet.
     has_password: bool,
+    /// `bounce` or `complaint` when SES reported the address undeliverable: mail to it is dropped
+    /// until an administrator clears the flag (`DELETE /admin/users/{id}/undeliverable`).
+    email_undeliverable: Option<String>,
 }
 
 impl From<UserDetails> for AdminUser {
@@ -57,6 +60,7 @@ impl From<UserDetails> for AdminUser {
             failed_login_count: user.failed_login_count,
             locked_until: user.locked_until.map(rfc3339),
             has_password: user.has_password,
+            email_undeliverable: user.email_undeliverable,
         }
     }
 }
@@ -253,4 +257,36 @@ pub(crate) async fn reset_mfa(
 ) -> ApiResult<Json<MfaReset>> {
     let removed = shared::services::mfa::reset_by_admin(&state, admin.user.id, id, &caller).await?;
     Ok(Json(MfaReset { detail: "Second factors removed", removed }))
+}
+
+/// Answer of `DELETE /admin/users/{id}/undeliverable`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UndeliverableCleared {
+    /// `Mail will be sent to the address again`.
+    detail: &'static str,
+}
+
+/// Lets mail go to an account's address again after SES reported it undeliverable (a hard
+/// bounce or a complaint), once its owner has fixed the mailbox. 404 when it is not marked.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}/undeliverable",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Account id")),
+    responses(
+        (status = 200, body = UndeliverableCleared),
+        (status = 403, description = "Not enough permissions"),
+        (status = 404, description = "User not found, or the address is not marked (`not_found`)"),
+        (status = 422, description = "Malformed id")
+    )
+)]
+pub(crate) async fn clear_undeliverable(
+    State(state): State<AppState>,
+    Superuser(admin): Superuser,
+    caller: Caller,
+    UserIdPath(id): UserIdPath,
+) -> ApiResult<Json<UndeliverableCleared>> {
+    shared::services::mail_feedback::clear_by_admin(&state, admin.user.id, id, &caller).await?;
+    Ok(Json(UndeliverableCleared { detail: "Mail will be sent to the address again" }))
 }

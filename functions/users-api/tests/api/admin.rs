@@ -89,6 +89,7 @@ async fn an_admin_user_carries_the_lifecycle_and_security_fields(db: PgPool) {
         assert!(user.get(field).is_some(), "{field} missing");
     }
     assert!(user.get("password_hash").is_none());
+    assert_eq!(user["email_undeliverable"], Value::Null);
     let one = app.get_as(&admin, &format!("/api/v1/admin/users/{}", user["id"].as_str().expect("id"))).await;
     assert_eq!(one.status, StatusCode::OK);
     assert_eq!(&one.body, user);
@@ -205,6 +206,7 @@ async fn admin_routes_refuse_ordinary_users_with_403_and_strangers_with_401(db: 
         ("GET", format!("/api/v1/admin/users/{boss_id}"), None),
         ("PATCH", format!("/api/v1/admin/users/{boss_id}"), Some(json!({"is_superuser": false}))),
         ("DELETE", format!("/api/v1/admin/users/{boss_id}/sessions"), None),
+        ("DELETE", format!("/api/v1/admin/users/{boss_id}/undeliverable"), None),
         ("GET", "/api/v1/admin/audit-log".into(), None),
         ("GET", "/api/v1/admin/users/not-a-uuid".into(), None),
     ];
@@ -477,4 +479,39 @@ async fn a_deactivation_voids_outstanding_reset_and_deletion_links(db: PgPool) {
 
     // Reactivated, the account must not be taken over with a link mailed before the deactivation.
     app.assert_account_links_are_dead(links).await;
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn an_undeliverable_address_shows_in_the_admin_view_until_a_superuser_clears_it(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let admin = app.signed_in_superuser("boss@example.com", "boss").await;
+    app.signed_in_user("jane@example.com", "jane").await;
+    let jane = app.user_id("jane@example.com").await;
+    let bounced = ["Jane@Example.com".to_owned()];
+    shared::repo::undeliverable::mark(&db, &bounced, "bounce", "Permanent/General").await.expect("marked");
+    let path = format!("/api/v1/admin/users/{jane}");
+
+    let flagged = app.get_as(&admin, &path).await;
+    let listed = app.get_as(&admin, "/api/v1/admin/users?search=jane@").await;
+    let cleared = app.call("DELETE", &format!("{path}/undeliverable"), Some(&admin), None).await;
+    let again = app.call("DELETE", &format!("{path}/undeliverable"), Some(&admin), None).await;
+    let unknown =
+        app.call("DELETE", &format!("/api/v1/admin/users/{}/undeliverable", Uuid::new_v4()), Some(&admin), None).await;
+    let after = app.get_as(&admin, &path).await;
+
+    assert_eq!(flagged.body["email_undeliverable"], "bounce");
+    assert_eq!(listed.body["items"][0]["email_undeliverable"], "bounce");
+    assert_eq!(cleared.status, StatusCode::OK, "{:?}", cleared.body);
+    assert_eq!(cleared.body, json!({"detail": "Mail will be sent to the address again"}));
+    assert_eq!((again.status, again.body["code"].clone()), (StatusCode::NOT_FOUND, json!("not_found")));
+    assert_eq!((unknown.status, unknown.body["code"].clone()), (StatusCode::NOT_FOUND, json!("user_not_found")));
+    assert_eq!(after.body["email_undeliverable"], Value::Null);
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where event = 'admin_undeliverable_cleared' and details->>'target_user_id' = $1",
+    )
+    .bind(jane.to_string())
+    .fetch_one(&db)
+    .await
+    .expect("audit");
+    assert_eq!(audited, 1);
 }

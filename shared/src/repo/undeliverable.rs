@@ -1,0 +1,88 @@
+//! `undeliverable_addresses`: addresses SES reported as hard-bounced or complained about, keyed
+//! by the SHA-256 of the lowercased address (computed here, in SQL, on both sides of every
+//! comparison, so the table holds no address).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+/// Marks `addresses` undeliverable for `reason` (a later report updates the reason and detail and
+/// counts); returns how many addresses were new.
+pub async fn mark(
+    db: impl PgExecutor<'_>,
+    addresses: &[String],
+    reason: &str,
+    detail: &str,
+) -> Result<u64, sqlx::Error> {
+    let new = sqlx::query_scalar!(
+        r#"insert into undeliverable_addresses as known (email_digest, reason, detail)
+           select sha256(convert_to(lower(address), 'UTF8')), $2, $3 from unnest($1::text[]) as address
+           on conflict (email_digest) do update
+              set reason = excluded.reason, detail = excluded.detail,
+                  last_reported_at = now(), reports = known.reports + 1
+           returning (xmax = 0) as "inserted!""#,
+        addresses,
+        reason,
+        detail
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(new.into_iter().filter(|inserted| *inserted).count() as u64)
+}
+
+/// Why mail to `address` is not sent, if it is not.
+pub async fn reason(db: impl PgExecutor<'_>, address: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select reason from undeliverable_addresses where email_digest = sha256(convert_to(lower($1), 'UTF8'))",
+        address
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// What is known of an undeliverable address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// `bounce` or `complaint`.
+    pub reason: String,
+    /// SES's bounce type, or the complaint's feedback type.
+    pub detail: String,
+    /// The first report.
+    pub first_reported_at: DateTime<Utc>,
+    /// How many reports.
+    pub reports: i32,
+}
+
+/// The report on `address`, if any.
+pub async fn find(db: impl PgExecutor<'_>, address: &str) -> Result<Option<Report>, sqlx::Error> {
+    sqlx::query_as!(
+        Report,
+        "select reason, detail, first_reported_at, reports from undeliverable_addresses
+          where email_digest = sha256(convert_to(lower($1), 'UTF8'))",
+        address
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Lets mail go to `address` again; false when it was not marked.
+pub async fn clear(db: impl PgExecutor<'_>, address: &str) -> Result<bool, sqlx::Error> {
+    let cleared = sqlx::query!(
+        "delete from undeliverable_addresses where email_digest = sha256(convert_to(lower($1), 'UTF8'))",
+        address
+    )
+    .execute(db)
+    .await?;
+    Ok(cleared.rows_affected() > 0)
+}
+
+/// Forgets `addresses` (the purge erases every trace of an account's addresses).
+pub async fn forget(db: impl PgExecutor<'_>, addresses: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "delete from undeliverable_addresses
+          where email_digest in (select sha256(convert_to(lower(address), 'UTF8')) from unnest($1::text[]) as address)",
+        addresses
+    )
+    .execute(db)
+    .await
+    .map(drop)
+}
