@@ -7,13 +7,13 @@
 
 use secrecy::SecretString;
 use shared::AppState;
-use shared::config::{QueueBackend, SuperuserSeed};
+use shared::config::QueueBackend;
 use shared::repo::deletion::PurgeNow;
-use shared::repo::users;
+use shared::security::password;
 use shared::security::validation::{Email, Username, check_password};
-use shared::services::operator;
+use shared::services::operator::{self, SuperuserCreation};
 
-use crate::{MigrateError, SuperuserOutcome};
+use crate::MigrateError;
 
 pub use crate::verify_config::verify_config;
 
@@ -139,21 +139,17 @@ pub async fn create_superuser(
         Username::parse(username).map_err(|rule| OperatorError::Refused(format!("username: {}", rule.message)))?;
     check_password(password, state.config.password_policy, &[email.local_part(), username.as_str()])
         .map_err(|rule| OperatorError::Refused(format!("password: {}", rule.message)))?;
-    let seed = SuperuserSeed {
-        email: email.as_str().to_owned(),
-        password: SecretString::from(password.to_owned()),
-        username: username.as_str().to_owned(),
-    };
-    match crate::bootstrap_superuser(&state.db, &seed).await.map_err(OperatorError::Failed)? {
-        SuperuserOutcome::Created => {
-            let created = users::find_flags_by_email(&state.db, &seed.email).await?;
-            if let Some(user) = created {
-                operator::superuser_created(state, user.id).await?;
-            }
-            Ok(format!("created superuser {} ({})", seed.email, seed.username))
+    let hash = password::hash(SecretString::from(password.to_owned())).await.map_err(MigrateError::from)?;
+    let (email, username) = (email.as_str(), username.as_str());
+    match operator::create_superuser(state, email, username, &hash).await? {
+        SuperuserCreation::Created(_) => Ok(format!("created superuser {email} ({username})")),
+        SuperuserCreation::AlreadySuperuser => Ok(format!("{email} is already a superuser; nothing changed")),
+        SuperuserCreation::OrdinaryAccount => Err(OperatorError::Refused(format!(
+            "{email} belongs to an ordinary account; a superuser can promote it (PATCH /api/v1/admin/users/{{id}})"
+        ))),
+        SuperuserCreation::UsernameTaken => {
+            Err(OperatorError::Refused(format!("the username {username} is taken; choose another --username")))
         }
-        SuperuserOutcome::AlreadyExists => Ok(format!("{} is already a superuser; nothing changed", seed.email)),
-        SuperuserOutcome::NotConfigured => Err(OperatorError::Refused("no superuser to create".into())),
     }
 }
 

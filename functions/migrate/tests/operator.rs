@@ -80,6 +80,19 @@ async fn create_superuser_reads_the_password_from_stdin_and_applies_the_registra
     );
     let created = migrate(&url, &args, "Str0ng-Passw0rd!\n", &[]);
     let again = migrate(&url, &args, "An0ther-Passw0rd!\n", &[]);
+    user(&db, "jane@example.com", false).await;
+    let ordinary = migrate(
+        &url,
+        &["create-superuser", "--email", "jane@example.com", "--username", "janeadmin"],
+        "Str0ng-Passw0rd!\n",
+        &[],
+    );
+    let taken_name = migrate(
+        &url,
+        &["create-superuser", "--email", "other@example.com", "--username", "opsadmin"],
+        "Str0ng-Passw0rd!\n",
+        &[],
+    );
 
     for refused in [&weak, &nothing_typed, &bad_address] {
         assert_eq!(refused.status.code(), Some(1), "{}", said(refused));
@@ -90,6 +103,10 @@ async fn create_superuser_reads_the_password_from_stdin_and_applies_the_registra
     assert!(said(&created).contains("created superuser root@example.com (opsadmin)"), "{}", said(&created));
     assert_eq!(again.status.code(), Some(0), "{}", said(&again));
     assert!(said(&again).contains("already a superuser; nothing changed"));
+    assert_eq!(ordinary.status.code(), Some(1));
+    assert!(said(&ordinary).contains("belongs to an ordinary account"), "{}", said(&ordinary));
+    assert_eq!(taken_name.status.code(), Some(1));
+    assert!(said(&taken_name).contains("the username opsadmin is taken"), "{}", said(&taken_name));
     let (superuser, verified, hash): (bool, bool, String) =
         sqlx::query_as("select is_superuser, is_verified, password_hash from users where email = 'root@example.com'")
             .fetch_one(&db)
@@ -103,7 +120,10 @@ async fn create_superuser_reads_the_password_from_stdin_and_applies_the_registra
         "the first password, not the second"
     );
     let audited = count(&db, "select count(*) from audit_log where event = $1", "operator_superuser_created").await;
-    assert_eq!((audited, announced(&db, "user.registered").await), (1, 1));
+    assert_eq!((audited, announced(&db, "user.registered").await), (1, 1), "once, with the account");
+    let promoted =
+        count(&db, "select count(*) from users where is_superuser and email <> $1", "root@example.com").await;
+    assert_eq!(promoted, 0, "jane stays ordinary");
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]

@@ -51,18 +51,18 @@ async fn run_one(state: &AppState, record: &SqsMessage, deadline: Instant) -> bo
             }
         },
     };
-    let (job, id, request_id) = (envelope.job.name(), envelope.id, envelope.request_id.as_deref());
+    let (job, job_id, request_id) = (envelope.job.name(), envelope.id, envelope.request_id.as_deref());
     match dispatch::run(state, &envelope, deadline).await {
         Ok(Outcome::Done) => {
-            tracing::info!(job, %id, request_id, "job done");
+            tracing::info!(job, %job_id, request_id, "job done");
             true
         }
         Ok(Outcome::AlreadyProcessed) => {
-            tracing::info!(job, %id, request_id, "redelivered message skipped");
+            tracing::info!(job, %job_id, request_id, "redelivered message skipped");
             true
         }
         Err(error) => {
-            tracing::warn!(job, %id, request_id, %error, "job failed; SQS retries the message");
+            tracing::warn!(job, %job_id, request_id, %error, "job failed; SQS retries the message");
             false
         }
     }

@@ -102,6 +102,17 @@ async fn a_complaint_in_snss_envelope_marks_the_address_and_a_transient_bounce_m
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn the_check_message_ses_sends_when_the_destination_is_created_is_taken_and_ignored(db: PgPool) {
+    let harness = harness(db.clone());
+
+    feed(&harness, "sqs-ses-destination-check.json").await;
+
+    let marked: i64 =
+        sqlx::query_scalar("select count(*) from undeliverable_addresses").fetch_one(&db).await.expect("count");
+    assert_eq!(marked, 0);
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_message_that_is_neither_a_job_nor_a_report_is_handed_back(db: PgPool) {
     let harness = harness(db);
     let mut event = fixture("sqs-ses-hard-bounce.json");

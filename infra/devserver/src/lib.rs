@@ -44,7 +44,7 @@ pub async fn run_local_worker(state: AppState) {
             let deadline = Instant::now() + Duration::from_secs(60);
             if let Err(error) = shared::jobs::dispatch::run(&state, &message, deadline).await {
                 let request_id = message.request_id.as_deref();
-                tracing::warn!(job = message.job.name(), id = %message.id, request_id, %error, "queued job failed");
+                tracing::warn!(job = message.job.name(), job_id = %message.id, request_id, %error, "queued job failed");
             }
         });
     }

@@ -59,7 +59,7 @@ impl SqsQueue {
             if messages.is_empty() {
                 break;
             }
-            let entries = messages
+            let entries: Vec<_> = messages
                 .iter()
                 .enumerate()
                 .filter_map(|(n, message)| {
@@ -67,6 +67,11 @@ impl SqsQueue {
                     SendMessageBatchRequestEntry::builder().id(n.to_string()).message_body(body).build().ok()
                 })
                 .collect();
+            if entries.is_empty() {
+                return Err(unavailable(&format!(
+                    "the dead-letter queue holds messages without a body after {moved} moved"
+                )));
+            }
             let sent = self
                 .client()
                 .send_message_batch()
@@ -86,15 +91,22 @@ impl SqsQueue {
                 })
                 .collect();
             if !deletions.is_empty() {
-                self.client()
+                let deleted = self
+                    .client()
                     .delete_message_batch()
                     .queue_url(dlq)
                     .set_entries(Some(deletions))
                     .send()
                     .await
                     .map_err(|error| unavailable(&super::aws_env::describe(&error)))?;
+                moved += deleted.successful().len() as u64;
+                if let Some(kept) = deleted.failed().first() {
+                    let why = kept.message().unwrap_or(kept.code());
+                    return Err(unavailable(&format!(
+                        "a message was sent but stays in the dead-letter queue too, after {moved} moved: {why}"
+                    )));
+                }
             }
-            moved += sent_ids.len() as u64;
             if let Some(refused) = sent.failed().first() {
                 let why = refused.message().unwrap_or(refused.code());
                 return Err(unavailable(&format!("the queue refused a message after {moved} moved: {why}")));

@@ -3,9 +3,9 @@
 //! identity's notification; delivered raw or in SNS's envelope) and handed to the worker through
 //! the jobs queue.
 //!
-//! A permanent ("hard") bounce or a complaint makes the address undeliverable; a transient bounce
-//! (a full mailbox, a greylisting server) does not, since SES has already retried it and the
-//! next mail may well arrive.
+//! A permanent ("hard") bounce or a complaint makes the address undeliverable; a transient or
+//! undetermined bounce (a full mailbox, a greylisting server) does not, since SES has already
+//! retried it and the next mail may well arrive.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -41,8 +41,11 @@ pub enum MailFeedback {
         /// The recipients concerned, lowercased.
         addresses: Vec<String>,
     },
-    /// A transient bounce: counted, nothing marked.
-    TransientBounce,
+    /// A transient (full mailbox, greylisting) or undetermined bounce: logged, nothing marked.
+    SoftBounce {
+        /// SES's bounce type and subtype.
+        detail: String,
+    },
     /// Another event type the topic carries (a delivery, say): nothing to do.
     Ignored,
 }
@@ -85,9 +88,21 @@ struct Recipient {
     email_address: String,
 }
 
+/// The plain-text message SES publishes once when an event destination is created, to check it
+/// can reach the topic.
+const DESTINATION_CHECK: &str = "Successfully validated SNS topic for Amazon SES event publishing";
+
 /// Reads a queue message body as an SES notification.
 pub fn parse(body: &str) -> Result<MailFeedback, NotFeedback> {
+    if body.trim_start().starts_with(DESTINATION_CHECK) {
+        return Ok(MailFeedback::Ignored);
+    }
     let value: Value = serde_json::from_str(body).map_err(|error| NotFeedback(error.to_string()))?;
+    // SNS's own messages about the subscription, should one ever reach the queue.
+    if matches!(value.get("Type").and_then(Value::as_str), Some("SubscriptionConfirmation" | "UnsubscribeConfirmation"))
+    {
+        return Ok(MailFeedback::Ignored);
+    }
     // Without raw message delivery, SNS wraps the notification in its own envelope.
     let value = match (value.get("Type").and_then(Value::as_str), value.get("Message").and_then(Value::as_str)) {
         (Some("Notification"), Some(message)) => {
@@ -102,7 +117,13 @@ pub fn parse(body: &str) -> Result<MailFeedback, NotFeedback> {
             detail: format!("{}/{}", bounce.bounce_type, bounce.bounce_sub_type),
             addresses: addresses(&bounce.bounced_recipients),
         }),
-        ("Bounce", Some(_), _) => Ok(MailFeedback::TransientBounce),
+        ("Bounce", Some(bounce), _) => {
+            Ok(MailFeedback::SoftBounce { detail: format!("{}/{}", bounce.bounce_type, bounce.bounce_sub_type) })
+        }
+        // A recipient's mail provider saying a mail was wrongly taken for spam is no complaint.
+        ("Complaint", _, Some(complaint)) if complaint.complaint_feedback_type.as_deref() == Some("not-spam") => {
+            Ok(MailFeedback::Ignored)
+        }
         ("Complaint", _, Some(complaint)) => Ok(MailFeedback::Undeliverable {
             reason: Undeliverable::Complaint,
             detail: complaint.complaint_feedback_type.unwrap_or_else(|| "complaint".into()),
@@ -160,9 +181,24 @@ mod tests {
     }
 
     #[test]
-    fn a_transient_bounce_marks_nothing_and_other_events_are_ignored() {
-        assert_eq!(parse(&bounce("eventType", "Transient", &["a@b.c"])), Ok(MailFeedback::TransientBounce));
+    fn soft_bounces_mark_nothing_and_other_events_are_ignored() {
+        for kind in ["Transient", "Undetermined"] {
+            let detail = format!("{kind}/General");
+            assert_eq!(parse(&bounce("eventType", kind, &["a@b.c"])), Ok(MailFeedback::SoftBounce { detail }));
+        }
         assert_eq!(parse(r#"{"eventType":"Delivery","delivery":{},"mail":{}}"#), Ok(MailFeedback::Ignored));
+        let not_spam = json!({"eventType": "Complaint", "complaint": {"complainedRecipients": [{"emailAddress": "a@b.c"}], "complaintFeedbackType": "not-spam"}});
+        assert_eq!(parse(&not_spam.to_string()), Ok(MailFeedback::Ignored));
+    }
+
+    #[test]
+    fn ses_checking_its_destination_and_snss_subscription_messages_are_ignored() {
+        assert_eq!(
+            parse("Successfully validated SNS topic for Amazon SES event publishing."),
+            Ok(MailFeedback::Ignored)
+        );
+        let confirmation = json!({"Type": "SubscriptionConfirmation", "Message": "You have chosen to subscribe", "SubscribeURL": "https://sns.invalid/"});
+        assert_eq!(parse(&confirmation.to_string()), Ok(MailFeedback::Ignored));
     }
 
     #[test]

@@ -23,8 +23,10 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let request_id =
-        request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    // A caller may send its own `x-request-id`: bounded, as it labels every line of the request.
+    let request_id = correlation::bounded(
+        request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default(),
+    );
 
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut response = correlation::within_request(request_id.clone(), next.run(request)).instrument(span).await;

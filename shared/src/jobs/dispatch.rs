@@ -77,7 +77,9 @@ pub async fn run(state: &AppState, message: &Envelope, deadline: Instant) -> Res
         job_id = %message.id,
         request_id = message.request_id.as_deref()
     );
-    run_once(state, message, deadline).instrument(span).await
+    // A job this one queues carries the same request id on.
+    let request_id = message.request_id.clone().unwrap_or_default();
+    correlation::within_request(request_id, run_once(state, message, deadline)).instrument(span).await
 }
 
 async fn run_once(state: &AppState, message: &Envelope, deadline: Instant) -> Result<Outcome, RunError> {

@@ -132,7 +132,13 @@ async fn send_mail(state: &AppState, task: &Task, mail: Mail) -> Result<Outcome,
     };
     match send_email::deliver(&state.db, state.mailer.as_ref(), outbox_id).await {
         // `Skipped`: an earlier attempt or the outbox sweep sent (or is sending) it.
-        Ok(_) => Ok(Outcome::Succeeded(json!({ "outbox_id": outbox_id, "sent": true }))),
+        Ok(send_email::Delivery::Sent | send_email::Delivery::Skipped) => {
+            Ok(Outcome::Succeeded(json!({ "outbox_id": outbox_id, "sent": true })))
+        }
+        Ok(send_email::Delivery::Dropped) => {
+            state.metrics.count(crate::ports::Metric::MailDropped);
+            Ok(Outcome::Failed("the address is undeliverable (SES reported a hard bounce or a complaint)".into()))
+        }
         Err(DeliveryError::Database(error)) => Err(error.into()),
         Err(DeliveryError::Mail(error)) => {
             Ok(Outcome::Failed(format!("the mail was not delivered ({error}); the outbox sweep retries it")))

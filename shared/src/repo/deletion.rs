@@ -188,6 +188,9 @@ pub enum PurgeNow {
 /// Purges the account with `email` at once, whether or not its deletion was requested: the
 /// operator's answer to an erasure request that cannot wait for the grace period.
 pub async fn purge_now(tx: &mut PgConnection, email: &str, mail_give_up_hours: i32) -> Result<PurgeNow, sqlx::Error> {
+    // As the admin API does before removing a superuser: two removals then run one after the
+    // other, and the second sees the first's result.
+    super::user_details::lock_active_superusers(&mut *tx).await?;
     let Some(account) = sqlx::query!(
         r#"select id, email,
                   (is_superuser and is_active and is_verified

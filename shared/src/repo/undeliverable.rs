@@ -1,6 +1,6 @@
 //! `undeliverable_addresses`: addresses SES reported as hard-bounced or complained about, keyed
-//! by the SHA-256 of the lowercased address (computed here, in SQL, on both sides of every
-//! comparison, so the table holds no address).
+//! by the SHA-256 of the address as the application normalises it (`normalized_address`, the
+//! function the purge's indexes use), computed here in SQL on both sides of every comparison.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
@@ -15,7 +15,7 @@ pub async fn mark(
 ) -> Result<u64, sqlx::Error> {
     let new = sqlx::query_scalar!(
         r#"insert into undeliverable_addresses as known (email_digest, reason, detail)
-           select sha256(convert_to(lower(address), 'UTF8')), $2, $3 from unnest($1::text[]) as address
+           select sha256(convert_to(normalized_address(address), 'UTF8')), $2, $3 from unnest($1::text[]) as address
            on conflict (email_digest) do update
               set reason = excluded.reason, detail = excluded.detail,
                   last_reported_at = now(), reports = known.reports + 1
@@ -32,7 +32,7 @@ pub async fn mark(
 /// Why mail to `address` is not sent, if it is not.
 pub async fn reason(db: impl PgExecutor<'_>, address: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar!(
-        "select reason from undeliverable_addresses where email_digest = sha256(convert_to(lower($1), 'UTF8'))",
+        "select reason from undeliverable_addresses where email_digest = sha256(convert_to(normalized_address($1), 'UTF8'))",
         address
     )
     .fetch_optional(db)
@@ -57,7 +57,7 @@ pub async fn find(db: impl PgExecutor<'_>, address: &str) -> Result<Option<Repor
     sqlx::query_as!(
         Report,
         "select reason, detail, first_reported_at, reports from undeliverable_addresses
-          where email_digest = sha256(convert_to(lower($1), 'UTF8'))",
+          where email_digest = sha256(convert_to(normalized_address($1), 'UTF8'))",
         address
     )
     .fetch_optional(db)
@@ -67,7 +67,7 @@ pub async fn find(db: impl PgExecutor<'_>, address: &str) -> Result<Option<Repor
 /// Lets mail go to `address` again; false when it was not marked.
 pub async fn clear(db: impl PgExecutor<'_>, address: &str) -> Result<bool, sqlx::Error> {
     let cleared = sqlx::query!(
-        "delete from undeliverable_addresses where email_digest = sha256(convert_to(lower($1), 'UTF8'))",
+        "delete from undeliverable_addresses where email_digest = sha256(convert_to(normalized_address($1), 'UTF8'))",
         address
     )
     .execute(db)
@@ -79,7 +79,7 @@ pub async fn clear(db: impl PgExecutor<'_>, address: &str) -> Result<bool, sqlx:
 pub async fn forget(db: impl PgExecutor<'_>, addresses: &[String]) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "delete from undeliverable_addresses
-          where email_digest in (select sha256(convert_to(lower(address), 'UTF8')) from unnest($1::text[]) as address)",
+          where email_digest in (select sha256(convert_to(normalized_address(address), 'UTF8')) from unnest($1::text[]) as address)",
         addresses
     )
     .execute(db)

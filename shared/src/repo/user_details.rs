@@ -53,7 +53,7 @@ macro_rules! query_details {
                    deletion_requested_at, deletion_scheduled_for, failed_login_count, locked_until,
                    password_hash is not null as \"has_password!\",
                    (select reason from undeliverable_addresses
-                     where email_digest = sha256(convert_to(lower(email), 'UTF8'))) as email_undeliverable"
+                     where email_digest = sha256(convert_to(normalized_address(email), 'UTF8'))) as email_undeliverable"
                 + $after
             $(, $arg)*
         )
@@ -135,7 +135,7 @@ pub async fn list(
                 password_changed_at, deletion_requested_at, deletion_scheduled_for, failed_login_count, locked_until,
                 password_hash is not null as \"has_password!\",
                 (select reason from undeliverable_addresses
-                  where email_digest = sha256(convert_to(lower(email), 'UTF8'))) as email_undeliverable
+                  where email_digest = sha256(convert_to(normalized_address(email), 'UTF8'))) as email_undeliverable
            from users",
         " order by created_at desc, id limit $6 offset $7",
         filter,

@@ -34,7 +34,9 @@ pub async fn record(state: &AppState, feedback: &MailFeedback) -> Result<(), sql
                 "mail reported undeliverable"
             );
         }
-        MailFeedback::TransientBounce => tracing::info!("transient bounce reported; the address stays deliverable"),
+        MailFeedback::SoftBounce { detail } => {
+            tracing::info!(detail, "soft bounce reported; the address stays deliverable");
+        }
         MailFeedback::Ignored => {}
     }
     Ok(())

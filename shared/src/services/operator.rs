@@ -45,11 +45,44 @@ pub async fn purge_now(state: &AppState, email: &str) -> Result<PurgeNow, sqlx::
     Ok(outcome)
 }
 
-/// Records that the operator created superuser `user_id` (and announces the new account).
-pub async fn superuser_created(state: &AppState, user_id: Uuid) -> Result<(), sqlx::Error> {
+/// What [`create_superuser`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuperuserCreation {
+    /// Created, audited and announced.
+    Created(Uuid),
+    /// A superuser has that address already; nothing changed.
+    AlreadySuperuser,
+    /// An ordinary account has that address: it is never promoted this way (a superuser can,
+    /// through the admin API).
+    OrdinaryAccount,
+    /// Another account has that username.
+    UsernameTaken,
+}
+
+/// Creates a verified superuser, its audit entry and its `user.registered` event in one
+/// transaction, so none exists without the others.
+pub async fn create_superuser(
+    state: &AppState,
+    email: &str,
+    username: &str,
+    password_hash: &str,
+) -> Result<SuperuserCreation, sqlx::Error> {
     let mut tx = state.db.begin().await?;
-    record(&mut tx, "operator_superuser_created", user_id, json!({})).await?;
-    tx.commit().await
+    if let Some(existing) = users::find_flags_by_email(&mut *tx, email).await? {
+        return Ok(if existing.is_superuser {
+            SuperuserCreation::AlreadySuperuser
+        } else {
+            SuperuserCreation::OrdinaryAccount
+        });
+    }
+    let Some(id) = users::insert_superuser(&mut *tx, email, username, password_hash).await? else {
+        // The insert met a unique constraint: the username (the address was checked above,
+        // unless it was registered this instant, which the next run reports).
+        return Ok(SuperuserCreation::UsernameTaken);
+    };
+    record(&mut tx, "operator_superuser_created", id, json!({})).await?;
+    tx.commit().await?;
+    Ok(SuperuserCreation::Created(id))
 }
 
 async fn record(

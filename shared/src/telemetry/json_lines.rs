@@ -118,9 +118,15 @@ struct JsonFields<'a>(&'a mut Map<String, Value>);
 
 impl JsonFields<'_> {
     fn put(&mut self, field: &Field, value: Value) {
-        // `r#type` is logged as `type`.
+        // `r#type` is logged as `type`; a field named like one the line itself writes is kept
+        // apart instead of clashing with it.
         let name = field.name();
-        self.0.insert(name.strip_prefix("r#").unwrap_or(name).to_owned(), value);
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        let name = match name {
+            "timestamp" | "level" | "target" => format!("field_{name}"),
+            other => other.to_owned(),
+        };
+        self.0.insert(name, value);
     }
 }
 
@@ -198,7 +204,16 @@ mod tests {
     #[test]
     fn a_line_has_time_level_target_message_and_typed_fields() {
         let lines = capture(|| {
-            tracing::warn!(count = 3, ratio = 0.5, ok = true, name = "x", r#type = "y", "it {}", "happened")
+            tracing::warn!(
+                count = 3,
+                ratio = 0.5,
+                ok = true,
+                name = "x",
+                r#type = "y",
+                timestamp = 1,
+                "it {}",
+                "happened"
+            )
         });
         let [line] = lines.as_slice() else { panic!("one line: {lines:?}") };
         assert_eq!(line["level"], "WARN");
@@ -209,6 +224,7 @@ mod tests {
             (json!(3), json!(0.5), json!(true))
         );
         assert_eq!((line["name"].as_str(), line["type"].as_str()), (Some("x"), Some("y")));
+        assert_eq!(line["field_timestamp"].as_i64(), Some(1), "no clash: {line}");
         let timestamp = line["timestamp"].as_str().expect("timestamp");
         assert!(chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(), "{timestamp}");
     }

@@ -8,9 +8,10 @@ mod json_lines;
 
 pub use background::flush;
 
+use tracing_subscriber::Registry;
 use tracing_subscriber::filter::{FilterFn, LevelFilter, Targets};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Filter, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// Where logs go and how they look.
@@ -73,10 +74,12 @@ fn subscriber(format: LogFormat, level: &str, writer: LogWriter) -> Box<dyn trac
     let targets = parse_filter(&directives).unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
     // Spans of info and above stay on whatever the level: their fields (the Lambda request id,
     // the trace id, the request id) label the lines logged inside them, warnings included.
+    let most_verbose = Filter::<Registry>::max_level_hint(&targets).map(|level| level.max(LevelFilter::INFO));
     let filter = FilterFn::new(move |metadata| {
         (metadata.is_span() && *metadata.level() <= tracing::Level::INFO)
             || targets.would_enable(metadata.target(), metadata.level())
-    });
+    })
+    .with_max_level_hint(most_verbose.unwrap_or(LevelFilter::TRACE));
     let writer = match writer {
         LogWriter::Background => background::stdout_writer().map(BoxMakeWriter::new),
         LogWriter::Direct => None,

@@ -175,6 +175,21 @@ async fn a_mail_the_mailer_refuses_fails_the_task_and_stays_in_the_outbox(db: Pg
 }
 
 #[sqlx::test(migrator = "shared::MIGRATOR")]
+async fn a_mail_to_an_undeliverable_address_fails_the_task_and_is_not_sent(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let bounced = ["a@example.com".to_owned()];
+    shared::repo::undeliverable::mark(&db, &bounced, "bounce", "Permanent/General").await.expect("marked");
+    let id = app.insert_task("send_email", json!([" A@Example.com", "s", "b"]), json!({}), "PENDING").await;
+
+    app.run_task(id, PLENTY).await;
+
+    let task = app.task(id).await;
+    assert_eq!(task.status, "FAILURE");
+    assert!(task.error.expect("error").starts_with("the address is undeliverable"));
+    assert!(app.mails_to("a@example.com").is_empty());
+}
+
+#[sqlx::test(migrator = "shared::MIGRATOR")]
 async fn a_task_stored_with_bad_arguments_fails_without_running(db: PgPool) {
     let app = TestApp::new(db);
     let bad_args = app.insert_task("long_running", json!([]), json!({"duration": 100000}), "PENDING").await;

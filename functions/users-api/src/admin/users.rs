@@ -267,7 +267,8 @@ pub(crate) struct UndeliverableCleared {
 }
 
 /// Lets mail go to an account's address again after SES reported it undeliverable (a hard
-/// bounce or a complaint), once its owner has fixed the mailbox. 404 when it is not marked.
+/// bounce or a complaint), once its owner has fixed the mailbox. 404 when it is not marked. SES's
+/// own suppression list is separate: remove the address there too, or the next mail bounces again.
 #[utoipa::path(
     delete,
     path = "/api/v1/admin/users/{id}/undeliverable",
