@@ -79,7 +79,11 @@ pub async fn run(state: &AppState, message: &Envelope, deadline: Instant) -> Res
     );
     // A job this one queues carries the same request id on.
     let request_id = message.request_id.clone().unwrap_or_default();
-    correlation::within_request(request_id, run_once(state, message, deadline)).instrument(span).await
+    // Boxed: every job's future nests in this one, and a release build of the worker otherwise
+    // overflows the compiler's query depth computing the layout of the whole nest.
+    let work: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+        Box::pin(run_once(state, message, deadline));
+    correlation::within_request(request_id, work).instrument(span).await
 }
 
 async fn run_once(state: &AppState, message: &Envelope, deadline: Instant) -> Result<Outcome, RunError> {
