@@ -2,7 +2,6 @@
 //! by the SHA-256 of the address as the application normalises it (`normalized_address`, the
 //! function the purge's indexes use), computed here in SQL on both sides of every comparison.
 
-use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
 /// Marks `addresses` undeliverable for `reason` (a later report updates the reason and detail and
@@ -33,31 +32,6 @@ pub async fn mark(
 pub async fn reason(db: impl PgExecutor<'_>, address: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar!(
         "select reason from undeliverable_addresses where email_digest = sha256(convert_to(normalized_address($1), 'UTF8'))",
-        address
-    )
-    .fetch_optional(db)
-    .await
-}
-
-/// What is known of an undeliverable address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// `bounce` or `complaint`.
-    pub reason: String,
-    /// SES's bounce type, or the complaint's feedback type.
-    pub detail: String,
-    /// The first report.
-    pub first_reported_at: DateTime<Utc>,
-    /// How many reports.
-    pub reports: i32,
-}
-
-/// The report on `address`, if any.
-pub async fn find(db: impl PgExecutor<'_>, address: &str) -> Result<Option<Report>, sqlx::Error> {
-    sqlx::query_as!(
-        Report,
-        "select reason, detail, first_reported_at, reports from undeliverable_addresses
-          where email_digest = sha256(convert_to(normalized_address($1), 'UTF8'))",
         address
     )
     .fetch_optional(db)
