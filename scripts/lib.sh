@@ -133,3 +133,93 @@ start_moto() {
   MOTO_PID=$!
   wait_for_port "$port" 30 || { cat "$logfile" >&2; die "moto server did not start"; }
 }
+
+# ---------------------------------------------------------------- a devserver for client tests
+
+# Starts a devserver on a fresh database for a test that drives it over HTTP (the seed client,
+# the TypeScript client, the browser test, the fuzzer, the soak):
+#
+#   start_devserver PG_PORT DATABASE WORK_DIR [VAR=value ...]
+#
+# (Re)creates DATABASE on the Postgres at 127.0.0.1:PG_PORT, builds migrate and the devserver
+# (cargo decides whether anything is stale; DEVSERVER_NO_BUILD=1 takes target/debug as it is),
+# migrates, and starts the server on a free port with a fresh signing key, mail as files in
+# WORK_DIR/mail, the scheduler quiet, and the VAR=value settings given (which migrate gets too,
+# for FIRST_SUPERUSER_*). Logs go to WORK_DIR. Sets DEVSERVER_PID, DEVSERVER_PORT, DEVSERVER_URL
+# and exports DATABASE_URL; stop_devserver stops it (call it from the caller's EXIT trap).
+DEVSERVER_PID=""
+start_devserver() {
+  local pg_port=$1 database=$2 work=$3
+  shift 3
+  mkdir -p "$work"
+  ensure_postgres
+  "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc "drop database if exists $database" postgres
+  create_database "$pg_port" "$database"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/$database"
+  if [ "${DEVSERVER_NO_BUILD:-}" = 1 ] && [ -x target/debug/devserver ] && [ -x target/debug/migrate ]; then
+    log "DEVSERVER_NO_BUILD=1: using target/debug/devserver and target/debug/migrate as they are"
+  else
+    cargo build --quiet --locked -p migrate -p devserver || die "cargo build -p migrate -p devserver failed"
+  fi
+  env "$@" target/debug/migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; die "migrations failed"; }
+  DEVSERVER_PORT=$(free_port)
+  DEVSERVER_URL="http://127.0.0.1:$DEVSERVER_PORT"
+  env PORT="$DEVSERVER_PORT" JWT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+    MAIL_BACKEND=file MAIL_DIR="$work/mail" SCHEDULER_INTERVAL_SECONDS=3600 LOG_LEVEL=warn "$@" \
+    target/debug/devserver >"$work/devserver.log" 2>&1 &
+  DEVSERVER_PID=$!
+  wait_for_port "$DEVSERVER_PORT" 30 || { cat "$work/devserver.log" >&2; die "devserver did not start"; }
+}
+
+stop_devserver() {
+  if [ -n "$DEVSERVER_PID" ]; then kill "$DEVSERVER_PID" 2>/dev/null && wait "$DEVSERVER_PID" 2>/dev/null; fi
+  DEVSERVER_PID=""
+  return 0
+}
+
+# Fails when the devserver's log in WORK_DIR shows a panic (or, with --errors, an ERROR line).
+devserver_log_clean() {
+  local work=$1 pattern='panicked'
+  [ "${2:-}" = --errors ] && pattern='panicked|"level":"ERROR"'
+  if grep -qE "$pattern" "$work/devserver.log"; then
+    grep -E "$pattern" "$work/devserver.log" | head -5 >&2
+    log "the devserver's log has the lines above ($work/devserver.log)"
+    return 1
+  fi
+}
+
+# ---------------------------------------------------------------- Node.js and npm packages
+
+# Node.js 20 or newer, from the OS packages when missing (the TypeScript client and the browser
+# test use it; the server does not).
+ensure_node() {
+  if command -v node >/dev/null && node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+    return 0
+  fi
+  log "installing Node.js and npm from the OS packages"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null || die "apt-get install nodejs npm failed"
+  node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+    || die "Node.js 20 or newer is needed; the OS packages have $(node --version)"
+}
+
+# Installs the locked npm packages of the package in $1, once per package-lock.json.
+npm_install() {
+  local package=$1
+  if ! cmp -s "$package/package-lock.json" "$package/node_modules/.package-lock.json.installed"; then
+    log "installing $package's npm packages"
+    (cd "$package" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in $package failed"
+    cp "$package/package-lock.json" "$package/node_modules/.package-lock.json.installed"
+  fi
+}
+
+# Debian's Chromium for the browser test; sets CHROMIUM to its path.
+ensure_chromium() {
+  CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+  if [ -z "$CHROMIUM" ]; then
+    log "installing Chromium from the OS packages"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || die "apt-get install chromium failed"
+    CHROMIUM=$(command -v chromium) || die "chromium is not on PATH after installing it"
+  fi
+}
