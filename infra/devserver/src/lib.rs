@@ -10,10 +10,11 @@ use shared::adapters::local_ws::LocalHub;
 use shared::jobs::ScheduledJob;
 use tokio::sync::Semaphore;
 
+mod demo;
 mod ws;
 
 /// All routes the deployed functions serve, merged under one base URL, plus the WebSocket
-/// endpoint (API Gateway's WebSocket API on AWS) pushing through `hub`.
+/// endpoint (API Gateway's WebSocket API on AWS) pushing through `hub` and the demo page.
 pub fn routes(state: &AppState, hub: Arc<LocalHub>) -> Router<AppState> {
     Router::new()
         .merge(system_api::routes())
@@ -21,6 +22,7 @@ pub fn routes(state: &AppState, hub: Arc<LocalHub>) -> Router<AppState> {
         .merge(users_api::routes(state))
         .merge(tasks_api::routes(state))
         .merge(ws::routes(hub))
+        .merge(demo::routes())
 }
 
 /// Jobs the local worker runs at once, like a few concurrent Lambda instances: a long task does

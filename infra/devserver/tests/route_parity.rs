@@ -247,3 +247,20 @@ async fn every_template_route_reaches_a_handler() {
         }
     }
 }
+
+/// The demo page the browser test drives is the devserver's alone: it is served here, with a
+/// policy that allows only its own files, and no template route reaches it on AWS.
+#[tokio::test]
+async fn the_demo_page_is_served_by_the_devserver_and_never_deployed() {
+    for (path, content_type) in
+        [("/demo", "text/html"), ("/demo/demo.js", "text/javascript"), ("/demo/demo.css", "text/css")]
+    {
+        let request = Request::builder().uri(path).body(Body::empty()).expect("request");
+        let response = router().oneshot(request).await.expect("response");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let header = |name: &str| response.headers()[name].to_str().expect("ascii").to_owned();
+        assert!(header("content-type").starts_with(content_type), "{path}");
+        assert!(header("content-security-policy").contains("script-src 'self';"), "{path}");
+        assert!(!template_routes().iter().any(|route| route.ends_with(path)), "{path} is in template.yaml");
+    }
+}
