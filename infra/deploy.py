@@ -35,6 +35,7 @@ ENV_TO_PARAMETER = {
     "CORS_ORIGINS": "CorsOrigins",
     "FRONTEND_URL": "FrontendUrl",
     "MAIL_FROM": "MailFrom",
+    "PROJECT_NAME": "ProjectName",
     "JWT_ISSUER": "JwtIssuer",
     "JWT_AUDIENCE": "JwtAudience",
     "DOMAIN_NAME": "DomainName",

@@ -69,3 +69,21 @@ async fn a_deadline_already_near_stops_before_touching_anything(db: PgPool) {
     let left: i64 = sqlx::query_scalar("select count(*) from users").fetch_one(&db).await.expect("count");
     assert_eq!(left, 1);
 }
+
+/// Every job has a schedule in `template.yaml`, and every schedule names a job: a job without
+/// one never runs on AWS (the devserver's ticker runs them all, so nothing local would notice),
+/// and a schedule naming no job fails every run into the dead-letter queue.
+#[test]
+fn every_job_has_a_schedule_in_the_template_and_every_schedule_names_a_job() {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")).expect("template");
+    let scheduled: std::collections::BTreeSet<String> = template
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix(r#"Input: '{"job": ""#))
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    let jobs: std::collections::BTreeSet<String> = ScheduledJob::ALL.iter().map(|job| job.name().to_owned()).collect();
+
+    assert_eq!(scheduled, jobs, "the template's schedule inputs and ScheduledJob::ALL");
+}
