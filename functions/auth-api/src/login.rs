@@ -124,6 +124,7 @@ fn wrong_grant_type(given: &str) -> ApiError {
 
 /// Successful login or refresh.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI…", "token_type": "bearer", "expires_in": 900}))]
 pub(crate) struct TokenResponse {
     access_token: String,
     /// Always `bearer`.

@@ -28,12 +28,14 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
 
 /// Body of `forgot-password`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "jane@example.com"}))]
 pub(crate) struct ForgotBody {
     email: String,
 }
 
 /// Body of `reset-password`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"token": "Zr8kQm2w0b5Xy7TnV4pLs1HcJ9dGfE3uAiOqN6eRxYk", "new_password": "N3w-Passw0rd!x"}))]
 pub(crate) struct ResetBody {
     token: String,
     /// 8 to 128 characters.
@@ -48,6 +50,7 @@ impl DropsControlCharacters for ResetBody {
 
 /// Body of `change-password`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"current_password": "Str0ng-Passw0rd!", "new_password": "N3w-Passw0rd!x"}))]
 pub(crate) struct ChangeBody {
     #[schema(value_type = String, format = Password)]
     current_password: SecretString,

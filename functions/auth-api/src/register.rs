@@ -22,6 +22,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
 
 /// Registration body. Unknown fields, `is_superuser` included, are ignored.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "jane@example.com", "username": "jane", "password": "Str0ng-Passw0rd!"}))]
 pub(crate) struct RegisterBody {
     email: String,
     /// 3 to 30 characters: letters, digits, underscores and hyphens.

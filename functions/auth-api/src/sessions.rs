@@ -52,6 +52,12 @@ pub(crate) struct SessionResponse {
 
 /// Seed answer of `GET /auth/sessions`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"sessions": [{
+    "id": "c1a4e2f0-8d3b-4c5e-9f6a-1b2c3d4e5f60", "created_at": "2026-12-07T09:30:12.345678Z",
+    "last_used_at": "2026-12-07T09:44:02.120034Z", "expires_at": "2027-01-06T09:30:12.345678Z",
+    "device_info": "Firefox on Linux", "ip_address": "203.0.113.7",
+    "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "is_current": true, "aal": "aal1"}], "total_sessions": 1}))]
 pub(crate) struct SessionList {
     sessions: Vec<SessionResponse>,
     total_sessions: usize,

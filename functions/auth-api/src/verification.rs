@@ -23,6 +23,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
 
 /// Body of `verify-email` and of the other routes that take a mailed token.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"token": "Zr8kQm2w0b5Xy7TnV4pLs1HcJ9dGfE3uAiOqN6eRxYk"}))]
 pub(crate) struct TokenBody {
     token: String,
 }
@@ -41,6 +42,7 @@ impl DropsControlCharacters for TokenBody {
 
 /// Body of `resend-verification` and of the other routes that take only an address.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "jane@example.com"}))]
 pub(crate) struct EmailBody {
     email: String,
 }
@@ -54,6 +56,7 @@ impl EmailBody {
 
 /// Seed answer of `verify-email`: 200 either way, `verified` says whether the token worked.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"message": "Email verified successfully", "verified": true}))]
 pub(crate) struct VerifyReply {
     message: &'static str,
     verified: bool,

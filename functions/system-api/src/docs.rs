@@ -100,7 +100,7 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
             for (status, response) in operation.responses.responses.iter_mut() {
                 let RefOr::T(response) = response else { continue };
                 if status.starts_with(['4', '5']) && response.content.is_empty() {
-                    response.content.insert("application/json".into(), RefOr::T(error_body()));
+                    response.content.insert("application/json".into(), RefOr::T(error_body(status)));
                 }
                 // OpenAPI requires a description on every response; a route documented with a
                 // body type only gets the status's reason phrase ("OK", "Created").
@@ -118,9 +118,28 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// The one error schema every error answer without a body of its own refers to.
-fn error_body() -> utoipa::openapi::Content {
-    utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+/// The one error schema every error answer without a body of its own refers to, with an example
+/// for the answers every route gives alike (built by the code that answers them).
+fn error_body(status: &str) -> utoipa::openapi::Content {
+    let mut content = utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")));
+    content.example = common_error_example(status);
+    content
+}
+
+/// The body of the 401, 413, 422, 429 and 503 answers, as the shared layers send them.
+fn common_error_example(status: &str) -> Option<serde_json::Value> {
+    use shared::error::{ApiError, ErrorCode};
+    let error = match status {
+        "401" => ApiError::invalid_token(),
+        "413" => ApiError::PayloadTooLarge,
+        "429" => ApiError::TooManyRequests { code: ErrorCode::OverRequestRateLimit, retry_after_secs: 42 },
+        "503" => ApiError::Unavailable("the database did not answer".into()),
+        "422" => {
+            ApiError::field("missing", vec!["body".into(), "email".into()], "Field required", serde_json::json!({}))
+        }
+        _ => return None,
+    };
+    Some(error.body())
 }
 
 pub(crate) fn routes() -> Router<AppState> {

@@ -16,6 +16,7 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// Fields a user may change on their own account.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"username": "jane_doe"}))]
 pub(crate) struct UpdateMe {
     /// 3 to 30 characters: letters, digits, underscores and hyphens.
     #[schema(min_length = 3, max_length = 30)]

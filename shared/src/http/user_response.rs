@@ -8,6 +8,11 @@ use crate::time::rfc3339;
 
 /// What clients see of a user (never the password hash or security counters).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": "0b7c6c7e-2f5a-4f55-8a5e-7d3c1f2e9a10", "email": "jane@example.com", "username": "jane",
+    "is_verified": true, "is_superuser": false, "is_active": true,
+    "created_at": "2026-12-07T09:30:12.345678Z", "date_created": "2026-12-07T09:30:12.345678Z",
+    "oauth_provider": null}))]
 pub struct UserResponse {
     /// Account id.
     pub id: Uuid,

@@ -328,6 +328,54 @@ async fn openapi_document_describes_every_route() {
     assert!(responses("/api/v1/health/simple", "get").get("429").is_none(), "health is not rate-limited");
 }
 
+/// The routes a client calls first show an example of what to send and what comes back, and the
+/// errors every route gives alike show their body: a generated client's docs and Swagger UI's
+/// "Try it out" start from these.
+#[tokio::test]
+async fn the_main_routes_and_the_common_errors_have_examples() {
+    let document = send(app_without_database(), get("/api/v1/openapi.json")).await.json();
+    let schema_example = |reference: &serde_json::Value| {
+        let name = reference["$ref"].as_str().and_then(|path| path.rsplit('/').next()).unwrap_or_default().to_owned();
+        document["components"]["schemas"][&name]["example"].clone()
+    };
+    let example_of = |content: &serde_json::Value| {
+        let json = &content["application/json"];
+        if json["example"].is_null() { schema_example(&json["schema"]) } else { json["example"].clone() }
+    };
+    let operation = |path: &str, method: &str| document["paths"][path][method].clone();
+
+    for (path, method) in [
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/verify-email", "post"),
+        ("/api/v1/auth/resend-verification", "post"),
+        ("/api/v1/auth/forgot-password", "post"),
+        ("/api/v1/auth/reset-password", "post"),
+        ("/api/v1/auth/change-password", "post"),
+        ("/api/v1/users/me", "patch"),
+    ] {
+        let body = example_of(&operation(path, method)["requestBody"]["content"]);
+        assert!(body.is_object(), "{method} {path}: no request example");
+    }
+    for (path, method, status) in [
+        ("/api/v1/auth/register", "post", "201"),
+        ("/api/v1/auth/verify-email", "post", "200"),
+        ("/api/v1/auth/refresh", "post", "200"),
+        ("/api/v1/users/me", "get", "200"),
+        ("/api/v1/auth/sessions", "get", "200"),
+    ] {
+        let answer = example_of(&operation(path, method)["responses"][status]["content"]);
+        assert!(answer.is_object(), "{method} {path} {status}: no answer example");
+    }
+    let me = operation("/api/v1/users/me", "get");
+    assert_eq!(example_of(&me["responses"]["401"]["content"])["code"], "invalid_token");
+    assert_eq!(example_of(&me["responses"]["429"]["content"])["code"], "over_request_rate_limit");
+    assert_eq!(example_of(&me["responses"]["503"]["content"])["code"], "service_unavailable");
+    let register = operation("/api/v1/auth/register", "post");
+    assert_eq!(example_of(&register["responses"]["422"]["content"])["detail"][0]["type"], "missing");
+    assert_eq!(example_of(&register["responses"]["413"]["content"])["code"], "payload_too_large");
+}
+
 #[tokio::test]
 async fn every_error_answer_refers_to_the_one_error_schema_with_the_code_enum() {
     let document = send(app_without_database(), get("/api/v1/openapi.json")).await.json();
