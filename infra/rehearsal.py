@@ -74,6 +74,12 @@ ACCOUNT_WIDE_NAMES = {
 SCOPED_NAMES = {"StageName", "TargetGroupName", "DomainName", "HostedZoneName"}
 
 
+def function_folders() -> list[str]:
+    """The crates under functions/: one Lambda function each, so what the template and the
+    transformed stacks must have, counted without reading the template."""
+    return sorted(path.name for path in (ROOT / "functions").iterdir() if (path / "Cargo.toml").is_file())
+
+
 def load_template(path: Path = ROOT / "template.yaml") -> dict:
     return load_template_text(path.read_text())
 

@@ -156,17 +156,18 @@ start_devserver() {
   "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc "drop database if exists $database" postgres
   create_database "$pg_port" "$database"
   export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/$database"
-  if [ "${DEVSERVER_NO_BUILD:-}" = 1 ] && [ -x target/debug/devserver ] && [ -x target/debug/migrate ]; then
-    log "DEVSERVER_NO_BUILD=1: using target/debug/devserver and target/debug/migrate as they are"
+  local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+  if [ "${DEVSERVER_NO_BUILD:-}" = 1 ] && [ -x "$bin/devserver" ] && [ -x "$bin/migrate" ]; then
+    log "DEVSERVER_NO_BUILD=1: using $bin/devserver and $bin/migrate as they are"
   else
     cargo build --quiet --locked -p migrate -p devserver || die "cargo build -p migrate -p devserver failed"
   fi
-  env "$@" target/debug/migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; die "migrations failed"; }
+  env "$@" "$bin/migrate" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; die "migrations failed"; }
   DEVSERVER_PORT=$(free_port)
   DEVSERVER_URL="http://127.0.0.1:$DEVSERVER_PORT"
   env PORT="$DEVSERVER_PORT" JWT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')" \
     MAIL_BACKEND=file MAIL_DIR="$work/mail" SCHEDULER_INTERVAL_SECONDS=3600 LOG_LEVEL=warn "$@" \
-    target/debug/devserver >"$work/devserver.log" 2>&1 &
+    "$bin/devserver" >"$work/devserver.log" 2>&1 &
   DEVSERVER_PID=$!
   wait_for_port "$DEVSERVER_PORT" 30 || { cat "$work/devserver.log" >&2; die "devserver did not start"; }
 }
