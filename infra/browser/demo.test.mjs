@@ -88,9 +88,11 @@ test("the refresh cookie is HttpOnly, sent only to /api/v1/auth, rotates, surviv
 
   // Every request the page makes, and whether it carried the refresh cookie.
   const sent = [];
-  page.on("request", async (request) => {
-    const headers = await request.allHeaders();
-    sent.push({ path: new URL(request.url()).pathname, withCookie: /(^|;\s*)refresh_token=/.test(headers.cookie ?? "") });
+  const reading = [];
+  page.on("request", (request) => {
+    reading.push(request.allHeaders().then((headers) => {
+      sent.push({ path: new URL(request.url()).pathname, withCookie: /(^|;\s*)refresh_token=/.test(headers.cookie ?? "") });
+    }));
   });
 
   await page.goto(`${baseUrl}/demo?refresh=2`);
@@ -128,6 +130,7 @@ test("the refresh cookie is HttpOnly, sent only to /api/v1/auth, rotates, surviv
   await page.screenshot({ path: screenshot });
 
   // Path=/api/v1/auth: sent with the refreshes, never with the page, its files or /users/me.
+  await Promise.all(reading);
   const withCookie = sent.filter((request) => request.withCookie);
   assert.ok(withCookie.some((request) => request.path === "/api/v1/auth/refresh"), "the refreshes carried it");
   assert.deepEqual(withCookie.filter((request) => !request.path.startsWith(AUTH_PATH)), [], "sent outside /api/v1/auth");
@@ -135,10 +138,21 @@ test("the refresh cookie is HttpOnly, sent only to /api/v1/auth, rotates, surviv
     assert.ok(sent.some((request) => request.path === path && !request.withCookie), `${path} requested without it`);
   }
 
-  // Logout ends the session and clears the cookie; a reload finds no session.
+  // Logout ends the session on the server and clears the cookie; a reload finds no session.
+  // Without ?refresh the page renews only before expiry, so the cookie read here is the one
+  // the logout sends.
+  await page.goto(`${baseUrl}/demo`);
+  await shows(page, "account");
+  const beforeLogout = await refreshCookie(context);
+  assert.ok(beforeLogout);
   await page.click("#sign-out");
   await shows(page, "sign-in");
   assert.equal(await refreshCookie(context), undefined, "logout removed the cookie");
+  const replayed = await fetch(`${baseUrl}/api/v1/auth/refresh`, {
+    method: "POST",
+    headers: { cookie: `refresh_token=${beforeLogout.value}` },
+  });
+  assert.equal(replayed.status, 401, "the server ended the session: its cookie no longer refreshes");
   await page.reload();
   await shows(page, "sign-in");
   assert.equal(await page.textContent("#status"), "Signed out");

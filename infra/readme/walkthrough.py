@@ -29,8 +29,9 @@ HOOKS = {
     ("### Background tasks (the seed's Celery API)", "api/v1/tasks"): "sign_in_as_admin",
     # "within a scheduler tick": the run script ticks every 2 s; wait for the first events.
     ("### Auth events for other systems", ".local/events/"): 'wait_for_files "$EVENTS_DIR"',
-    # The admin walkthrough deactivated jane; the TypeScript example signs her in.
-    ("### From TypeScript", "sign-in.js"): "reactivate_jane",
+    # The admin walkthrough deactivated jane and she has a second factor; the TypeScript example
+    # signs her in with her password only, then reads, refreshes and signs out.
+    ("### From TypeScript", "sign-in.js"): "reactivate_jane; remove_janes_second_factor",
 }
 
 # What each `<placeholder>` stands for, per heading: shell code that prints it.
@@ -43,23 +44,30 @@ ANN_PLACEHOLDER = {"<id>": "$(user_id ann)"}
 
 HELPERS = r"""
 set -eo pipefail
+# A lookup inside a command's arguments fails silently under set -e: stop the whole run instead.
+fail() { echo "walkthrough: $*" >&2; kill -TERM $$; exit 1; }
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 login() { curl -sf -X POST "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
   -d "{\"email\":\"$1\",\"password\":\"$2\"}" | json '["access_token"]'; }
 sign_in_as_jane() { ACCESS=$(login jane@example.com 'Str0ng-Passw0rd!'); }
 sign_in_as_admin() { ADMIN=$(login admin@example.com 'Admin-Passw0rd-2026!'); }
-user_id() { curl -sf "$BASE/api/v1/admin/users?search=$1" -H "authorization: Bearer $ADMIN" | json '["items"][0]["id"]'; }
+user_id() { curl -sf "$BASE/api/v1/admin/users?search=$1" -H "authorization: Bearer $ADMIN" | json '["items"][0]["id"]' \
+  || fail "no user $1"; }
 reactivate_jane() { curl -sf -X PATCH "$BASE/api/v1/admin/users/$(user_id jane)" -H "authorization: Bearer $ADMIN" \
-  -H 'content-type: application/json' -d '{"is_active":true}' >/dev/null; }
+  -H 'content-type: application/json' -d '{"is_active":true}' >/dev/null || fail "could not reactivate jane"; }
+remove_janes_second_factor() { curl -sf -X DELETE "$BASE/api/v1/admin/users/$(user_id jane)/mfa" \
+  -H "authorization: Bearer $ADMIN" >/dev/null || fail "could not reset jane's second factor"; }
 # A second session of jane's (the walkthrough revokes it; revoking its own would end it).
 another_session_id() {
   curl -sf -X POST "$BASE/api/v1/auth/login" -H 'content-type: application/json' -o /dev/null \
     -d '{"email":"jane@example.com","password":"Str0ng-Passw0rd!"}'
   curl -sf "$BASE/api/v1/auth/sessions" -H "authorization: Bearer $ACCESS" \
-    | python3 -c 'import json,sys; print([s["id"] for s in json.load(sys.stdin)["sessions"] if not s["is_current"]][0])'
+    | python3 -c 'import json,sys; print([s["id"] for s in json.load(sys.stdin)["sessions"] if not s["is_current"]][0])' \
+    || fail "no second session"
 }
 wait_for_files() { for _ in $(seq 50); do ls "$1"/* >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "nothing in $1" >&2; return 1; }
-newest_task_id() { curl -sf "$BASE/api/v1/tasks" -H "authorization: Bearer $ADMIN" | json '["items"][0]["task_id"]'; }
+newest_task_id() { curl -sf "$BASE/api/v1/tasks" -H "authorization: Bearer $ADMIN" | json '["items"][0]["task_id"]' \
+  || fail "no task"; }
 """
 
 

@@ -16,8 +16,8 @@ async function main(baseUrl: string, email: string, password: string): Promise<v
   }
 
   // Every path, parameter and answer is typed from the OpenAPI document.
-  const { data: me, error } = await auth.api.GET("/api/v1/users/me");
-  if (!me) throw new ApiError(401, error);
+  const { data: me, error, response } = await auth.api.GET("/api/v1/users/me");
+  if (!me) throw new ApiError(response.status, error);
   console.log(`signed in as ${me.username} <${me.email}>, verified: ${me.is_verified}`);
 
   // The access token lasts minutes; the refresh cookie trades for a new one.

@@ -42,7 +42,14 @@ test("one account: register, verify by mail, sign in, refresh, list sessions, si
   const suffix = `${Date.now()}${Math.floor(Math.random() * 1e6)}`;
   const email = `ts-client-${suffix}@example.com`;
   const password = `Ts-Client-${suffix}!`;
-  const auth = createAuthClient({ baseUrl, cookieJar: true });
+  // Remembers the last Cookie header the client sent, to replay it after logout.
+  let lastCookie: string | undefined;
+  const recordingFetch: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    lastCookie = request.headers.get("cookie") ?? lastCookie;
+    return fetch(request);
+  };
+  const auth = createAuthClient({ baseUrl, cookieJar: true, fetch: recordingFetch });
 
   const registered = await auth.api.POST("/api/v1/auth/register", {
     body: { email, username: `ts_${suffix}`.slice(0, 30), password },
@@ -87,10 +94,15 @@ test("one account: register, verify by mail, sign in, refresh, list sessions, si
   const current = auth.accessToken();
   await auth.logout();
   assert.equal(auth.accessToken(), undefined);
+  const cookieAtLogout = lastCookie;
+  assert.match(cookieAtLogout ?? "", /refresh_token=/, "the logout carried the refresh cookie");
 
-  // The session is over: its access token and its refresh cookie stop working at once.
+  // The session is over: its access token and its refresh cookie stop working at once, on the
+  // server (the client dropped the cookie, so the old one is sent by hand).
   const afterLogout = await auth.api.GET("/api/v1/users/me", { headers: { authorization: `Bearer ${current}` } });
   assert.equal(afterLogout.response.status, 401);
   assert.equal(afterLogout.error?.code, "invalid_token");
+  const replayed = await fetch(`${baseUrl}/api/v1/auth/refresh`, { method: "POST", headers: { cookie: cookieAtLogout ?? "" } });
+  assert.equal(replayed.status, 401, "the ended session's refresh cookie is refused");
   await assert.rejects(auth.refresh(), (error: unknown) => error instanceof ApiError && error.status === 401);
 });

@@ -73,7 +73,8 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
         let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
         for operation in operations.into_iter().flatten() {
             let mut common = Vec::new();
-            if operation.security.as_ref().is_some_and(|requirements| !requirements.is_empty()) {
+            let bearer = operation.security.as_ref().is_some_and(|requirements| !requirements.is_empty());
+            if bearer {
                 common.push(("401", "Missing, invalid or expired access token, or the session has ended"));
             }
             let has_input = operation.request_body.is_some()
@@ -91,16 +92,20 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
                 common.push(("503", "The database is unavailable; retry"));
             }
             for (status, description) in common {
-                operation
-                    .responses
-                    .responses
-                    .entry(status.to_owned())
-                    .or_insert_with(|| RefOr::T(Response::new(description)));
+                // Added here, so the answer is the shared layer's and its example fits; a route
+                // that documents the status itself (login's 401 and 429) keeps its own words.
+                operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+                    let mut response = Response::new(description);
+                    response.content.insert("application/json".into(), RefOr::T(error_body(Some(status))));
+                    RefOr::T(response)
+                });
             }
             for (status, response) in operation.responses.responses.iter_mut() {
                 let RefOr::T(response) = response else { continue };
                 if status.starts_with(['4', '5']) && response.content.is_empty() {
-                    response.content.insert("application/json".into(), RefOr::T(error_body(status)));
+                    // A protected route's own 401 is the Bearer extractor's too.
+                    let shared_answer = (bearer && status == "401").then_some("401");
+                    response.content.insert("application/json".into(), RefOr::T(error_body(shared_answer)));
                 }
                 // OpenAPI requires a description on every response; a route documented with a
                 // body type only gets the status's reason phrase ("OK", "Created").
@@ -119,10 +124,10 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
 }
 
 /// The one error schema every error answer without a body of its own refers to, with an example
-/// for the answers every route gives alike (built by the code that answers them).
-fn error_body(status: &str) -> utoipa::openapi::Content {
+/// when the answer is a shared layer's (`common_status`), built by the code that sends it.
+fn error_body(common_status: Option<&str>) -> utoipa::openapi::Content {
     let mut content = utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")));
-    content.example = common_error_example(status);
+    content.example = common_status.and_then(common_error_example);
     content
 }
 

@@ -75,8 +75,17 @@
   });
 
   $("sign-out").addEventListener("click", async () => {
-    await call("POST", "/api/v1/auth/logout");
-    showSignedOut("Signed out");
+    let ended = await call("POST", "/api/v1/auth/logout");
+    if (ended.status === 401) {
+      // The access token expired (a laptop asleep past the timer): renew it, then sign out.
+      const renewed = await call("POST", "/api/v1/auth/refresh");
+      if (renewed.ok) {
+        accessToken = renewed.data.access_token;
+        ended = await call("POST", "/api/v1/auth/logout");
+      }
+    }
+    if (ended.ok || ended.status === 401) showSignedOut("Signed out");
+    else status(`Sign-out failed (${ended.status}); try again`);
   });
 
   // After a reload the access token is gone; the refresh cookie, if any, brings the session back.
