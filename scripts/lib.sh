@@ -149,6 +149,7 @@ start_moto() {
 # WORK_DIR/mail, the scheduler quiet, and the VAR=value settings given (which migrate gets too,
 # for FIRST_SUPERUSER_*). Logs go to WORK_DIR. Sets DEVSERVER_PID, DEVSERVER_PORT, DEVSERVER_URL
 # and exports DATABASE_URL; stop_devserver stops it (call it from the caller's EXIT trap).
+# With LOCAL_STACK=lambda the same caller gets the local Lambda stack instead (start_lambda_stack).
 DEVSERVER_PID=""
 start_devserver() {
   local pg_port=$1 database=$2 work=$3
@@ -158,6 +159,7 @@ start_devserver() {
   "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc "drop database if exists $database with (force)" postgres
   create_database "$pg_port" "$database"
   export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/$database"
+  if [ "${LOCAL_STACK:-}" = lambda ]; then start_lambda_stack "$work" "$@"; return; fi
   local bin="$TARGET_DIR/debug"
   if [ "${DEVSERVER_NO_BUILD:-}" = 1 ] && [ -x "$bin/devserver" ] && [ -x "$bin/migrate" ]; then
     log "DEVSERVER_NO_BUILD=1: using $bin/devserver and $bin/migrate as they are"
@@ -172,6 +174,47 @@ start_devserver() {
     "$bin/devserver" >"$work/devserver.log" 2>&1 &
   DEVSERVER_PID=$!
   wait_for_port "$DEVSERVER_PORT" 30 || { cat "$work/devserver.log" >&2; die "devserver did not start"; }
+}
+
+# The function crates (functions/*): one Lambda function and binary each.
+function_packages() {
+  local dir
+  for dir in "$ROOT"/functions/*/; do [ -f "$dir/Cargo.toml" ] && basename "$dir"; done
+}
+
+# build_functions: the function binaries in target/debug (DEVSERVER_NO_BUILD=1 takes them as
+# they are).
+build_functions() {
+  local packages=() name
+  [ "${DEVSERVER_NO_BUILD:-}" = 1 ] && return 0
+  for name in $(function_packages); do packages+=(-p "$name"); done
+  cargo build --quiet --locked "${packages[@]}" || die "cargo build of the functions failed"
+}
+
+# The deployed shape instead of the devserver, for start_devserver with LOCAL_STACK=lambda: the
+# function binaries behind the local API Gateway, routed and configured by template.yaml
+# (infra/lambda-local). Its migrate function migrates and creates FIRST_SUPERUSER_*; schedules
+# run every LAMBDA_SCHEDULE_SECONDS (default: hourly, so they stay out of a test's way);
+# LAMBDA_TEMPLATE names another template than template.yaml.
+start_lambda_stack() {
+  local work=$1
+  shift
+  ensure_venv
+  build_functions
+  DEVSERVER_PORT=$(free_port)
+  DEVSERVER_URL="http://127.0.0.1:$DEVSERVER_PORT"
+  rm -rf "$work/lambda"
+  env JWT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+    MAIL_BACKEND=file MAIL_DIR="$work/mail" "$@" \
+    "$VENV/bin/python" "$ROOT/infra/lambda-local/main.py" --port "$DEVSERVER_PORT" --bin-dir "$TARGET_DIR/debug" \
+    --template "${LAMBDA_TEMPLATE:-$ROOT/template.yaml}" --work "$work/lambda" --schedule-seconds "${LAMBDA_SCHEDULE_SECONDS:-3600}" >"$work/devserver.log" 2>&1 &
+  DEVSERVER_PID=$!
+  local waited=0
+  until [ -f "$work/lambda/ready" ]; do
+    kill -0 "$DEVSERVER_PID" 2>/dev/null || { cat "$work/devserver.log" >&2; die "the local Lambda stack did not start"; }
+    [ "$waited" -ge 120 ] && { cat "$work/devserver.log" >&2; die "the local Lambda stack was not ready after 60 s"; }
+    sleep 0.5; waited=$((waited + 1))
+  done
 }
 
 stop_devserver() {

@@ -1,0 +1,286 @@
+"""Lambda execution environments on 127.0.0.1: each one a function binary and its own Runtime API.
+
+Why: the functions are built for Lambda's Runtime API (`GET /2018-06-01/runtime/invocation/next`,
+then `POST .../{id}/response` or `/error`), so running them as they run on AWS means serving that
+API, not calling their code some other way. Like Lambda, an environment starts on the first
+invocation that finds none idle (a cold start, its init time reported), runs one invocation at
+a time, stays warm afterwards, is killed when an invocation outlives the function's timeout,
+and is replaced when its process exits. Reserved concurrency caps the environments; without it
+a local cap stands in for the account's concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import json
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from aiohttp import web
+
+PREFIX = "/2018-06-01/runtime"
+LOCAL_CONCURRENCY = 4  # environments per function when the template reserves none
+
+
+@dataclass
+class Outcome:
+    """What one invocation came to: the function's response, or its error as Lambda reports it."""
+
+    ok: bool
+    payload: Any  # the parsed response, or {"errorType", "errorMessage"}
+    duration_ms: float
+    init_ms: float | None  # set on the invocation that started the environment
+
+
+class Invocation:
+    def __init__(self, event: Any):
+        self.id = str(uuid.uuid4())
+        self.body = json.dumps(event).encode()
+        self.future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.handed_out_at: float | None = None
+
+
+class Environment:
+    """One process of one function, with the Runtime API it polls."""
+
+    numbers = itertools.count(1)
+
+    def __init__(self, function: "LocalFunction"):
+        self.function = function
+        self.number = next(self.numbers)
+        self.process: asyncio.subprocess.Process | None = None
+        self.runner: web.AppRunner | None = None
+        self.current: Invocation | None = None
+        self.idle = False
+        self.started_at = time.monotonic()
+        self.init_ms: float | None = None  # until the first `next`
+        self.init_reported = False
+        self.log_tail: collections.deque[str] = collections.deque(maxlen=20)
+
+    async def start(self, binary: Path, environment: dict[str, str]) -> None:
+        app = web.Application()
+        app.router.add_get(f"{PREFIX}/invocation/next", self.next)
+        app.router.add_post(f"{PREFIX}/invocation/{{id}}/response", self.response)
+        app.router.add_post(f"{PREFIX}/invocation/{{id}}/error", self.error)
+        app.router.add_post(f"{PREFIX}/init/error", self.init_error)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 (aiohttp keeps it there)
+        stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        env = {**environment, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}", "AWS_LAMBDA_LOG_STREAM_NAME": stream}
+        self.started_at = time.monotonic()
+        self.process = await asyncio.create_subprocess_exec(
+            str(binary),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+        asyncio.create_task(self._copy_output())
+        asyncio.create_task(self._watch())
+
+    async def _copy_output(self) -> None:
+        assert self.process and self.process.stdout
+        async for raw in self.process.stdout:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self.log_tail.append(line)
+            self.function.log(line)
+
+    async def _watch(self) -> None:
+        assert self.process
+        status = await self.process.wait()
+        await asyncio.sleep(0.05)  # let the output copier finish
+        self.function.environment_ended(self, status)
+        if self.runner:
+            await self.runner.cleanup()
+
+    def last_words(self) -> str:
+        lines = [line for line in self.log_tail if line.strip()]
+        return lines[-1] if lines else "(no output)"
+
+    # -------------------------------------------------------------------- the Runtime API
+
+    async def next(self, request: web.Request) -> web.StreamResponse:
+        if self.init_ms is None:
+            self.init_ms = (time.monotonic() - self.started_at) * 1000
+        self.current = None
+        self.idle = True
+        self.function.wake()
+        invocation = await self.function.queue.get()
+        self.idle = False
+        self.current = invocation
+        invocation.handed_out_at = time.monotonic()
+        deadline = int(time.time() * 1000) + self.function.spec.timeout * 1000
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": invocation.id,
+            "Lambda-Runtime-Deadline-Ms": str(deadline),
+            "Lambda-Runtime-Invoked-Function-Arn": f"arn:aws:lambda:us-east-1:123456789012:function:{self.function.spec.name}",
+            "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+            "Content-Type": "application/json",
+        }
+        return web.Response(body=invocation.body, headers=headers)
+
+    def _settle(self, request_id: str, ok: bool, payload: Any) -> None:
+        invocation = self.current
+        if invocation is None or invocation.id != request_id or invocation.future.done():
+            return
+        started = invocation.handed_out_at or time.monotonic()
+        init_ms = None
+        if not self.init_reported:
+            self.init_reported = True
+            init_ms = self.init_ms
+        invocation.future.set_result(Outcome(ok, payload, (time.monotonic() - started) * 1000, init_ms))
+
+    async def response(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            payload = json.loads(body) if body else None
+        except json.JSONDecodeError:
+            payload = body.decode("utf-8", "replace")
+        self._settle(request.match_info["id"], True, payload)
+        return web.Response(status=202, text='{"status":"OK"}')
+
+    async def error(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            payload = json.loads(body)
+        except json.JSONDecodeError:
+            payload = {"errorType": "Unhandled", "errorMessage": body.decode("utf-8", "replace")}
+        self._settle(request.match_info["id"], False, payload)
+        return web.Response(status=202, text='{"status":"OK"}')
+
+    async def init_error(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.log_tail.append(f"init error: {body.decode('utf-8', 'replace')}")
+        return web.Response(status=202, text='{"status":"OK"}')
+
+    def kill(self) -> None:
+        if self.process and self.process.returncode is None:
+            self.process.kill()
+
+
+class LocalFunction:
+    """A function's environments and its queue of invocations."""
+
+    def __init__(self, spec, binary: Path, base_environment: dict[str, str], log: Callable[[str, str], None]):
+        self.spec = spec
+        self.binary = binary
+        self.environment = {
+            **base_environment,
+            **spec.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_provided.al2023",
+            "_HANDLER": "bootstrap",
+            "LAMBDA_TASK_ROOT": str(binary.parent),
+            "TZ": ":UTC",
+        }
+        self.limit = spec.reserved_concurrency or LOCAL_CONCURRENCY
+        self.queue: asyncio.Queue[Invocation] = asyncio.Queue()
+        self.environments: list[Environment] = []
+        self._log = log
+        self.cold_starts = 0
+
+    def log(self, line: str) -> None:
+        self._log(self.spec.binary, line)
+
+    def wake(self) -> None:
+        """Called when an environment turns idle; nothing to do, the queue hands work out."""
+
+    def _scale(self) -> None:
+        idle = sum(1 for e in self.environments if e.idle)
+        if self.queue.qsize() > idle and len(self.environments) < self.limit:
+            environment = Environment(self)
+            self.environments.append(environment)
+            self.cold_starts += 1
+            asyncio.create_task(environment.start(self.binary, self.environment))
+
+    def environment_ended(self, environment: Environment, status: int) -> None:
+        if environment in self.environments:
+            self.environments.remove(environment)
+        invocation = environment.current
+        during_init = environment.init_ms is None
+        reason = environment.last_words()
+        if during_init:
+            self.log(f"lambda-local: {self.spec.binary} exited during init (status {status}): {reason}")
+        if invocation is not None and not invocation.future.done():
+            message = f"Runtime exited with error: exit status {status}"
+            invocation.future.set_result(Outcome(False, {"errorType": "Runtime.ExitError", "errorMessage": message, "lastLine": reason}, 0, None))
+        elif during_init:
+            # Lambda fails the invocation that found the environment failing its init.
+            waiting = self.queue.get_nowait() if not self.queue.empty() else None
+            if waiting is not None and not waiting.future.done():
+                waiting.future.set_result(Outcome(False, {"errorType": "Runtime.ExitError", "errorMessage": f"init failed: exit status {status}", "lastLine": reason}, 0, None))
+        self._scale()
+
+    async def invoke(self, event: Any, timeout: float | None = None) -> Outcome:
+        """Runs one invocation; times out (killing the environment) at the function's timeout."""
+        invocation = Invocation(event)
+        self.queue.put_nowait(invocation)
+        self._scale()
+        limit = timeout or self.spec.timeout
+        try:
+            # Queue time (a cold start included) does not count towards the function's timeout.
+            return await asyncio.wait_for(asyncio.shield(invocation.future), timeout=limit + 60)
+        except asyncio.TimeoutError:
+            for environment in self.environments:
+                if environment.current is invocation:
+                    environment.kill()
+            return Outcome(False, {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {limit} seconds"}, limit * 1000, None)
+
+    async def watch_deadlines(self) -> None:
+        """Kills an environment whose invocation has run past the function's timeout."""
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            for environment in list(self.environments):
+                invocation = environment.current
+                if invocation and invocation.handed_out_at and not invocation.future.done() and now - invocation.handed_out_at > self.spec.timeout:
+                    invocation.future.set_result(
+                        Outcome(False, {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {self.spec.timeout} seconds"}, self.spec.timeout * 1000, None)
+                    )
+                    self.log(f"lambda-local: {self.spec.binary} timed out after {self.spec.timeout} s; its environment is stopped")
+                    environment.kill()
+
+    def stop(self) -> None:
+        for environment in self.environments:
+            environment.kill()
+
+
+def die_with_parent() -> None:
+    """Linux: the function's process gets SIGKILL when the stack's process dies, however it
+    dies, so no function outlives the stack (elsewhere this does nothing)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def base_environment(aws_endpoint: str) -> dict[str, str]:
+    """What every environment gets besides the template's variables: Lambda's own variables
+    and, locally, moto's endpoint and its test credentials instead of a role's."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "en_US.UTF-8",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    }

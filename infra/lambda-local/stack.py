@@ -1,0 +1,384 @@
+"""What the local Lambda stack runs, read from template.yaml the way a deploy reads it.
+
+Why: a route the template sends to the wrong function, or a setting missing from one function's
+environment, only shows once the template itself decides what runs. So nothing here is written
+down twice: SAM's own transform turns the template into CloudFormation (with the local stack
+parameters), moto's CloudFormation creates it (queues with their redrive policy, the functions
+with their resolved environments), and this module reads the result back:
+
+- `describe` returns the functions (binary, timeout, environment), the HTTP routes and the
+  WebSocket routes with the function each one reaches, the SQS event sources and the schedules;
+- references that only make sense on AWS get local values, and only these: the secrets (moto's
+  CloudFormation has no Secrets Manager model, so they are created here from the template's
+  `GenerateSecretString`), and the WebSocket API's callback URL (the local gateway).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import rehearsal  # noqa: E402  (infra/rehearsal.py: SAM's transform and moto stacks)
+
+ROOT = rehearsal.ROOT
+
+# Settings a developer gives scripts/dev that the template takes as stack parameters (the same
+# names scripts/deploy maps), with the local default when unset.
+SETTING_TO_PARAMETER = {
+    "ENVIRONMENT": "Environment",
+    "DATABASE_URL": "DatabaseUrl",
+    "FRONTEND_URL": "FrontendUrl",
+    "CORS_ORIGINS": "CorsOrigins",
+    "BACKEND_CORS_ORIGINS": "CorsOrigins",
+    "MAIL_FROM": "MailFrom",
+    "PROJECT_NAME": "ProjectName",
+    "JWT_ISSUER": "JwtIssuer",
+    "JWT_AUDIENCE": "JwtAudience",
+    "JWT_PRIVATE_KEY": "JwtPrivateKey",
+    "GOOGLE_CLIENT_ID": "GoogleClientId",
+    "APPLE_CLIENT_ID": "AppleClientId",
+    "MAGIC_LINK_ENABLED": "MagicLinkEnabled",
+    "DELETION_GRACE_DAYS": "DeletionGraceDays",
+    "FIRST_SUPERUSER_EMAIL": "FirstSuperuserEmail",
+    "FIRST_SUPERUSER_PASSWORD": "FirstSuperuserPassword",
+}
+
+# Settings that are not template parameters but that local runs need; each is added to every
+# function's environment on top of what the template gives it, and the stack says so at start.
+# MAIL_BACKEND/MAIL_DIR: mail goes to files instead of SES. RATE_LIMIT_ENABLED: test suites
+# sign in more often than the default limits allow from one address. COOKIE_SECURE: the local
+# gateway speaks plain HTTP, where a `Secure` refresh cookie would never come back (so it is
+# false unless set).
+LOCAL_OVERRIDES = ("MAIL_BACKEND", "MAIL_DIR", "RATE_LIMIT_ENABLED", "COOKIE_SECURE")
+
+# App settings (names the functions read) that neither map to a parameter nor are local
+# overrides: the template does not set them, so on AWS they are unset too; the stack says it
+# ignores them instead of quietly applying them.
+APP_SETTINGS = {
+    "ACCESS_TOKEN_EXPIRE_MINUTES", "DB_MAX_CONNECTIONS", "EVENTS_BACKEND",
+    "EVENTS_DIR", "LOG_FORMAT", "LOG_LEVEL", "MAX_SESSIONS_PER_USER", "METRICS",
+    "MFA_REQUIRED_FOR_SUPERUSERS", "PASSWORD_POLICY", "QUEUE_BACKEND", "REFRESH_TOKEN_EXPIRE_DAYS",
+    "SCHEDULER_INTERVAL_SECONDS", "TRUSTED_PROXY_HOPS", "FIRST_SUPERUSER_USERNAME",
+}
+
+INTEGRATION_ARN = re.compile(r"\$\{(\w+)\.Arn\}")
+EXECUTE_API_URL = re.compile(r"^https://[^/]+\.execute-api\.[^/]+/(?P<stage>[^/]+)/?$")
+
+
+@dataclass
+class Function:
+    logical_id: str
+    binary: str  # the crate under functions/, which is also the binary's name
+    name: str  # the deployed function name (AWS_LAMBDA_FUNCTION_NAME)
+    timeout: int
+    memory: int
+    environment: dict[str, str]
+    reserved_concurrency: int | None = None
+
+
+@dataclass
+class HttpRoute:
+    method: str  # upper case, or ANY
+    path: str  # /api/v1/users/{id}
+    function: str  # logical id
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass
+class EventSource:
+    function: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    batching_window: int
+    report_batch_item_failures: bool
+    maximum_concurrency: int | None
+
+
+@dataclass
+class Schedule:
+    name: str
+    function: str
+    expression: str
+    payload: Any
+
+
+@dataclass
+class Cors:
+    allow_origins: list[str]
+    allow_methods: list[str]
+    allow_headers: list[str]
+    expose_headers: list[str]
+    allow_credentials: bool
+    max_age: int | None
+
+
+@dataclass
+class Stack:
+    name: str
+    functions: dict[str, Function]
+    http_routes: list[HttpRoute]
+    ws_routes: dict[str, str]  # route key ($connect, ...) -> function logical id
+    ws_stage: str
+    event_sources: list[EventSource]
+    schedules: list[Schedule]
+    cors: Cors | None
+    parameters: dict[str, str]
+    overrides: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------ parameters
+
+
+def parameters_and_overrides(settings: Mapping[str, str], port: int) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """The stack parameters, the local overrides and the ignored settings for `settings`."""
+    local = f"http://localhost:{port}"
+    given = {
+        "Environment": "development",
+        "CorsOrigins": f"{local},http://127.0.0.1:{port}",
+        "FrontendUrl": local,
+        "MailFrom": "Serverless Auth <noreply@example.com>",
+        # Reserved concurrency caps environments per function, as on AWS.
+        "ReserveConcurrency": "true",
+    }
+    for setting, parameter in SETTING_TO_PARAMETER.items():
+        value = settings.get(setting, "").strip()
+        if value:
+            given[parameter] = value.replace("\r\n", "\n").replace("\n", "\\n") if parameter == "JwtPrivateKey" else value
+    overrides = {"COOKIE_SECURE": "false"}
+    overrides.update({name: settings[name] for name in LOCAL_OVERRIDES if settings.get(name, "").strip()})
+    ignored = sorted(name for name in APP_SETTINGS if settings.get(name, "").strip())
+    return given, overrides, ignored
+
+
+# ------------------------------------------------------------------------------ moto
+
+
+def moto_without_docker(endpoint: str) -> None:
+    """moto's Lambda would run functions in Docker; only their configuration is needed here."""
+    body = json.dumps({"lambda": {"use_docker": False}}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/config", data=body, method="POST"), timeout=10).close()
+
+
+def _sub(text: str, values: Mapping[str, str]) -> str:
+    return re.sub(r"\$\{([\w:]+)\}", lambda m: values.get(m[1], m[0]), text)
+
+
+def generated_secret(spec: Mapping[str, Any], values: Mapping[str, str]) -> str:
+    """The value Secrets Manager would generate for a `GenerateSecretString` (JSON-safe)."""
+    template = spec.get("SecretStringTemplate", "{}")
+    if isinstance(template, dict) and "Fn::Sub" in template:
+        template = _sub(template["Fn::Sub"], values)
+    document = json.loads(template)
+    alphabet = string.ascii_letters + string.digits
+    length = int(spec.get("PasswordLength", 32))
+    document[spec["GenerateStringKey"]] = "".join(secrets.choice(alphabet) for _ in range(length))
+    return json.dumps(document)
+
+
+def create_secrets(session, stack_name: str, transformed: dict, values: Mapping[str, str]) -> dict[str, str]:
+    """Creates each template secret in moto's Secrets Manager; returns logical id -> ARN."""
+    client = session.client("secretsmanager")
+    arns = {}
+    for logical_id, resource in transformed["Resources"].items():
+        if resource["Type"] != "AWS::SecretsManager::Secret":
+            continue
+        spec = resource["Properties"].get("GenerateSecretString")
+        value = generated_secret(spec, values) if spec else resource["Properties"].get("SecretString", "{}")
+        arns[logical_id] = client.create_secret(Name=f"{stack_name}-{logical_id}", SecretString=value)["ARN"]
+    return arns
+
+
+def deploy(session, stack_name: str, template_path: Path, given: Mapping[str, str]) -> tuple[dict, dict, dict]:
+    """Transforms and creates the stack in moto; returns the template, the transformed one and
+    the stack's resources by logical id. Raises with CloudFormation's reason when it fails."""
+    template = rehearsal.load_template(template_path)
+    transformed = rehearsal.transform(template, given, stack_name)
+    stack = rehearsal.create_stack(session, stack_name, transformed, given)
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise RuntimeError(f"the template did not deploy: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
+    paginator = session.client("cloudformation").get_paginator("list_stack_resources")
+    resources = {r["LogicalResourceId"]: r for page in paginator.paginate(StackName=stack_name) for r in page["StackResourceSummaries"]}
+    return template, transformed, resources
+
+
+# ------------------------------------------------------------------------------ reading it back
+
+
+def _logical_id(node: Any) -> str | None:
+    """The resource a `Ref`, `Fn::GetAtt` or `${X.Arn}` substitution points at."""
+    if isinstance(node, dict):
+        if "Ref" in node:
+            return node["Ref"]
+        if "Fn::GetAtt" in node:
+            target = node["Fn::GetAtt"]
+            return target[0] if isinstance(target, list) else target.split(".", 1)[0]
+        if "Fn::Sub" in node:
+            text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
+            match = INTEGRATION_ARN.search(text)
+            return match[1] if match else None
+    return None
+
+
+def _number(value: Any, given: Mapping[str, str], default: int | None) -> int | None:
+    if isinstance(value, dict) and "Ref" in value:
+        value = given.get(value["Ref"])
+    if isinstance(value, dict) and "Fn::If" in value:  # ReservedConcurrentExecutions
+        return None
+    return default if value in (None, "") else int(value)
+
+
+def http_routes(transformed: dict) -> list[HttpRoute]:
+    routes = []
+    for resource in transformed["Resources"].values():
+        if resource["Type"] != "AWS::ApiGatewayV2::Api" or "Body" not in resource["Properties"]:
+            continue
+        for path, operations in resource["Properties"]["Body"].get("paths", {}).items():
+            for method, operation in operations.items():
+                integration = operation.get("x-amazon-apigateway-integration") if isinstance(operation, dict) else None
+                if not integration:
+                    continue
+                function = _logical_id(integration["uri"])
+                method = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+                routes.append(HttpRoute(method, path, function))
+    return sorted(routes, key=lambda route: route.key)
+
+
+def ws_routes(transformed: dict) -> tuple[dict[str, str], str]:
+    resources = transformed["Resources"]
+    integrations = {
+        logical_id: _logical_id(r["Properties"]["IntegrationUri"])
+        for logical_id, r in resources.items()
+        if r["Type"] == "AWS::ApiGatewayV2::Integration"
+    }
+    routes = {}
+    for resource in resources.values():
+        if resource["Type"] != "AWS::ApiGatewayV2::Route":
+            continue
+        target = resource["Properties"].get("Target", {})
+        text = target.get("Fn::Sub", "") if isinstance(target, dict) else str(target)
+        match = re.search(r"integrations/\$\{(\w+)\}", text)
+        if match and integrations.get(match[1]):
+            routes[resource["Properties"]["RouteKey"]] = integrations[match[1]]
+    stages = [r["Properties"]["StageName"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage" and "WsApi" in json.dumps(r["Properties"]["ApiId"])]
+    return routes, (stages[0] if stages else "prod")
+
+
+def cors(transformed: dict, given: Mapping[str, str]) -> Cors | None:
+    """The HTTP API's CORS configuration, which SAM moves into the OpenAPI body."""
+    for resource in transformed["Resources"].values():
+        if resource["Type"] != "AWS::ApiGatewayV2::Api":
+            continue
+        config = resource["Properties"].get("Body", {}).get("x-amazon-apigateway-cors")
+        if not config:
+            continue
+        origins = config.get("allowOrigins", [])
+        if isinstance(origins, dict) and "Ref" in origins:
+            origins = given.get(origins["Ref"], "").split(",")
+        return Cors(
+            allow_origins=[origin.strip() for origin in origins],
+            allow_methods=[m.upper() for m in config.get("allowMethods", [])],
+            allow_headers=[h.lower() for h in config.get("allowHeaders", [])],
+            expose_headers=[h.lower() for h in config.get("exposeHeaders", [])],
+            allow_credentials=bool(config.get("allowCredentials", False)),
+            max_age=config.get("maxAge"),
+        )
+    return None
+
+
+def describe(session, stack_name: str, template_path: Path, given: Mapping[str, str], gateway_url: str) -> Stack:
+    """Deploys the template into moto and reads back what the local stack runs."""
+    template, transformed, resources = deploy(session, stack_name, template_path, given)
+    values = rehearsal.parameter_values(template, given)
+    flat = {key: ",".join(value) if isinstance(value, list) else value for key, value in values.items()}
+    secret_arns = create_secrets(session, stack_name, transformed, flat)
+    # Physical ids of the stand-ins moto made for the secrets -> the secrets' real ARNs.
+    replacements = {resources[logical_id]["PhysicalResourceId"]: arn for logical_id, arn in secret_arns.items() if logical_id in resources}
+
+    lambda_client = session.client("lambda")
+    functions = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        physical = resources[logical_id]["PhysicalResourceId"]
+        config = lambda_client.get_function_configuration(FunctionName=physical)
+        environment = {}
+        for key, value in config.get("Environment", {}).get("Variables", {}).items():
+            value = str(value)
+            for stand_in, arn in replacements.items():
+                value = value.replace(stand_in, arn)
+            callback = EXECUTE_API_URL.match(value)
+            if callback:
+                value = f"{gateway_url}/{callback['stage']}"
+            environment[key] = value
+        properties = transformed["Resources"][logical_id]["Properties"]
+        functions[logical_id] = Function(
+            logical_id=logical_id,
+            binary=Path(resource["Properties"]["CodeUri"]).name,
+            name=config["FunctionName"],
+            timeout=int(config.get("Timeout") or 3),
+            memory=int(config.get("MemorySize") or 128),
+            environment=environment,
+            reserved_concurrency=_number(properties.get("ReservedConcurrentExecutions"), given, None)
+            if given.get("ReserveConcurrency", "true") == "true"
+            else None,
+        )
+
+    # moto's Lambda would consume the queues itself through these mappings (and throw the
+    # messages away); the local poller (sources.py) does instead, with the function binaries.
+    for mapping in lambda_client.list_event_source_mappings()["EventSourceMappings"]:
+        lambda_client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+
+    sqs = session.client("sqs")
+    event_sources = []
+    for resource in transformed["Resources"].values():
+        if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        properties = resource["Properties"]
+        queue = _logical_id(properties["EventSourceArn"])
+        url = resources[queue]["PhysicalResourceId"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        event_sources.append(
+            EventSource(
+                function=_logical_id(properties["FunctionName"]),
+                queue_url=url,
+                queue_arn=arn,
+                batch_size=int(properties.get("BatchSize", 10)),
+                batching_window=int(properties.get("MaximumBatchingWindowInSeconds", 0)),
+                report_batch_item_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+                maximum_concurrency=_number(properties.get("ScalingConfig", {}).get("MaximumConcurrency"), flat, None),
+            )
+        )
+
+    schedules = []
+    for logical_id, resource in transformed["Resources"].items():
+        if resource["Type"] != "AWS::Scheduler::Schedule":
+            continue
+        target = resource["Properties"]["Target"]
+        payload = json.loads(target["Input"]) if "Input" in target else {}
+        schedules.append(Schedule(logical_id, _logical_id(target["Arn"]), resource["Properties"]["ScheduleExpression"], payload))
+
+    routes, stage = ws_routes(transformed)
+    return Stack(
+        name=stack_name,
+        functions=functions,
+        http_routes=http_routes(transformed),
+        ws_routes=routes,
+        ws_stage=stage,
+        event_sources=event_sources,
+        schedules=sorted(schedules, key=lambda s: s.name),
+        cors=cors(transformed, flat),
+        parameters=dict(given),
+    )
