@@ -229,4 +229,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Exits without joining the poller's threads, which may sit in a receive call for a second
+    # (or in retries, when moto went first): every process the stack started is stopped by now.
+    os._exit(status)

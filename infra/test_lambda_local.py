@@ -1,0 +1,294 @@
+"""The local Lambda stack's parts (infra/lambda-local): what it reads from the template, the
+events its API Gateway builds and how it reads the answers, and what its SQS poller deletes.
+infra/lambda-local/run drives the whole stack with the function binaries (scripts/test --full).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import time
+import unittest
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lambda-local"))
+import gateway  # noqa: E402
+import rehearsal  # noqa: E402
+import runtime  # noqa: E402
+import sources  # noqa: E402
+import stack  # noqa: E402
+from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
+
+MOTO = os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://127.0.0.1")
+
+
+def a_stack(routes, cors=None):
+    functions = {name: SimpleNamespace(binary=name.lower()) for name in {r.function for r in routes} | {"Ws"}}
+    return stack.Stack(
+        name="test", functions=functions, http_routes=routes, ws_routes={"$connect": "Ws", "$default": "Ws", "$disconnect": "Ws"},
+        ws_stage="prod", event_sources=[], schedules=[], cors=cors, parameters={},
+    )
+
+
+ROUTES = [
+    stack.HttpRoute("GET", "/api/v1/tasks/{id}", "Tasks"),
+    stack.HttpRoute("GET", "/api/v1/tasks/status", "Tasks"),
+    stack.HttpRoute("POST", "/api/v1/auth/login", "Auth"),
+    stack.HttpRoute("GET", "/files/{proxy+}", "Files"),
+]
+CORS = stack.Cors(["https://app.example.com"], ["GET", "POST"], ["authorization", "content-type"], ["x-request-id"], True, 600)
+
+
+class Routing(unittest.TestCase):
+    def setUp(self):
+        self.gateway = gateway.Gateway(a_stack(ROUTES), invoke=None, record=lambda *_: None)
+
+    def test_the_most_specific_route_wins(self):
+        route, params = self.gateway.find("GET", "/api/v1/tasks/status")
+        self.assertEqual((route.key, params), ("GET /api/v1/tasks/status", {}))
+        route, params = self.gateway.find("GET", "/api/v1/tasks/42")
+        self.assertEqual((route.key, params), ("GET /api/v1/tasks/{id}", {"id": "42"}))
+
+    def test_method_path_and_trailing_slash_must_match(self):
+        self.assertIsNone(self.gateway.find("DELETE", "/api/v1/tasks/42"))
+        self.assertIsNone(self.gateway.find("GET", "/api/v1/tasks/42/more"))
+        self.assertIsNone(self.gateway.find("GET", "/api/v1/tasks"))
+
+    def test_a_greedy_parameter_takes_the_rest_of_the_path(self):
+        route, params = self.gateway.find("GET", "/files/a/b/c")
+        self.assertEqual(params, {"proxy": "a/b/c"})
+
+
+class Answers(unittest.TestCase):
+    def test_cookies_headers_and_base64_bodies_are_read_as_api_gateway_does(self):
+        response = gateway.Gateway.http_response(
+            {"statusCode": 201, "headers": {"content-type": "image/png"}, "cookies": ["a=1; Path=/", "b=2; HttpOnly"],
+             "body": base64.b64encode(b"\x89PNG").decode(), "isBase64Encoded": True}, "id")
+        self.assertEqual(response.status, 201)
+        self.assertEqual(response.headers.getall("Set-Cookie"), ["a=1; Path=/", "b=2; HttpOnly"])
+        self.assertEqual(response.body, b"\x89PNG")
+
+    def test_an_answer_without_status_code_is_a_200_with_the_answer_as_json(self):
+        response = gateway.Gateway.http_response({"hello": "world"}, "id")
+        self.assertEqual((response.status, json.loads(response.text)), (200, {"hello": "world"}))
+
+    def test_a_status_code_that_is_not_a_number_is_api_gateways_500(self):
+        response = gateway.Gateway.http_response({"statusCode": "soon"}, "id")
+        self.assertEqual((response.status, response.text), (500, '{"message":"Internal Server Error"}'))
+
+
+class Events(unittest.IsolatedAsyncioTestCase):
+    async def asyncSetUp(self):
+        self.events = []
+        self.answer = runtime.Outcome(True, {"statusCode": 200, "headers": {"access-control-allow-origin": "*"}, "body": "ok"}, 1, None)
+
+        async def invoke(function, event, trigger):
+            self.events.append((function, event, trigger))
+            return self.answer
+
+        self.gateway = gateway.Gateway(a_stack(ROUTES, CORS), invoke, record=lambda *_: None)
+        self.client = TestClient(TestServer(self.gateway.application()))
+        await self.client.start_server()
+
+    async def asyncTearDown(self):
+        await self.client.close()
+
+    async def test_an_http_api_v2_event_carries_the_request(self):
+        response = await self.client.get(
+            "/api/v1/tasks/7?a=1&a=2&b=x", headers={"Cookie": "refresh_token=abc; other=1", "X-Custom": "yes"}
+        )
+        self.assertEqual(response.status, 200)
+        function, event, trigger = self.events[0]
+        self.assertEqual((function, trigger), ("Tasks", "http:GET /api/v1/tasks/{id}"))
+        self.assertEqual(event["version"], "2.0")
+        self.assertEqual(event["routeKey"], "GET /api/v1/tasks/{id}")
+        self.assertEqual(event["rawPath"], "/api/v1/tasks/7")
+        self.assertEqual(event["rawQueryString"], "a=1&a=2&b=x")
+        self.assertEqual(event["queryStringParameters"], {"a": "1,2", "b": "x"})
+        self.assertEqual(event["cookies"], ["refresh_token=abc", "other=1"])
+        self.assertNotIn("cookie", event["headers"])
+        self.assertEqual(event["headers"]["x-custom"], "yes")
+        self.assertEqual(event["pathParameters"], {"id": "7"})
+        self.assertEqual(event["requestContext"]["http"]["sourceIp"], "127.0.0.1")
+        self.assertEqual(event["requestContext"]["http"]["method"], "GET")
+        self.assertEqual(event["requestContext"]["stage"], "$default")
+        self.assertFalse(event["isBase64Encoded"])
+
+    async def test_json_and_form_bodies_pass_as_text_and_binary_ones_as_base64(self):
+        await self.client.post("/api/v1/auth/login", data="username=a&password=b", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        await self.client.post("/api/v1/auth/login", data=b"\xff\x00", headers={"Content-Type": "application/octet-stream"})
+        text, binary = self.events[0][1], self.events[1][1]
+        self.assertEqual((text["body"], text["isBase64Encoded"]), ("username=a&password=b", False))
+        self.assertEqual((base64.b64decode(binary["body"]), binary["isBase64Encoded"]), (b"\xff\x00", True))
+
+    async def test_an_unknown_route_is_api_gateways_404_and_invokes_nothing(self):
+        response = await self.client.get("/api/v1/nowhere")
+        self.assertEqual((response.status, await response.text()), (404, '{"message":"Not Found"}'))
+        self.assertEqual(self.events, [])
+
+    async def test_a_failed_invocation_is_api_gateways_500_with_the_reason_in_a_local_header(self):
+        self.answer = runtime.Outcome(False, {"errorType": "Runtime.ExitError", "errorMessage": "exit status 2", "lastLine": "configuration error: X"}, 0, None)
+        response = await self.client.get("/api/v1/tasks/status")
+        self.assertEqual((response.status, await response.text()), (500, '{"message":"Internal Server Error"}'))
+        self.assertIn("configuration error: X", response.headers["x-lambda-local-error"])
+
+    async def test_cors_comes_from_the_template_not_from_the_function(self):
+        preflight = await self.client.options("/api/v1/auth/login", headers={
+            "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+        self.assertEqual(preflight.status, 204)
+        self.assertEqual(preflight.headers["Access-Control-Allow-Origin"], "https://app.example.com")
+        self.assertEqual(preflight.headers["Access-Control-Max-Age"], "600")
+        self.assertEqual(self.events, [], "API Gateway answers preflights itself")
+        stranger = await self.client.options("/api/v1/auth/login", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        self.assertNotIn("Access-Control-Allow-Origin", stranger.headers)
+        answer = await self.client.get("/api/v1/tasks/status", headers={"Origin": "https://evil.example"})
+        self.assertNotIn("Access-Control-Allow-Origin", answer.headers, "the function's '*' is replaced")
+        answer = await self.client.get("/api/v1/tasks/status", headers={"Origin": "https://app.example.com"})
+        self.assertEqual(answer.headers["Access-Control-Allow-Origin"], "https://app.example.com")
+        self.assertEqual(answer.headers["Access-Control-Expose-Headers"], "x-request-id")
+
+    async def test_websocket_connect_messages_pushes_and_disconnect(self):
+        pushed = []
+
+        async def invoke(function, event, trigger):
+            self.events.append((function, event, trigger))
+            context = event["requestContext"]
+            if context["routeKey"] == "$default":
+                # the function pushes through the Management API, as the ws function does
+                response = await self.client.post(f"/prod/@connections/{context['connectionId']}", data=b"pong")
+                pushed.append(response.status)
+            return runtime.Outcome(True, {"statusCode": 200}, 1, None)
+
+        self.gateway.invoke = invoke
+        async with self.client.ws_connect("/api/v1/ws?token=t") as socket:
+            await socket.send_str('{"type":"ping"}')
+            self.assertEqual(await socket.receive_str(), "pong")
+        for _ in range(50):
+            if len(self.events) == 3:
+                break
+            await __import__("asyncio").sleep(0.05)
+        connect, message, disconnect = (event for _, event, _ in self.events)
+        self.assertEqual([e["requestContext"]["eventType"] for e in (connect, message, disconnect)], ["CONNECT", "MESSAGE", "DISCONNECT"])
+        self.assertEqual(connect["queryStringParameters"], {"token": "t"})
+        self.assertEqual(message["body"], '{"type":"ping"}')
+        self.assertEqual(pushed, [200])
+        gone = await self.client.post(f"/prod/@connections/{connect['requestContext']['connectionId']}", data=b"late")
+        self.assertEqual((gone.status, gone.headers["x-amzn-ErrorType"]), (410, "GoneException"))
+
+    async def test_a_refused_connect_refuses_the_upgrade_with_its_status(self):
+        self.answer = runtime.Outcome(True, {"statusCode": 401, "body": "{}"}, 1, None)
+        response = await self.client.get("/api/v1/ws", headers={"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"})
+        self.assertEqual(response.status, 401)
+
+
+class Deletions(unittest.TestCase):
+    MESSAGES = [{"MessageId": "m1"}, {"MessageId": "m2"}, {"MessageId": "m3"}]
+
+    def outcome(self, ok, payload):
+        return runtime.Outcome(ok, payload, 1, None)
+
+    def test_success_deletes_the_batch_and_an_error_deletes_nothing(self):
+        self.assertEqual(sources.to_delete(self.MESSAGES, self.outcome(True, None), True), self.MESSAGES)
+        self.assertEqual(sources.to_delete(self.MESSAGES, self.outcome(True, {"batchItemFailures": []}), True), self.MESSAGES)
+        self.assertEqual(sources.to_delete(self.MESSAGES, self.outcome(False, {"errorType": "x"}), True), [])
+
+    def test_reported_failures_stay_and_a_malformed_report_keeps_the_batch(self):
+        answer = self.outcome(True, {"batchItemFailures": [{"itemIdentifier": "m2"}]})
+        self.assertEqual([m["MessageId"] for m in sources.to_delete(self.MESSAGES, answer, True)], ["m1", "m3"])
+        unknown = self.outcome(True, {"batchItemFailures": [{"itemIdentifier": "elsewhere"}]})
+        self.assertEqual(sources.to_delete(self.MESSAGES, unknown, True), [])
+        self.assertEqual(sources.to_delete(self.MESSAGES, self.outcome(True, {"batchItemFailures": "m2"}), True), [])
+
+    def test_without_item_failure_reports_a_successful_answer_deletes_everything(self):
+        answer = self.outcome(True, {"batchItemFailures": [{"itemIdentifier": "m2"}]})
+        self.assertEqual(sources.to_delete(self.MESSAGES, answer, False), self.MESSAGES)
+
+
+@unittest.skipUnless(MOTO, "needs moto (scripts/test provides it)")
+class FromTheTemplate(unittest.TestCase):
+    """The template deployed into moto and read back, as `scripts/dev --lambda` does."""
+
+    @classmethod
+    def setUpClass(cls):
+        import boto3
+
+        stack.moto_without_docker(os.environ["AWS_ENDPOINT_URL"])
+        cls.session = boto3.session.Session(region_name="us-east-1")
+        given, cls.overrides, cls.ignored = stack.parameters_and_overrides(
+            {"DATABASE_URL": "postgres://u@127.0.0.1:5/db", "RATE_LIMIT_ENABLED": "false", "QUEUE_BACKEND": "inline"}, 8000)
+        cls.stack = stack.describe(cls.session, f"local-{uuid.uuid4().hex[:8]}", stack.ROOT / "template.yaml", given, "http://127.0.0.1:8000")
+
+    def test_every_function_route_schedule_and_queue_of_the_template(self):
+        binaries = sorted(f.binary for f in self.stack.functions.values())
+        self.assertEqual(binaries, rehearsal.function_folders())
+        transformed = rehearsal.transform(rehearsal.load_template(), self.stack.parameters, "routes")
+        self.assertEqual(sorted({r.path for r in self.stack.http_routes}), sorted(set(rehearsal.http_routes(transformed))))
+        self.assertEqual(len(self.stack.http_routes), sum(1 for line in (stack.ROOT / "template.yaml").read_text().splitlines() if "Type: HttpApi," in line))
+        self.assertEqual(set(self.stack.ws_routes), {"$connect", "$default", "$disconnect"})
+        self.assertEqual({self.stack.functions[f].binary for f in self.stack.ws_routes.values()}, {"ws"})
+        [source] = self.stack.event_sources
+        self.assertEqual((self.stack.functions[source.function].binary, source.batch_size, source.report_batch_item_failures), ("worker", 1, True))
+        self.assertEqual({self.stack.functions[s.function].binary for s in self.stack.schedules}, {"scheduler"})
+        self.assertTrue(all("job" in s.payload for s in self.stack.schedules))
+
+    def test_functions_get_the_templates_environment_with_local_values_for_aws_references(self):
+        ws = next(f for f in self.stack.functions.values() if f.binary == "ws")
+        self.assertEqual(ws.environment["WS_CALLBACK_URL"], "http://127.0.0.1:8000/prod")
+        worker = next(f for f in self.stack.functions.values() if f.binary == "worker")
+        self.assertIn("SES_CONFIGURATION_SET", worker.environment)
+        users = next(f for f in self.stack.functions.values() if f.binary == "users-api")
+        self.assertNotIn("SES_CONFIGURATION_SET", users.environment, "only what the template gives that function")
+        secrets = self.session.client("secretsmanager")
+        values = {}
+        for arn in users.environment["SECRETS_ARN"].split(","):
+            values.update(json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"]))
+        self.assertEqual(values["DATABASE_URL"], "postgres://u@127.0.0.1:5/db")
+        self.assertEqual(len(values["JWT_SECRET"]), 64)
+        self.assertEqual(len(values["MFA_ENCRYPTION_KEY"]), 64)
+
+    def test_settings_the_template_does_not_take_are_named(self):
+        self.assertEqual(self.overrides, {"COOKIE_SECURE": "false", "RATE_LIMIT_ENABLED": "false"})
+        self.assertEqual(self.ignored, ["QUEUE_BACKEND"])
+
+
+@unittest.skipUnless(MOTO, "needs moto (scripts/test provides it)")
+class Redrive(unittest.IsolatedAsyncioTestCase):
+    async def test_a_message_that_keeps_failing_moves_to_the_dead_letter_queue(self):
+        import asyncio
+
+        import boto3
+
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        name = f"redrive-{uuid.uuid4().hex[:8]}"
+        dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue = sqs.create_queue(QueueName=name, Attributes={
+            "VisibilityTimeout": "1", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
+        sqs.send_message(QueueUrl=queue, MessageBody='{"job":"fails"}')
+        receives = []
+
+        async def invoke(function, event, trigger):
+            receives.append(event["Records"][0]["attributes"]["ApproximateReceiveCount"])
+            return runtime.Outcome(True, {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}, 1, None)
+
+        source = stack.EventSource("Worker", queue, "arn:aws:sqs:us-east-1:123456789012:" + name, 1, 0, True, 1)
+        poller = sources.SqsPoller(sqs, source, invoke, log=lambda _: None)
+        tasks = poller.tasks()
+        deadline = time.monotonic() + 20
+        moved = []
+        while not moved and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            moved = (await asyncio.to_thread(sqs.receive_message, QueueUrl=dlq, WaitTimeSeconds=0)).get("Messages", [])
+        for task in tasks:
+            task.cancel()
+        self.assertEqual(receives, ["1", "2"], "delivered maxReceiveCount times, then redriven")
+        self.assertEqual([m["Body"] for m in moved], ['{"job":"fails"}'])
+
+
+if __name__ == "__main__":
+    unittest.main()
