@@ -5,6 +5,7 @@ infra/lambda-local/run drives the whole stack with the function binaries (script
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -31,7 +32,7 @@ def a_stack(routes, cors=None):
     functions = {name: SimpleNamespace(binary=name.lower()) for name in {r.function for r in routes} | {"Ws"}}
     return stack.Stack(
         name="test", functions=functions, http_routes=routes, ws_routes={"$connect": "Ws", "$default": "Ws", "$disconnect": "Ws"},
-        ws_stage="prod", event_sources=[], schedules=[], cors=cors, parameters={},
+        ws_stage="prod", ws_paths=["/api/v1/ws"], event_sources=[], schedules=[], cors=cors, parameters={},
     )
 
 
@@ -55,13 +56,18 @@ class Routing(unittest.TestCase):
         self.assertEqual((route.key, params), ("GET /api/v1/tasks/{id}", {"id": "42"}))
 
     def test_method_path_and_trailing_slash_must_match(self):
+        self.assertIsNone(self.gateway.find("GET", "/api/v1/tasks/status/"))
+        self.assertIsNone(self.gateway.find("GET", "/api/v1/tasks//"))
         self.assertIsNone(self.gateway.find("DELETE", "/api/v1/tasks/42"))
         self.assertIsNone(self.gateway.find("GET", "/api/v1/tasks/42/more"))
         self.assertIsNone(self.gateway.find("GET", "/api/v1/tasks"))
 
-    def test_a_greedy_parameter_takes_the_rest_of_the_path(self):
+    def test_a_greedy_parameter_takes_the_rest_of_the_path_but_loses_to_any_other_match(self):
         route, params = self.gateway.find("GET", "/files/a/b/c")
         self.assertEqual(params, {"proxy": "a/b/c"})
+        routes = [stack.HttpRoute("GET", "/{proxy+}", "Any"), stack.HttpRoute("GET", "/{section}/{id}", "Pair")]
+        route, _ = gateway.Gateway(a_stack(routes), invoke=None, record=lambda *_: None).find("GET", "/files/7")
+        self.assertEqual(route.function, "Pair")
 
 
 class Answers(unittest.TestCase):
@@ -87,7 +93,7 @@ class Events(unittest.IsolatedAsyncioTestCase):
         self.events = []
         self.answer = runtime.Outcome(True, {"statusCode": 200, "headers": {"access-control-allow-origin": "*"}, "body": "ok"}, 1, None)
 
-        async def invoke(function, event, trigger):
+        async def invoke(function, event, trigger, wait=None):
             self.events.append((function, event, trigger))
             return self.answer
 
@@ -100,7 +106,7 @@ class Events(unittest.IsolatedAsyncioTestCase):
 
     async def test_an_http_api_v2_event_carries_the_request(self):
         response = await self.client.get(
-            "/api/v1/tasks/7?a=1&a=2&b=x", headers={"Cookie": "refresh_token=abc; other=1", "X-Custom": "yes"}
+            "/api/v1/tasks/7?a=1&a=2&b=x%20y%23z", headers={"Cookie": "refresh_token=abc; other=1", "X-Custom": "yes"}
         )
         self.assertEqual(response.status, 200)
         function, event, trigger = self.events[0]
@@ -108,8 +114,8 @@ class Events(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(event["version"], "2.0")
         self.assertEqual(event["routeKey"], "GET /api/v1/tasks/{id}")
         self.assertEqual(event["rawPath"], "/api/v1/tasks/7")
-        self.assertEqual(event["rawQueryString"], "a=1&a=2&b=x")
-        self.assertEqual(event["queryStringParameters"], {"a": "1,2", "b": "x"})
+        self.assertEqual(event["rawQueryString"], "a=1&a=2&b=x%20y%23z", "raw, as lambda_http builds its URI from it")
+        self.assertEqual(event["queryStringParameters"], {"a": "1,2", "b": "x y#z"})
         self.assertEqual(event["cookies"], ["refresh_token=abc", "other=1"])
         self.assertNotIn("cookie", event["headers"])
         self.assertEqual(event["headers"]["x-custom"], "yes")
@@ -119,11 +125,13 @@ class Events(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(event["requestContext"]["stage"], "$default")
         self.assertFalse(event["isBase64Encoded"])
 
-    async def test_json_and_form_bodies_pass_as_text_and_binary_ones_as_base64(self):
+    async def test_json_passes_as_text_and_forms_and_binary_bodies_as_base64(self):
+        await self.client.post("/api/v1/auth/login", data='{"a": 1}', headers={"Content-Type": "Application/JSON; charset=utf-8"})
         await self.client.post("/api/v1/auth/login", data="username=a&password=b", headers={"Content-Type": "application/x-www-form-urlencoded"})
         await self.client.post("/api/v1/auth/login", data=b"\xff\x00", headers={"Content-Type": "application/octet-stream"})
-        text, binary = self.events[0][1], self.events[1][1]
-        self.assertEqual((text["body"], text["isBase64Encoded"]), ("username=a&password=b", False))
+        text, form, binary = (event for _, event, _ in self.events)
+        self.assertEqual((text["body"], text["isBase64Encoded"]), ('{"a": 1}', False))
+        self.assertEqual((base64.b64decode(form["body"]), form["isBase64Encoded"]), (b"username=a&password=b", True))
         self.assertEqual((base64.b64decode(binary["body"]), binary["isBase64Encoded"]), (b"\xff\x00", True))
 
     async def test_an_unknown_route_is_api_gateways_404_and_invokes_nothing(self):
@@ -155,7 +163,7 @@ class Events(unittest.IsolatedAsyncioTestCase):
     async def test_websocket_connect_messages_pushes_and_disconnect(self):
         pushed = []
 
-        async def invoke(function, event, trigger):
+        async def invoke(function, event, trigger, wait=None):
             self.events.append((function, event, trigger))
             context = event["requestContext"]
             if context["routeKey"] == "$default":
@@ -168,10 +176,11 @@ class Events(unittest.IsolatedAsyncioTestCase):
         async with self.client.ws_connect("/api/v1/ws?token=t") as socket:
             await socket.send_str('{"type":"ping"}')
             self.assertEqual(await socket.receive_str(), "pong")
-        for _ in range(50):
+        for _ in range(100):
             if len(self.events) == 3:
                 break
-            await __import__("asyncio").sleep(0.05)
+            await asyncio.sleep(0.05)
+        self.assertEqual([trigger for _, _, trigger in self.events], ["ws:$connect", "ws:$default", "ws:$disconnect"])
         connect, message, disconnect = (event for _, event, _ in self.events)
         self.assertEqual([e["requestContext"]["eventType"] for e in (connect, message, disconnect)], ["CONNECT", "MESSAGE", "DISCONNECT"])
         self.assertEqual(connect["queryStringParameters"], {"token": "t"})
@@ -184,6 +193,97 @@ class Events(unittest.IsolatedAsyncioTestCase):
         self.answer = runtime.Outcome(True, {"statusCode": 401, "body": "{}"}, 1, None)
         response = await self.client.get("/api/v1/ws", headers={"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"})
         self.assertEqual(response.status, 401)
+
+
+FAKE_FUNCTION = """#!/usr/bin/env python3
+# A function binary stand-in: speaks the Runtime API; the event says what to do.
+import json, os, sys, time, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+if os.environ.get("FAIL_INIT"):
+    print("configuration error: " + os.environ["FAIL_INIT"], flush=True)
+    sys.exit(2)
+while True:
+    with urllib.request.urlopen(api + "next") as answer:
+        request_id, event = answer.headers["Lambda-Runtime-Aws-Request-Id"], json.load(answer)
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("exit"):
+        print("dying", flush=True)
+        os._exit(event["exit"])
+    body = json.dumps({"pid": os.getpid(), "echo": event}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=body, method="POST")).close()
+"""
+
+
+class Environments(unittest.IsolatedAsyncioTestCase):
+    """runtime.py with a stand-in function binary (a Python script speaking the Runtime API)."""
+
+    async def asyncSetUp(self):
+        import tempfile
+
+        self.folder = tempfile.TemporaryDirectory()
+        self.binary = Path(self.folder.name) / "bootstrap"
+        self.binary.write_text(FAKE_FUNCTION)
+        self.binary.chmod(0o755)
+        self.lines = []
+
+    async def asyncTearDown(self):
+        self.function.stop()
+        await asyncio.sleep(0.1)
+        self.folder.cleanup()
+
+    def start(self, timeout=5, limit=2, **environment):
+        spec = stack.Function("Fake", "fake", "stack-Fake", timeout, 128, {"PYTHONUNBUFFERED": "1", **environment}, limit)
+        self.function = runtime.LocalFunction(spec, self.binary, {"PATH": os.environ["PATH"]}, self.lines.append)
+        asyncio.get_running_loop().create_task(self.function.watch_deadlines())
+
+    async def test_a_cold_start_then_warm_invocations_in_the_same_environment(self):
+        self.start()
+        first = await self.function.invoke({"n": 1}, wait=20)
+        second = await self.function.invoke({"n": 2}, wait=20)
+        self.assertTrue(first.ok and second.ok)
+        self.assertIsNotNone(first.init_ms)
+        self.assertIsNone(second.init_ms, "warm: no init")
+        self.assertEqual(first.payload["pid"], second.payload["pid"])
+        self.assertEqual(second.payload["echo"], {"n": 2})
+
+    async def test_busy_environments_scale_out_up_to_the_limit(self):
+        self.start(limit=2)
+        outcomes = await asyncio.gather(*(self.function.invoke({"sleep": 0.5}, wait=20) for _ in range(4)))
+        self.assertTrue(all(o.ok for o in outcomes))
+        self.assertEqual(len({o.payload["pid"] for o in outcomes}), 2)
+
+    async def test_a_failed_init_fails_the_invocation_with_the_functions_last_words(self):
+        self.start(FAIL_INIT="QUEUE_URL is required")
+        outcome = await self.function.invoke({}, wait=20)
+        self.assertFalse(outcome.ok)
+        self.assertEqual(outcome.payload["errorType"], "Runtime.ExitError")
+        self.assertIn("QUEUE_URL is required", outcome.payload["lastLine"])
+        self.assertTrue(any("exited during init" in line for line in self.lines))
+
+    async def test_a_crash_mid_invocation_fails_it_and_the_next_one_gets_a_new_environment(self):
+        self.start()
+        crashed = await self.function.invoke({"exit": 3}, wait=20)
+        self.assertEqual((crashed.ok, crashed.payload["errorType"], crashed.payload["lastLine"]), (False, "Runtime.ExitError", "dying"))
+        after = await self.function.invoke({"n": 1}, wait=20)
+        self.assertTrue(after.ok, after.payload)
+
+    async def test_an_invocation_past_the_timeout_is_stopped_with_its_environment(self):
+        self.start(timeout=1)
+        slow = await self.function.invoke({"sleep": 30}, wait=20)
+        self.assertEqual((slow.ok, slow.payload["errorType"]), (False, "Sandbox.Timedout"))
+        after = await self.function.invoke({"n": 1}, wait=20)
+        self.assertTrue(after.ok, after.payload)
+
+    async def test_a_caller_that_gives_up_drops_an_invocation_that_has_not_started(self):
+        self.start(limit=1)
+        busy = asyncio.ensure_future(self.function.invoke({"sleep": 1.5}, wait=20))
+        await asyncio.sleep(0.5)
+        dropped = await self.function.invoke({"dropped": True}, wait=0.2)
+        self.assertEqual(dropped.payload["errorType"], "Gateway.Timeout")
+        self.assertTrue((await busy).ok)
+        after = await self.function.invoke({"n": 2}, wait=20)
+        self.assertEqual(after.payload["echo"], {"n": 2}, "the dropped invocation never ran")
 
 
 class Deletions(unittest.TestCase):
@@ -235,6 +335,12 @@ class FromTheTemplate(unittest.TestCase):
         self.assertEqual((self.stack.functions[source.function].binary, source.batch_size, source.report_batch_item_failures), ("worker", 1, True))
         self.assertEqual({self.stack.functions[s.function].binary for s in self.stack.schedules}, {"scheduler"})
         self.assertTrue(all("job" in s.payload for s in self.stack.schedules))
+        self.assertEqual(self.stack.ws_paths, ["/api/v1/ws", "/api/v1/ws/demo"])
+
+    def test_reserved_concurrency_and_the_pollers_cap_come_from_the_templates_conditions(self):
+        reserved = {f.binary: f.reserved_concurrency for f in self.stack.functions.values()}
+        self.assertEqual((reserved["worker"], reserved["scheduler"], reserved["auth-api"]), (5, 4, None))
+        self.assertEqual(self.stack.event_sources[0].maximum_concurrency, reserved["worker"])
 
     def test_functions_get_the_templates_environment_with_local_values_for_aws_references(self):
         ws = next(f for f in self.stack.functions.values() if f.binary == "ws")
@@ -272,7 +378,7 @@ class Redrive(unittest.IsolatedAsyncioTestCase):
         sqs.send_message(QueueUrl=queue, MessageBody='{"job":"fails"}')
         receives = []
 
-        async def invoke(function, event, trigger):
+        async def invoke(function, event, trigger, wait=None):
             receives.append(event["Records"][0]["attributes"]["ApproximateReceiveCount"])
             return runtime.Outcome(True, {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}, 1, None)
 

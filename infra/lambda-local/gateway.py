@@ -11,10 +11,12 @@ shows up before a deploy.
   or timeout is `500 {"message":"Internal Server Error"}`; CORS preflights are answered from the
   template's CorsConfiguration and the function's own CORS headers are replaced, as API Gateway
   does when an API has a CORS configuration.
-- WebSocket: the seed's paths `/api/v1/ws/demo` and `/api/v1/ws` reach the WebSocket API (the
-  template's custom-domain mappings); `$connect` decides the upgrade, each message is `$default`
-  (or the route its `action` names), `$disconnect` follows the close, and the functions push
-  through `/{stage}/@connections/{id}` on the same port (POST, GET, DELETE).
+- WebSocket: the paths of the template's API mappings for the WebSocket API (the seed's
+  `/api/v1/ws/demo` and `/api/v1/ws`) reach it; `$connect` decides the upgrade, each message is
+  `$default` (or the route its `action` names), `$disconnect` follows the close, and the
+  functions push through `/{stage}/@connections/{id}` on the same port (POST, GET, DELETE).
+- API Gateway's integration timeouts: no answer within 30 s (WebSocket: 29 s) is
+  `503 {"message":"Service Unavailable"}`; the function runs on until its own timeout.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import base64
 import json
 import secrets
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -33,8 +36,11 @@ from aiohttp import WSMsgType, web
 
 # Lambda's synchronous invocation payload limit: a larger event never reaches the function.
 MAX_EVENT_BYTES = 6 * 1024 * 1024
-WS_PATHS = ("/api/v1/ws/demo", "/api/v1/ws")
-TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml", "application/javascript")
+# What HTTP APIs pass as text; any other body (forms included) arrives base64-encoded.
+TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
+# API Gateway's integration timeouts: HTTP APIs give up after 30 s, WebSocket APIs after 29 s.
+HTTP_TIMEOUT = 30.0
+WS_TIMEOUT = 29.0
 ACCOUNT_ID = "123456789012"
 
 
@@ -80,12 +86,16 @@ class Route:
         return params if len(segments) == len(self.segments) else None
 
     def specificity(self) -> tuple:
-        # Literal segments beat parameters, position by position; a greedy path comes last.
-        return tuple(0 if s.startswith("{") else 1 for s in self.segments) + (self.method != "ANY",)
+        # Any route without a greedy parameter beats every greedy one; then literal segments beat
+        # parameters, position by position; then a method beats ANY.
+        greedy = any(s.endswith("+}") for s in self.segments)
+        return (not greedy,) + tuple(0 if s.startswith("{") else 1 for s in self.segments) + (self.method != "ANY",)
 
 
 def split_path(path: str) -> list[str]:
-    return path.strip("/").split("/") if path.strip("/") else []
+    """Segments as HTTP APIs match them: a trailing slash is an empty last segment, so
+    `/api/v1/users/me/` is not `/api/v1/users/me`."""
+    return path[1:].split("/") if path not in ("", "/") else []
 
 
 @dataclass
@@ -114,13 +124,14 @@ class Gateway:
     def application(self) -> web.Application:
         app = web.Application(client_max_size=10 * 1024 * 1024)  # HTTP APIs take 10 MB bodies
         app.router.add_route("*", "/{tail:.*}", self.handle)
+        app.on_shutdown.append(self.close_connections)
         return app
 
     # -------------------------------------------------------------------- dispatch
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        if path in WS_PATHS and request.headers.get("Upgrade", "").lower() == "websocket":
+        if path in self.stack.ws_paths and request.headers.get("Upgrade", "").lower() == "websocket":
             return await self.websocket(request)
         stage = f"/{self.stack.ws_stage}/@connections/"
         if path.startswith(stage):
@@ -157,14 +168,15 @@ class Gateway:
         query: dict[str, str] = {}
         for name, value in request.query.items():
             query[name] = f"{query[name]},{value}" if name in query else value
-        content_type = request.headers.get("Content-Type", "")
+        content_type = request.headers.get("Content-Type", "").lower()
         is_text = not body or (content_type.startswith(TEXT_TYPES) and _utf8(body))
         host = request.host.split(":")[0]
+        raw_path = request.raw_path.split("?", 1)[0]
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": route.key,
-            "rawPath": request.path,
-            "rawQueryString": request.query_string,
+            "rawPath": raw_path,
+            "rawQueryString": request.rel_url.raw_query_string,
             "headers": headers,
             "requestContext": {
                 "accountId": ACCOUNT_ID,
@@ -173,7 +185,7 @@ class Gateway:
                 "domainPrefix": host.split(".")[0],
                 "http": {
                     "method": request.method,
-                    "path": request.path,
+                    "path": raw_path,
                     "protocol": f"HTTP/{request.version.major}.{request.version.minor}",
                     "sourceIp": source_ip,
                     "userAgent": request.headers.get("User-Agent", ""),
@@ -206,7 +218,10 @@ class Gateway:
         if len(json.dumps(event)) > MAX_EVENT_BYTES:
             self.record(route.key, 413)
             return gateway_error(413, "Request Entity Too Large", "the event exceeds Lambda's 6 MB payload")
-        outcome = await self.invoke(route.function, event, f"http:{route.key}")
+        outcome = await self.invoke(route.function, event, f"http:{route.key}", HTTP_TIMEOUT)
+        if not outcome.ok and outcome.payload.get("errorType") == "Gateway.Timeout":
+            self.record(route.key, 503)
+            return gateway_error(503, "Service Unavailable", f"no answer within {HTTP_TIMEOUT:.0f} s")
         if not outcome.ok:
             self.record(route.key, 500)
             reason = f"{self.stack.functions[route.function].binary}: {outcome.payload.get('errorType')}: {outcome.payload.get('errorMessage')}"
@@ -234,9 +249,6 @@ class Gateway:
         response.headers.popall("Content-Type", None)
         for name, value in (payload.get("headers") or {}).items():
             response.headers[name] = str(value)
-        for name, values in (payload.get("multiValueHeaders") or {}).items():
-            for value in values:
-                response.headers.add(name, str(value))
         for cookie in payload.get("cookies") or []:
             response.headers.add("Set-Cookie", cookie)
         response.headers["apigw-requestid"] = apigw_request_id
@@ -323,12 +335,12 @@ class Gateway:
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         connect = self.stack.ws_routes.get("$connect")
-        connection_id = base64.b64encode(secrets.token_bytes(12)).decode()
+        connection_id = secrets.token_urlsafe(12)
         self.domain = request.host
         event = self.ws_event(connection_id, "$connect", request, {})
         protocols = ()
         if connect:
-            outcome = await self.invoke(connect, event, "ws:$connect")
+            outcome = await self.invoke(connect, event, "ws:$connect", WS_TIMEOUT)
             status = int(outcome.payload.get("statusCode", 200)) if outcome.ok and isinstance(outcome.payload, dict) else (200 if outcome.ok else 500)
             if status >= 300:
                 self.record("WS $connect", status)
@@ -341,26 +353,16 @@ class Gateway:
         await socket.prepare(request)
         self.connections[connection_id] = Connection(connection_id, socket, int(time.time() * 1000), request.remote or "127.0.0.1", request.headers.get("User-Agent", ""))
         status_code, reason = 1000, "Client closed"
+        in_flight: set[asyncio.Task] = set()
         try:
             async for message in socket:
                 if message.type != WSMsgType.TEXT:
                     continue
                 self.connections[connection_id].last_active = time.time()
-                route_key = "$default"
-                try:
-                    action = json.loads(message.data).get("action")
-                    if isinstance(action, str) and action in self.stack.ws_routes:
-                        route_key = action
-                except (ValueError, AttributeError):
-                    pass
-                function = self.stack.ws_routes.get(route_key)
-                if function is None:
-                    await socket.send_str(json.dumps({"message": "Forbidden", "connectionId": connection_id, "requestId": request_id()}))
-                    continue
-                outcome = await self.invoke(function, self.ws_event(connection_id, route_key, None, {"body": message.data}), f"ws:{route_key}")
-                self.record(f"WS {route_key}", 200 if outcome.ok else 500)
-                if not outcome.ok:
-                    await socket.send_str(json.dumps({"message": "Internal server error", "connectionId": connection_id, "requestId": request_id()}))
+                # Each message is its own invocation, as on AWS: a slow one holds up no other.
+                task = asyncio.create_task(self.ws_message(socket, connection_id, message.data))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
             if socket.close_code:
                 status_code = socket.close_code
         finally:
@@ -374,11 +376,33 @@ class Gateway:
                 self.record("WS $disconnect", 200 if outcome.ok else 500)
         return socket
 
+    async def ws_message(self, socket: web.WebSocketResponse, connection_id: str, data: str) -> None:
+        route_key = "$default"
+        try:
+            action = json.loads(data).get("action")
+            if isinstance(action, str) and action in self.stack.ws_routes:
+                route_key = action
+        except (ValueError, AttributeError):
+            pass
+        function = self.stack.ws_routes.get(route_key)
+        if function is None:
+            await socket.send_str(json.dumps({"message": "Forbidden", "connectionId": connection_id, "requestId": request_id()}))
+            return
+        event = self.ws_event(connection_id, route_key, None, {"body": data})
+        outcome = await self.invoke(function, event, f"ws:{route_key}", WS_TIMEOUT)
+        self.record(f"WS {route_key}", 200 if outcome.ok else 500)
+        if not outcome.ok and not socket.closed:
+            await socket.send_str(json.dumps({"message": "Internal server error", "connectionId": connection_id, "requestId": request_id()}))
+
+    async def close_connections(self, _app: web.Application) -> None:
+        """On shutdown: API Gateway's 1001 to every open connection."""
+        for connection in list(self.connections.values()):
+            await connection.socket.close(code=1001, message=b"Going away")
+
     async def management(self, request: web.Request, connection_id: str) -> web.Response:
         """The Management API: what `post_to_connection`, `get_connection` and
         `delete_connection` reach (unsigned here; AWS checks the caller's IAM policy)."""
-        connection_id = connection_id.rstrip("/")
-        connection = self.connections.get(connection_id)
+        connection = self.connections.get(urllib.parse.unquote(connection_id))
         if connection is None or connection.socket.closed:
             self.record(f"@connections {request.method}", 410)
             return web.json_response({"message": None}, status=410, headers={"x-amzn-ErrorType": "GoneException"})

@@ -79,9 +79,9 @@ class LocalStack:
         temporary.write_text(json.dumps(self.routes, indent=1, sort_keys=True))
         temporary.replace(self.work / "routes.json")
 
-    async def invoke(self, logical_id: str, event, trigger: str = "") -> runtime.Outcome:
+    async def invoke(self, logical_id: str, event, trigger: str = "", wait: float | None = None) -> runtime.Outcome:
         function = self.functions[logical_id]
-        outcome = await function.invoke(event)
+        outcome = await function.invoke(event, wait)
         line = {"function": function.spec.binary, "trigger": trigger, "ok": outcome.ok, "duration_ms": round(outcome.duration_ms, 1)}
         if outcome.init_ms is not None:
             line["init_ms"] = round(outcome.init_ms, 1)
@@ -96,7 +96,9 @@ class LocalStack:
         port = free_port()
         moto_server = Path(sys.executable).parent / "moto_server"
         log = open(self.work / "moto.log", "w")  # noqa: SIM115
-        self.moto = subprocess.Popen([str(moto_server), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+        self.moto = subprocess.Popen(
+            [str(moto_server), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, preexec_fn=runtime.die_with_parent
+        )
         if not wait_for_port(port, 30):
             raise RuntimeError(f"moto did not start (log: {self.work / 'moto.log'})")
         return f"http://127.0.0.1:{port}"
@@ -159,7 +161,7 @@ class LocalStack:
             binary = Path(args.bin_dir) / spec.binary
             if not binary.is_file():
                 raise RuntimeError(f"{binary} is missing: build the functions first (cargo build -p {spec.binary})")
-            function = runtime.LocalFunction(spec, binary, {**base, **overrides}, self.function_log)
+            function = runtime.LocalFunction(spec, binary, base, lambda line, name=spec.binary: self.function_log(name, line))
             function.environment.update(overrides)
             self.functions[logical_id] = function
             asyncio.create_task(function.watch_deadlines())
@@ -172,7 +174,7 @@ class LocalStack:
             self.say(f"migrate: {json.dumps(outcome.payload)[:300]}")
 
         gateway = gateway_module.Gateway(stack, self.invoke, self.record)
-        runner = web.AppRunner(gateway.application(), access_log=None, handle_signals=False)
+        runner = web.AppRunner(gateway.application(), access_log=None, handle_signals=False, shutdown_timeout=3)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", args.port).start()
 
@@ -191,11 +193,16 @@ class LocalStack:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        self.say("stopping")
         for task in tasks:
             task.cancel()
+        # Requests in flight finish and open WebSockets close (1001) before the functions stop.
+        try:
+            await asyncio.wait_for(runner.cleanup(), 5)
+        except asyncio.TimeoutError:
+            pass
         for function in self.functions.values():
             function.stop()
-        await runner.cleanup()
         return 0
 
     def close(self) -> None:
@@ -218,6 +225,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--stack-name", default="serverless-auth-local")
     parser.add_argument("--schedule-seconds", type=float, default=60.0, help="how often each schedule runs locally")
     args = parser.parse_args(argv)
+    # Until the stack is up, SIGTERM (scripts/dev's Ctrl-C, a test giving up) unwinds through
+    # `close()` like Ctrl-C does; once it is up, both stop it in order (`run`).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     local = LocalStack(args)
     try:
         return asyncio.run(local.run())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import itertools
+import ctypes
 import json
 import os
 import signal
@@ -46,19 +46,28 @@ class Invocation:
         self.future: asyncio.Future = asyncio.get_running_loop().create_future()
         self.handed_out_at: float | None = None
 
+    def settle(self, outcome: Outcome) -> None:
+        if not self.future.done():
+            self.future.set_result(outcome)
+
+
+def failure(error_type: str, message: str, last_line: str | None = None, duration_ms: float = 0) -> Outcome:
+    payload = {"errorType": error_type, "errorMessage": message}
+    if last_line:
+        payload["lastLine"] = last_line
+    return Outcome(False, payload, duration_ms, None)
+
 
 class Environment:
     """One process of one function, with the Runtime API it polls."""
 
-    numbers = itertools.count(1)
-
     def __init__(self, function: "LocalFunction"):
         self.function = function
-        self.number = next(self.numbers)
         self.process: asyncio.subprocess.Process | None = None
         self.runner: web.AppRunner | None = None
         self.current: Invocation | None = None
         self.idle = False
+        self.dead = asyncio.Event()
         self.started_at = time.monotonic()
         self.init_ms: float | None = None  # until the first `next`
         self.init_reported = False
@@ -70,11 +79,12 @@ class Environment:
         app.router.add_post(f"{PREFIX}/invocation/{{id}}/response", self.response)
         app.router.add_post(f"{PREFIX}/invocation/{{id}}/error", self.error)
         app.router.add_post(f"{PREFIX}/init/error", self.init_error)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A `next` whose process died is cancelled with its connection instead of waiting on.
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 (aiohttp keeps it there)
+        port = self.runner.addresses[0][1]
         stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
         env = {**environment, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}", "AWS_LAMBDA_LOG_STREAM_NAME": stream}
         self.started_at = time.monotonic()
@@ -86,20 +96,31 @@ class Environment:
             stderr=asyncio.subprocess.STDOUT,
             preexec_fn=die_with_parent,
         )
-        asyncio.create_task(self._copy_output())
-        asyncio.create_task(self._watch())
+        reader = asyncio.create_task(self._copy_output())
+        asyncio.create_task(self._watch(reader))
 
     async def _copy_output(self) -> None:
+        """Copies the process's output line by line (however long a line), keeping the last few."""
         assert self.process and self.process.stdout
-        async for raw in self.process.stdout:
-            line = raw.decode("utf-8", "replace").rstrip()
-            self.log_tail.append(line)
-            self.function.log(line)
+        pending = b""
+        while chunk := await self.process.stdout.read(65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                self._line(raw)
+        if pending:
+            self._line(pending)
 
-    async def _watch(self) -> None:
+    def _line(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").rstrip()
+        self.log_tail.append(line)
+        self.function.log(line)
+
+    async def _watch(self, reader: asyncio.Task) -> None:
         assert self.process
         status = await self.process.wait()
-        await asyncio.sleep(0.05)  # let the output copier finish
+        await reader  # the last words are in log_tail before anyone reads them
+        self.dead.set()
         self.function.environment_ended(self, status)
         if self.runner:
             await self.runner.cleanup()
@@ -115,9 +136,10 @@ class Environment:
             self.init_ms = (time.monotonic() - self.started_at) * 1000
         self.current = None
         self.idle = True
-        self.function.wake()
-        invocation = await self.function.queue.get()
+        invocation = await self._take()
         self.idle = False
+        if invocation is None:
+            return web.Response(status=410)
         self.current = invocation
         invocation.handed_out_at = time.monotonic()
         deadline = int(time.time() * 1000) + self.function.spec.timeout * 1000
@@ -130,6 +152,27 @@ class Environment:
         }
         return web.Response(body=invocation.body, headers=headers)
 
+    async def _take(self) -> Invocation | None:
+        """The next invocation nobody gave up on, or None once this environment is dead (an
+        invocation taken at that moment goes back to the queue)."""
+        while not self.dead.is_set():
+            getter = asyncio.ensure_future(self.function.queue.get())
+            died = asyncio.ensure_future(self.dead.wait())
+            try:
+                await asyncio.wait({getter, died}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                died.cancel()
+                if not getter.done():
+                    getter.cancel()
+            if getter.done() and not getter.cancelled():
+                invocation = getter.result()
+                if self.dead.is_set():
+                    self.function.queue.put_nowait(invocation)
+                    return None
+                if not invocation.future.done():
+                    return invocation
+        return None
+
     def _settle(self, request_id: str, ok: bool, payload: Any) -> None:
         invocation = self.current
         if invocation is None or invocation.id != request_id or invocation.future.done():
@@ -139,7 +182,7 @@ class Environment:
         if not self.init_reported:
             self.init_reported = True
             init_ms = self.init_ms
-        invocation.future.set_result(Outcome(ok, payload, (time.monotonic() - started) * 1000, init_ms))
+        invocation.settle(Outcome(ok, payload, (time.monotonic() - started) * 1000, init_ms))
 
     async def response(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -172,7 +215,7 @@ class Environment:
 class LocalFunction:
     """A function's environments and its queue of invocations."""
 
-    def __init__(self, spec, binary: Path, base_environment: dict[str, str], log: Callable[[str, str], None]):
+    def __init__(self, spec, binary: Path, base_environment: dict[str, str], log: Callable[[str], None]):
         self.spec = spec
         self.binary = binary
         self.environment = {
@@ -192,21 +235,37 @@ class LocalFunction:
         self.queue: asyncio.Queue[Invocation] = asyncio.Queue()
         self.environments: list[Environment] = []
         self._log = log
-        self.cold_starts = 0
+        self.stopping = False
 
     def log(self, line: str) -> None:
-        self._log(self.spec.binary, line)
-
-    def wake(self) -> None:
-        """Called when an environment turns idle; nothing to do, the queue hands work out."""
+        self._log(line)
 
     def _scale(self) -> None:
+        """A cold start when invocations wait and no environment is idle, up to the limit."""
+        if self.stopping:
+            return
         idle = sum(1 for e in self.environments if e.idle)
-        if self.queue.qsize() > idle and len(self.environments) < self.limit:
+        waiting = sum(1 for i in self.queue._queue if not i.future.done())  # noqa: SLF001
+        if waiting > idle and len(self.environments) < self.limit:
             environment = Environment(self)
             self.environments.append(environment)
-            self.cold_starts += 1
-            asyncio.create_task(environment.start(self.binary, self.environment))
+            asyncio.create_task(self._start(environment))
+
+    async def _start(self, environment: Environment) -> None:
+        try:
+            await environment.start(self.binary, self.environment)
+        except Exception as error:  # not executable, out of file descriptors, ...
+            self.log(f"lambda-local: {self.spec.binary} could not start: {error}")
+            environment.log_tail.append(f"could not start: {error}")
+            environment.dead.set()
+            self.environment_ended(environment, -1)
+
+    def _fail_one_waiting(self, outcome: Outcome) -> None:
+        while not self.queue.empty():
+            waiting = self.queue.get_nowait()
+            if not waiting.future.done():
+                waiting.settle(outcome)
+                return
 
     def environment_ended(self, environment: Environment, status: int) -> None:
         if environment in self.environments:
@@ -214,32 +273,29 @@ class LocalFunction:
         invocation = environment.current
         during_init = environment.init_ms is None
         reason = environment.last_words()
+        if self.stopping:
+            return
         if during_init:
             self.log(f"lambda-local: {self.spec.binary} exited during init (status {status}): {reason}")
-        if invocation is not None and not invocation.future.done():
-            message = f"Runtime exited with error: exit status {status}"
-            invocation.future.set_result(Outcome(False, {"errorType": "Runtime.ExitError", "errorMessage": message, "lastLine": reason}, 0, None))
-        elif during_init:
             # Lambda fails the invocation that found the environment failing its init.
-            waiting = self.queue.get_nowait() if not self.queue.empty() else None
-            if waiting is not None and not waiting.future.done():
-                waiting.future.set_result(Outcome(False, {"errorType": "Runtime.ExitError", "errorMessage": f"init failed: exit status {status}", "lastLine": reason}, 0, None))
+            self._fail_one_waiting(failure("Runtime.ExitError", f"init failed: exit status {status}", reason))
+        elif invocation is not None:
+            invocation.settle(failure("Runtime.ExitError", f"Runtime exited with error: exit status {status}", reason))
         self._scale()
 
-    async def invoke(self, event: Any, timeout: float | None = None) -> Outcome:
-        """Runs one invocation; times out (killing the environment) at the function's timeout."""
+    async def invoke(self, event: Any, wait: float | None = None) -> Outcome:
+        """Runs one invocation. The function's timeout is enforced by `watch_deadlines`; `wait`
+        bounds the caller's patience (API Gateway's integration timeout): past it the caller gets
+        a timeout, and an invocation not handed out yet is dropped, one already running runs on."""
         invocation = Invocation(event)
         self.queue.put_nowait(invocation)
         self._scale()
-        limit = timeout or self.spec.timeout
         try:
-            # Queue time (a cold start included) does not count towards the function's timeout.
-            return await asyncio.wait_for(asyncio.shield(invocation.future), timeout=limit + 60)
+            return await asyncio.wait_for(asyncio.shield(invocation.future), timeout=wait)
         except asyncio.TimeoutError:
-            for environment in self.environments:
-                if environment.current is invocation:
-                    environment.kill()
-            return Outcome(False, {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {limit} seconds"}, limit * 1000, None)
+            if invocation.handed_out_at is None:
+                invocation.settle(failure("Gateway.Timeout", "not started in time"))
+            return failure("Gateway.Timeout", f"no answer within {wait} s")
 
     async def watch_deadlines(self) -> None:
         """Kills an environment whose invocation has run past the function's timeout."""
@@ -249,26 +305,33 @@ class LocalFunction:
             for environment in list(self.environments):
                 invocation = environment.current
                 if invocation and invocation.handed_out_at and not invocation.future.done() and now - invocation.handed_out_at > self.spec.timeout:
-                    invocation.future.set_result(
-                        Outcome(False, {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {self.spec.timeout} seconds"}, self.spec.timeout * 1000, None)
-                    )
+                    invocation.settle(failure("Sandbox.Timedout", f"Task timed out after {self.spec.timeout} seconds", duration_ms=self.spec.timeout * 1000))
                     self.log(f"lambda-local: {self.spec.binary} timed out after {self.spec.timeout} s; its environment is stopped")
                     environment.kill()
 
     def stop(self) -> None:
+        self.stopping = True
         for environment in self.environments:
             environment.kill()
 
 
-def die_with_parent() -> None:
-    """Linux: the function's process gets SIGKILL when the stack's process dies, however it
-    dies, so no function outlives the stack (elsewhere this does nothing)."""
+def _prctl():
     try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+# Looked up once here: between fork and exec (where die_with_parent runs) nothing may load.
+PRCTL = _prctl()
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Linux: the child gets SIGKILL when the stack's process dies, however it dies, so no
+    function or moto outlives the stack (elsewhere this does nothing)."""
+    if PRCTL is not None:
+        PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def base_environment(aws_endpoint: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ that is what they get here too, from the template's own settings:
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import time
 from typing import Any, Callable
@@ -39,7 +40,7 @@ def sqs_event(messages: list[dict], source) -> dict:
             "messageAttributes": {
                 name: {
                     "stringValue": value.get("StringValue"),
-                    "binaryValue": value.get("BinaryValue"),
+                    "binaryValue": base64.b64encode(value["BinaryValue"]).decode() if "BinaryValue" in value else None,
                     "stringListValues": [],
                     "binaryListValues": [],
                     "dataType": value["DataType"],

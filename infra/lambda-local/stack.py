@@ -131,6 +131,7 @@ class Stack:
     http_routes: list[HttpRoute]
     ws_routes: dict[str, str]  # route key ($connect, ...) -> function logical id
     ws_stage: str
+    ws_paths: list[str]  # where the WebSocket API is reached (/api/v1/ws, ...)
     event_sources: list[EventSource]
     schedules: list[Schedule]
     cors: Cors | None
@@ -232,12 +233,15 @@ def _logical_id(node: Any) -> str | None:
     return None
 
 
-def _number(value: Any, given: Mapping[str, str], default: int | None) -> int | None:
+def _number(value: Any, values: Mapping[str, str], conditions: Mapping[str, Any]) -> int | None:
+    """A numeric property: literal, `Ref` to a parameter, or `Fn::If` on a template condition
+    (`AWS::NoValue` is None)."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        name, when_true, when_false = value["Fn::If"]
+        value = when_true if rehearsal.evaluate(conditions[name], values) else when_false
     if isinstance(value, dict) and "Ref" in value:
-        value = given.get(value["Ref"])
-    if isinstance(value, dict) and "Fn::If" in value:  # ReservedConcurrentExecutions
-        return None
-    return default if value in (None, "") else int(value)
+        value = None if value["Ref"] == "AWS::NoValue" else values.get(value["Ref"])
+    return None if value in (None, "") else int(value)
 
 
 def http_routes(transformed: dict) -> list[HttpRoute]:
@@ -256,7 +260,7 @@ def http_routes(transformed: dict) -> list[HttpRoute]:
     return sorted(routes, key=lambda route: route.key)
 
 
-def ws_routes(transformed: dict) -> tuple[dict[str, str], str]:
+def ws_routes(transformed: dict) -> tuple[dict[str, str], str, list[str]]:
     resources = transformed["Resources"]
     integrations = {
         logical_id: _logical_id(r["Properties"]["IntegrationUri"])
@@ -272,8 +276,15 @@ def ws_routes(transformed: dict) -> tuple[dict[str, str], str]:
         match = re.search(r"integrations/\$\{(\w+)\}", text)
         if match and integrations.get(match[1]):
             routes[resource["Properties"]["RouteKey"]] = integrations[match[1]]
-    stages = [r["Properties"]["StageName"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage" and "WsApi" in json.dumps(r["Properties"]["ApiId"])]
-    return routes, (stages[0] if stages else "prod")
+    apis = {logical_id for logical_id, r in resources.items() if r["Type"] == "AWS::ApiGatewayV2::Api" and r["Properties"].get("ProtocolType") == "WEBSOCKET"}
+    stages = [r["Properties"]["StageName"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage" and _logical_id(r["Properties"]["ApiId"]) in apis]
+    # The paths its custom-domain mappings serve it at, whether or not this stack has the domain.
+    paths = sorted(
+        "/" + r["Properties"]["ApiMappingKey"].strip("/")
+        for r in resources.values()
+        if r["Type"] == "AWS::ApiGatewayV2::ApiMapping" and _logical_id(r["Properties"]["ApiId"]) in apis and r["Properties"].get("ApiMappingKey")
+    )
+    return routes, (stages[0] if stages else "prod"), paths
 
 
 def cors(transformed: dict, given: Mapping[str, str]) -> Cors | None:
@@ -303,6 +314,7 @@ def describe(session, stack_name: str, template_path: Path, given: Mapping[str, 
     template, transformed, resources = deploy(session, stack_name, template_path, given)
     values = rehearsal.parameter_values(template, given)
     flat = {key: ",".join(value) if isinstance(value, list) else value for key, value in values.items()}
+    conditions = transformed.get("Conditions", {})
     secret_arns = create_secrets(session, stack_name, transformed, flat)
     # Physical ids of the stand-ins moto made for the secrets -> the secrets' real ARNs.
     replacements = {resources[logical_id]["PhysicalResourceId"]: arn for logical_id, arn in secret_arns.items() if logical_id in resources}
@@ -331,9 +343,7 @@ def describe(session, stack_name: str, template_path: Path, given: Mapping[str, 
             timeout=int(config.get("Timeout") or 3),
             memory=int(config.get("MemorySize") or 128),
             environment=environment,
-            reserved_concurrency=_number(properties.get("ReservedConcurrentExecutions"), given, None)
-            if given.get("ReserveConcurrency", "true") == "true"
-            else None,
+            reserved_concurrency=_number(properties.get("ReservedConcurrentExecutions"), flat, conditions),
         )
 
     # moto's Lambda would consume the queues itself through these mappings (and throw the
@@ -358,7 +368,7 @@ def describe(session, stack_name: str, template_path: Path, given: Mapping[str, 
                 batch_size=int(properties.get("BatchSize", 10)),
                 batching_window=int(properties.get("MaximumBatchingWindowInSeconds", 0)),
                 report_batch_item_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
-                maximum_concurrency=_number(properties.get("ScalingConfig", {}).get("MaximumConcurrency"), flat, None),
+                maximum_concurrency=_number(properties.get("ScalingConfig", {}).get("MaximumConcurrency"), flat, conditions),
             )
         )
 
@@ -370,13 +380,14 @@ def describe(session, stack_name: str, template_path: Path, given: Mapping[str, 
         payload = json.loads(target["Input"]) if "Input" in target else {}
         schedules.append(Schedule(logical_id, _logical_id(target["Arn"]), resource["Properties"]["ScheduleExpression"], payload))
 
-    routes, stage = ws_routes(transformed)
+    routes, stage, paths = ws_routes(transformed)
     return Stack(
         name=stack_name,
         functions=functions,
         http_routes=http_routes(transformed),
         ws_routes=routes,
         ws_stage=stage,
+        ws_paths=paths,
         event_sources=event_sources,
         schedules=sorted(schedules, key=lambda s: s.name),
         cors=cors(transformed, flat),
