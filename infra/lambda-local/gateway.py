@@ -219,6 +219,8 @@ class Gateway:
             self.record(route.key, 413)
             return gateway_error(413, "Request Entity Too Large", "the event exceeds Lambda's 6 MB payload")
         outcome = await self.invoke(route.function, event, f"http:{route.key}", HTTP_TIMEOUT)
+        if not outcome.ok and not isinstance(outcome.payload, dict):
+            outcome.payload = {"errorType": "Unhandled", "errorMessage": str(outcome.payload)}
         if not outcome.ok and outcome.payload.get("errorType") == "Gateway.Timeout":
             self.record(route.key, 503)
             return gateway_error(503, "Service Unavailable", f"no answer within {HTTP_TIMEOUT:.0f} s")
@@ -396,8 +398,9 @@ class Gateway:
 
     async def close_connections(self, _app: web.Application) -> None:
         """On shutdown: API Gateway's 1001 to every open connection."""
-        for connection in list(self.connections.values()):
-            await connection.socket.close(code=1001, message=b"Going away")
+        closing = [connection.socket.close(code=1001, message=b"Going away") for connection in list(self.connections.values())]
+        if closing:
+            await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), 2)
 
     async def management(self, request: web.Request, connection_id: str) -> web.Response:
         """The Management API: what `post_to_connection`, `get_connection` and

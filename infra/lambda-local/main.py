@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import boto3
+import botocore.config
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -130,6 +131,10 @@ class LocalStack:
 
     async def run(self) -> int:
         args = self.args
+        # Until the stack is up, SIGTERM (scripts/dev's Ctrl-C, a test giving up) cancels the
+        # start like Ctrl-C does, and `close()` stops what was started; once it is up, both
+        # signals stop it in order (below).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
         started = time.monotonic()
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
@@ -178,7 +183,8 @@ class LocalStack:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", args.port).start()
 
-        sqs = session.client("sqs")
+        # Few retries and short connects: moto is local, and a stop must not wait out backoffs.
+        sqs = session.client("sqs", config=botocore.config.Config(connect_timeout=2, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}))
         tasks = []
         for source in stack.event_sources:
             poller = sources.SqsPoller(sqs, source, self.invoke, self.say)
@@ -225,12 +231,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--stack-name", default="serverless-auth-local")
     parser.add_argument("--schedule-seconds", type=float, default=60.0, help="how often each schedule runs locally")
     args = parser.parse_args(argv)
-    # Until the stack is up, SIGTERM (scripts/dev's Ctrl-C, a test giving up) unwinds through
-    # `close()` like Ctrl-C does; once it is up, both stop it in order (`run`).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     local = LocalStack(args)
     try:
         return asyncio.run(local.run())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print("lambda-local: stopped while starting", file=sys.stderr, flush=True)
+        return 130
     except RuntimeError as error:
         print(f"lambda-local: error: {error}", file=sys.stderr, flush=True)
         return 1

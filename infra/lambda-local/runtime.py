@@ -119,7 +119,9 @@ class Environment:
     async def _watch(self, reader: asyncio.Task) -> None:
         assert self.process
         status = await self.process.wait()
-        await reader  # the last words are in log_tail before anyone reads them
+        # The last words are in log_tail before anyone reads them (unless a child of the
+        # function holds the pipe open).
+        await asyncio.wait({reader}, timeout=1)
         self.dead.set()
         self.function.environment_ended(self, status)
         if self.runner:
@@ -136,8 +138,10 @@ class Environment:
             self.init_ms = (time.monotonic() - self.started_at) * 1000
         self.current = None
         self.idle = True
-        invocation = await self._take()
-        self.idle = False
+        try:
+            invocation = await self._take()
+        finally:
+            self.idle = False
         if invocation is None:
             return web.Response(status=410)
         self.current = invocation
@@ -160,6 +164,11 @@ class Environment:
             died = asyncio.ensure_future(self.dead.wait())
             try:
                 await asyncio.wait({getter, died}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                # The process's connection closed (handler cancellation) right as work arrived.
+                if getter.done() and not getter.cancelled():
+                    self.function.give_back(getter.result())
+                raise
             finally:
                 died.cancel()
                 if not getter.done():
@@ -167,7 +176,7 @@ class Environment:
             if getter.done() and not getter.cancelled():
                 invocation = getter.result()
                 if self.dead.is_set():
-                    self.function.queue.put_nowait(invocation)
+                    self.function.give_back(invocation)
                     return None
                 if not invocation.future.done():
                     return invocation
@@ -259,6 +268,15 @@ class LocalFunction:
             environment.log_tail.append(f"could not start: {error}")
             environment.dead.set()
             self.environment_ended(environment, -1)
+            if environment.runner:
+                await environment.runner.cleanup()
+
+    def give_back(self, invocation: Invocation) -> None:
+        """An invocation an environment took but cannot run: first in line again."""
+        if not invocation.future.done():
+            self.queue._queue.appendleft(invocation)  # noqa: SLF001 (asyncio.Queue has no put-front)
+            self.queue._wakeup_next(self.queue._getters)  # noqa: SLF001
+            self._scale()
 
     def _fail_one_waiting(self, outcome: Outcome) -> None:
         while not self.queue.empty():

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import functools
 import hashlib
 import time
 from typing import Any, Callable
@@ -76,6 +78,16 @@ def to_delete(messages: list[dict], outcome, report_item_failures: bool) -> list
     return [m for m in messages if m["MessageId"] not in failed]
 
 
+# The pollers' SQS calls run here, not in asyncio's default executor: a receive in flight (or
+# in retries, when moto went first) must not hold up the stack's exit, which the default
+# executor's shutdown would.
+POLL_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="sqs-poller")
+
+
+async def in_poll_thread(call: Callable, **arguments) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(POLL_THREADS, functools.partial(call, **arguments))
+
+
 class SqsPoller:
     def __init__(self, sqs, source, invoke: Callable, log: Callable[[str], None], wait_seconds: int = 1):
         self.sqs = sqs
@@ -91,7 +103,7 @@ class SqsPoller:
         batch: list[dict] = []
         window_ends = time.monotonic() + source.batching_window
         while len(batch) < source.batch_size:
-            answer = await asyncio.to_thread(
+            answer = await in_poll_thread(
                 self.sqs.receive_message,
                 QueueUrl=source.queue_url,
                 MaxNumberOfMessages=min(10, source.batch_size - len(batch)),
@@ -113,7 +125,7 @@ class SqsPoller:
                 outcome = await self.invoke(self.source.function, sqs_event(batch, self.source), f"sqs:{self.source.queue_arn.rsplit(':', 1)[-1]}")
                 done = to_delete(batch, outcome, self.source.report_batch_item_failures)
                 for message in done:
-                    await asyncio.to_thread(self.sqs.delete_message, QueueUrl=self.source.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    await in_poll_thread(self.sqs.delete_message, QueueUrl=self.source.queue_url, ReceiptHandle=message["ReceiptHandle"])
                 self.batches += 1
                 self.deleted += len(done)
                 if len(done) < len(batch):

@@ -233,12 +233,27 @@ def _logical_id(node: Any) -> str | None:
     return None
 
 
+def condition(name: str, values: Mapping[str, str], conditions: Mapping[str, Any]) -> bool:
+    """A template condition's value; conditions may name other conditions."""
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict) and list(node) == ["Condition"]:
+            return condition(node["Condition"], values, conditions)
+        if isinstance(node, dict):
+            return {key: resolve(item) for key, item in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return bool(rehearsal.evaluate(resolve(conditions[name]), values))
+
+
 def _number(value: Any, values: Mapping[str, str], conditions: Mapping[str, Any]) -> int | None:
     """A numeric property: literal, `Ref` to a parameter, or `Fn::If` on a template condition
     (`AWS::NoValue` is None)."""
     if isinstance(value, dict) and "Fn::If" in value:
         name, when_true, when_false = value["Fn::If"]
-        value = when_true if rehearsal.evaluate(conditions[name], values) else when_false
+        value = when_true if condition(name, values, conditions) else when_false
     if isinstance(value, dict) and "Ref" in value:
         value = None if value["Ref"] == "AWS::NoValue" else values.get(value["Ref"])
     return None if value in (None, "") else int(value)
