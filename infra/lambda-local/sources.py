@@ -150,8 +150,3 @@ async def run_schedule(schedule, invoke: Callable, log: Callable[[str], None], i
         if not outcome.ok:
             log(f"lambda-local: schedule {schedule.name} ({schedule.expression}): the invocation failed: {outcome.payload}")
         await asyncio.sleep(interval)
-
-
-def payload_summary(payload: Any) -> str:
-    text = str(payload)
-    return text if len(text) < 200 else text[:197] + "..."

@@ -26,29 +26,22 @@ from pathlib import Path
 from typing import Any, Mapping
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import deploy  # noqa: E402  (infra/deploy.py: the settings scripts/deploy maps to parameters)
 import rehearsal  # noqa: E402  (infra/rehearsal.py: SAM's transform and moto stacks)
 
 ROOT = rehearsal.ROOT
 
-# Settings a developer gives scripts/dev that the template takes as stack parameters (the same
-# names scripts/deploy maps), with the local default when unset.
+# Settings a developer gives scripts/dev that the template takes as stack parameters: the ones
+# scripts/deploy maps (but the custom domain's, which need Route 53 and ACM), and the ones only
+# a local run sets from its environment.
+DEPLOY_ONLY = {"DOMAIN_NAME", "CERTIFICATE_ARN", "HOSTED_ZONE_ID", "WS_DOMAIN_NAME", "WS_CERTIFICATE_ARN"}
 SETTING_TO_PARAMETER = {
+    **{setting: parameter for setting, parameter in deploy.ENV_TO_PARAMETER.items() if setting not in DEPLOY_ONLY},
     "ENVIRONMENT": "Environment",
-    "DATABASE_URL": "DatabaseUrl",
-    "FRONTEND_URL": "FrontendUrl",
-    "CORS_ORIGINS": "CorsOrigins",
     "BACKEND_CORS_ORIGINS": "CorsOrigins",
-    "MAIL_FROM": "MailFrom",
-    "PROJECT_NAME": "ProjectName",
-    "JWT_ISSUER": "JwtIssuer",
-    "JWT_AUDIENCE": "JwtAudience",
     "JWT_PRIVATE_KEY": "JwtPrivateKey",
-    "GOOGLE_CLIENT_ID": "GoogleClientId",
-    "APPLE_CLIENT_ID": "AppleClientId",
     "MAGIC_LINK_ENABLED": "MagicLinkEnabled",
     "DELETION_GRACE_DAYS": "DeletionGraceDays",
-    "FIRST_SUPERUSER_EMAIL": "FirstSuperuserEmail",
-    "FIRST_SUPERUSER_PASSWORD": "FirstSuperuserPassword",
 }
 
 # Settings that are not template parameters but that local runs need; each is added to every
