@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 import os
 import sys
@@ -23,6 +24,7 @@ import rehearsal  # noqa: E402
 import runtime  # noqa: E402
 import sources  # noqa: E402
 import stack  # noqa: E402
+from aiohttp import WSMsgType  # noqa: E402
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
 MOTO = os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://127.0.0.1")
@@ -77,6 +79,7 @@ class Answers(unittest.TestCase):
              "body": base64.b64encode(b"\x89PNG").decode(), "isBase64Encoded": True}, "id")
         self.assertEqual(response.status, 201)
         self.assertEqual(response.headers.getall("Set-Cookie"), ["a=1; Path=/", "b=2; HttpOnly"])
+        self.assertEqual(response.headers.getall("Content-Type"), ["image/png"])
         self.assertEqual(response.body, b"\x89PNG")
 
     def test_an_answer_without_status_code_is_a_200_with_the_answer_as_json(self):
@@ -98,7 +101,9 @@ class Events(unittest.IsolatedAsyncioTestCase):
             return self.answer
 
         self.gateway = gateway.Gateway(a_stack(ROUTES, CORS), invoke, record=lambda *_: None)
-        self.client = TestClient(TestServer(self.gateway.application()))
+        server = TestServer(self.gateway.application())
+        await server.start_server(**gateway.SERVER_OPTIONS)  # as main.py runs it
+        self.client = TestClient(server)
         await self.client.start_server()
 
     async def asyncTearDown(self):
@@ -133,6 +138,13 @@ class Events(unittest.IsolatedAsyncioTestCase):
         self.assertEqual((text["body"], text["isBase64Encoded"]), ('{"a": 1}', False))
         self.assertEqual((base64.b64decode(form["body"]), form["isBase64Encoded"]), (b"username=a&password=b", True))
         self.assertEqual((base64.b64decode(binary["body"]), binary["isBase64Encoded"]), (b"\xff\x00", True))
+
+    async def test_a_compressed_body_reaches_the_function_as_it_came(self):
+        compressed = gzip.compress(b'{"a": 1}')
+        await self.client.post("/api/v1/auth/login", data=compressed, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        [(_, event, _)] = self.events
+        self.assertEqual(event["headers"]["content-encoding"], "gzip")
+        self.assertEqual((base64.b64decode(event["body"]), event["isBase64Encoded"]), (compressed, True))
 
     async def test_an_unknown_route_is_api_gateways_404_and_invokes_nothing(self):
         response = await self.client.get("/api/v1/nowhere")
@@ -189,6 +201,38 @@ class Events(unittest.IsolatedAsyncioTestCase):
         gone = await self.client.post(f"/prod/@connections/{connect['requestContext']['connectionId']}", data=b"late")
         self.assertEqual((gone.status, gone.headers["x-amzn-ErrorType"]), (410, "GoneException"))
 
+    async def test_a_broken_handshake_is_refused_before_connect_runs(self):
+        response = await self.client.get("/api/v1/ws", headers={"Upgrade": "websocket", "Authorization": "Bearer t"})
+        self.assertEqual(response.status, 400)
+        self.assertEqual(self.events, [], "no $connect, so no connection to leak")
+
+    async def test_binary_and_oversized_frames_close_the_connection_as_api_gateway_does(self):
+        cases = (("binary", lambda socket: socket.send_bytes(b"\x00"), 1003),
+                 ("over 32 KB", lambda socket: socket.send_str("x" * (gateway.WS_FRAME_BYTES + 1)), 1009))
+        for name, send, code in cases:
+            with self.subTest(name):
+                self.events.clear()
+                async with self.client.ws_connect("/api/v1/ws") as socket:
+                    await send(socket)
+                    message = await socket.receive(timeout=5)
+                    self.assertEqual((message.type, message.data), (WSMsgType.CLOSE, code))
+                for _ in range(100):
+                    if len(self.events) == 2:
+                        break
+                    await asyncio.sleep(0.05)
+                self.assertEqual([trigger for _, _, trigger in self.events], ["ws:$connect", "ws:$disconnect"], "the frame reaches no function")
+                self.assertEqual(self.events[1][1]["requestContext"]["disconnectStatusCode"], code)
+
+    async def test_a_message_cannot_select_a_reserved_route(self):
+        async with self.client.ws_connect("/api/v1/ws") as socket:
+            await socket.send_str('{"action":"$disconnect"}')
+            for _ in range(100):
+                if len(self.events) == 2:
+                    break
+                await asyncio.sleep(0.05)
+        self.assertEqual(self.events[1][2], "ws:$default")
+        self.assertEqual(self.events[1][1]["requestContext"]["eventType"], "MESSAGE")
+
     async def test_a_refused_connect_refuses_the_upgrade_with_its_status(self):
         self.answer = runtime.Outcome(True, {"statusCode": 401, "body": "{}"}, 1, None)
         response = await self.client.get("/api/v1/ws", headers={"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"})
@@ -210,8 +254,13 @@ while True:
     if event.get("exit"):
         print("dying", flush=True)
         os._exit(event["exit"])
-    body = json.dumps({"pid": os.getpid(), "echo": event}).encode()
-    urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=body, method="POST")).close()
+    if event.get("skip"):
+        continue  # asks for the next event without answering this one
+    body = json.dumps({"pid": os.getpid(), "echo": event, "padding": "x" * event.get("bytes", 0)}).encode()
+    try:
+        urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=body, method="POST")).close()
+    except OSError as refused:  # the Runtime API refused the answer; a runtime logs it and goes on
+        print(f"response refused: {refused}", flush=True)
 """
 
 
@@ -269,7 +318,7 @@ class Environments(unittest.IsolatedAsyncioTestCase):
         self.assertTrue(after.ok, after.payload)
 
     async def test_an_invocation_past_the_timeout_is_stopped_with_its_environment(self):
-        self.start(timeout=1)
+        self.start(timeout=1, limit=1)  # one environment: the next invocation needs it back
         slow = await self.function.invoke({"sleep": 30}, wait=20)
         self.assertEqual((slow.ok, slow.payload["errorType"]), (False, "Sandbox.Timedout"))
         after = await self.function.invoke({"n": 1}, wait=20)
@@ -279,11 +328,23 @@ class Environments(unittest.IsolatedAsyncioTestCase):
         self.start(limit=1)
         busy = asyncio.ensure_future(self.function.invoke({"sleep": 1.5}, wait=20))
         await asyncio.sleep(0.5)
-        dropped = await self.function.invoke({"dropped": True}, wait=0.2)
+        dropped = await self.function.invoke({"exit": 1}, wait=0.2)
         self.assertEqual(dropped.payload["errorType"], "Gateway.Timeout")
-        self.assertTrue((await busy).ok)
+        busy = await busy
         after = await self.function.invoke({"n": 2}, wait=20)
-        self.assertEqual(after.payload["echo"], {"n": 2}, "the dropped invocation never ran")
+        self.assertEqual(after.payload["pid"], busy.payload["pid"], "the dropped invocation (an exit) never ran")
+
+    async def test_a_response_over_lambdas_limit_fails_the_invocation(self):
+        self.start(limit=1)
+        too_large = await self.function.invoke({"bytes": runtime.MAX_RESPONSE_BYTES}, wait=20)
+        self.assertEqual((too_large.ok, too_large.payload["errorType"]), (False, "Function.ResponseSizeTooLarge"))
+        after = await self.function.invoke({"n": 1}, wait=20)
+        self.assertTrue(after.ok, after.payload)
+
+    async def test_an_invocation_the_runtime_moves_on_from_fails_instead_of_hanging(self):
+        self.start(limit=1)
+        unanswered = await self.function.invoke({"skip": True}, wait=20)
+        self.assertEqual((unanswered.ok, unanswered.payload["errorType"]), (False, "Runtime.NoResponse"))
 
 
 class Deletions(unittest.TestCase):
@@ -307,6 +368,34 @@ class Deletions(unittest.TestCase):
     def test_without_item_failure_reports_a_successful_answer_deletes_everything(self):
         answer = self.outcome(True, {"batchItemFailures": [{"itemIdentifier": "m2"}]})
         self.assertEqual(sources.to_delete(self.MESSAGES, answer, False), self.MESSAGES)
+
+
+class Settings(unittest.TestCase):
+    """What becomes of a developer's settings: parameters, local overrides, or named as ignored."""
+
+    def test_every_setting_the_functions_read_is_known(self):
+        names = stack.app_settings()
+        self.assertGreater(len(names), 80)
+        self.assertTrue({"WS_MAX_CONNECTIONS_PER_USER", "REFRESH_REUSE_GRACE_SECONDS", "HSTS_MAX_AGE_SECONDS"} <= names)
+
+    def test_settings_no_function_gets_are_named_and_the_rest_are_not(self):
+        given = {"WS_MAX_CONNECTIONS_PER_USER": "3", "ACCOUNT_DELETION_REMINDER_DAYS": "3", "LOG_LEVEL": " ",
+                 "FRONTEND_URL": "http://localhost:3000", "ENABLE_RATE_LIMITING": "false", "FROM_EMAIL": "a@example.com",
+                 "FROM_NAME": "A", "JWT_SECRET": "s", "SMTP_HOST": "smtp.example.com", "PATH": "/bin"}
+        _, overrides, ignored = stack.parameters_and_overrides(given, 8000)
+        self.assertEqual(ignored, ["ACCOUNT_DELETION_REMINDER_DAYS", "WS_MAX_CONNECTIONS_PER_USER"],
+                         "unset on AWS too; parameters, overrides, the secret's keys and the seed's unused settings are not named")
+        self.assertEqual(overrides["RATE_LIMIT_ENABLED"], "false", "the seed's name counts under ours")
+
+    def test_seed_names_become_parameters_and_keys_keep_their_lines(self):
+        pem = "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n"
+        given, _, _ = stack.parameters_and_overrides(
+            {"FROM_EMAIL": "noreply@example.com", "FROM_NAME": "Example", "FIRST_SUPERUSER": "root@example.com",
+             "MAIL_FROM": "", "JWT_PREVIOUS_PRIVATE_KEY": pem}, 8000)
+        self.assertEqual(given["MailFrom"], "Example <noreply@example.com>")
+        self.assertEqual(given["FirstSuperuserEmail"], "root@example.com")
+        self.assertEqual(given["JwtPreviousPrivateKey"], pem.strip().replace("\n", "\\n"))
+        self.assertEqual(stack.effective_settings({"JWT_SECRET": "ours", "SECRET_KEY": "seed"})["JWT_SECRET"], "ours")
 
 
 @unittest.skipUnless(MOTO, "needs moto (scripts/test provides it)")

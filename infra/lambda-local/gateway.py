@@ -14,7 +14,9 @@ shows up before a deploy.
 - WebSocket: the paths of the template's API mappings for the WebSocket API (the seed's
   `/api/v1/ws/demo` and `/api/v1/ws`) reach it; `$connect` decides the upgrade, each message is
   `$default` (or the route its `action` names), `$disconnect` follows the close, and the
-  functions push through `/{stage}/@connections/{id}` on the same port (POST, GET, DELETE).
+  functions push through `/{stage}/@connections/{id}` on the same port (POST, GET, DELETE);
+  a broken handshake is refused before `$connect`, and a binary frame closes the connection
+  with 1003, a frame over 32 KB with 1009, as API Gateway's quotas do.
 - API Gateway's integration timeouts: no answer within 30 s (WebSocket: 29 s) is
   `503 {"message":"Service Unavailable"}`; the function runs on until its own timeout.
 """
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, Callable
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 # Lambda's synchronous invocation payload limit: a larger event never reaches the function.
 MAX_EVENT_BYTES = 6 * 1024 * 1024
@@ -41,7 +43,13 @@ TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javas
 # API Gateway's integration timeouts: HTTP APIs give up after 30 s, WebSocket APIs after 29 s.
 HTTP_TIMEOUT = 30.0
 WS_TIMEOUT = 29.0
+# WebSocket API quotas: a frame over 32 KB closes the connection with 1009 (browsers send each
+# message as one frame, so a message is held to that here), as a binary frame does with 1003.
+WS_FRAME_BYTES = 32 * 1024
+WS_MESSAGE_BYTES = 128 * 1024
 ACCOUNT_ID = "123456789012"
+# For the aiohttp server: API Gateway hands a compressed body to the function as it came.
+SERVER_OPTIONS = {"auto_decompress": False}
 
 
 def gateway_error(status: int, message: str, reason: str | None = None) -> web.Response:
@@ -162,7 +170,7 @@ class Gateway:
         source_ip = request.remote or "127.0.0.1"
         headers["x-forwarded-for"] = f"{headers['x-forwarded-for']}, {source_ip}" if "x-forwarded-for" in headers else source_ip
         headers["x-forwarded-proto"] = request.scheme
-        headers["x-forwarded-port"] = str(request.url.port or 80)
+        headers["x-forwarded-port"] = str(listening_port(request))
         headers["x-amzn-trace-id"] = f"Root=1-{int(now):08x}-{uuid.uuid4().hex[:24]}"
         cookies = [c.strip() for value in request.headers.getall("Cookie", []) for c in value.split(";") if c.strip()]
         query: dict[str, str] = {}
@@ -336,6 +344,10 @@ class Gateway:
         return event
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
+        if not web.WebSocketResponse().can_prepare(request).ok:
+            # API Gateway refuses a broken handshake before `$connect` runs.
+            self.record("WS (bad handshake)", 400)
+            return gateway_error(400, "Bad Request")
         connect = self.stack.ws_routes.get("$connect")
         connection_id = secrets.token_urlsafe(12)
         self.domain = request.host
@@ -351,13 +363,23 @@ class Gateway:
             if "sec-websocket-protocol" in headers:
                 protocols = (headers["sec-websocket-protocol"],)
         self.record("WS $connect", 101)
-        socket = web.WebSocketResponse(protocols=protocols, max_msg_size=128 * 1024)
-        await socket.prepare(request)
-        self.connections[connection_id] = Connection(connection_id, socket, int(time.time() * 1000), request.remote or "127.0.0.1", request.headers.get("User-Agent", ""))
+        socket = web.WebSocketResponse(protocols=protocols, max_msg_size=WS_FRAME_BYTES)
         status_code, reason = 1000, "Client closed"
+        closed_with: int | None = None  # the code the gateway itself closed the connection with
         in_flight: set[asyncio.Task] = set()
         try:
+            # Inside the `try`: `$connect` has run, so a client gone before the upgrade
+            # completes still gets its `$disconnect`.
+            await socket.prepare(request)
+            self.connections[connection_id] = Connection(connection_id, socket, int(time.time() * 1000), request.remote or "127.0.0.1", request.headers.get("User-Agent", ""))
             async for message in socket:
+                if message.type == WSMsgType.BINARY:
+                    closed_with = WSCloseCode.UNSUPPORTED_DATA
+                    await socket.close(code=closed_with, message=b"Binary frames are not supported")
+                    break
+                if message.type == WSMsgType.ERROR:  # aiohttp refused the frame and closed
+                    closed_with = getattr(message.data, "code", WSCloseCode.ABNORMAL_CLOSURE)
+                    break
                 if message.type != WSMsgType.TEXT:
                     continue
                 self.connections[connection_id].last_active = time.time()
@@ -365,8 +387,7 @@ class Gateway:
                 task = asyncio.create_task(self.ws_message(socket, connection_id, message.data))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
-            if socket.close_code:
-                status_code = socket.close_code
+            status_code = int(closed_with or socket.close_code or status_code)
         finally:
             disconnect = self.stack.ws_routes.get("$disconnect")
             event = self.ws_event(connection_id, "$disconnect", None, {})
@@ -382,7 +403,8 @@ class Gateway:
         route_key = "$default"
         try:
             action = json.loads(data).get("action")
-            if isinstance(action, str) and action in self.stack.ws_routes:
+            # A message never selects `$connect` or `$disconnect`: those are API Gateway's own.
+            if isinstance(action, str) and not action.startswith("$") and action in self.stack.ws_routes:
                 route_key = action
         except (ValueError, AttributeError):
             pass
@@ -406,16 +428,24 @@ class Gateway:
         """The Management API: what `post_to_connection`, `get_connection` and
         `delete_connection` reach (unsigned here; AWS checks the caller's IAM policy)."""
         connection = self.connections.get(urllib.parse.unquote(connection_id))
+        route = f"@connections {request.method}"
+        gone = web.json_response({"message": None}, status=410, headers={"x-amzn-ErrorType": "GoneException"})
         if connection is None or connection.socket.closed:
-            self.record(f"@connections {request.method}", 410)
-            return web.json_response({"message": None}, status=410, headers={"x-amzn-ErrorType": "GoneException"})
-        self.record(f"@connections {request.method}", 200)
+            self.record(route, 410)
+            return gone
         if request.method == "POST":
             data = await request.read()
-            if len(data) > 128 * 1024:
+            if len(data) > WS_MESSAGE_BYTES:
+                self.record(route, 413)
                 return web.json_response({"message": "Message too long"}, status=413, headers={"x-amzn-ErrorType": "PayloadTooLargeException"})
-            await connection.socket.send_str(data.decode("utf-8", "replace"))
+            try:
+                await connection.socket.send_str(data.decode("utf-8", "replace"))
+            except ConnectionResetError:  # the client left before its socket noticed
+                self.record(route, 410)
+                return gone
+            self.record(route, 200)
             return web.Response(status=200)
+        self.record(route, 200)
         if request.method == "DELETE":
             asyncio.create_task(connection.socket.close(code=1000, message=b"Going away"))
             return web.Response(status=204)
@@ -426,6 +456,12 @@ class Gateway:
                 "lastActiveAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(connection.last_active)),
             })
         return gateway_error(405, "Method Not Allowed")
+
+
+def listening_port(request: web.Request) -> int:
+    """The port the client reached (API Gateway's listener), from the socket, not the Host header."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return sockname[1] if sockname else 80
 
 
 def _utf8(body: bytes) -> bool:

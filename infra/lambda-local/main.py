@@ -104,7 +104,7 @@ class LocalStack:
             raise RuntimeError(f"moto did not start (log: {self.work / 'moto.log'})")
         return f"http://127.0.0.1:{port}"
 
-    def replace_generated_keys(self, session, stack) -> None:
+    def replace_generated_keys(self, session, stack, settings: dict[str, str]) -> None:
         """JWT_SECRET / MFA_ENCRYPTION_KEY from the settings replace the generated values, as a
         hand edit of the secret would (docs/deploy.md): tokens and TOTP secrets then survive a
         restart of the local stack."""
@@ -112,7 +112,7 @@ class LocalStack:
         arns = {arn for f in stack.functions.values() for arn in f.environment.get("SECRETS_ARN", "").split(",") if arn}
         for arn in sorted(arns):
             value = json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
-            changed = {key: os.environ[key] for key in value if os.environ.get(key, "").strip() and key in ("JWT_SECRET", "MFA_ENCRYPTION_KEY")}
+            changed = {key: settings[key] for key in value if key in settings and key in stack_module.IN_THE_SECRET}
             if changed:
                 client.put_secret_value(SecretId=arn, SecretString=json.dumps({**value, **changed}))
 
@@ -150,7 +150,7 @@ class LocalStack:
         given, overrides, ignored = stack_module.parameters_and_overrides(os.environ, args.port)
         gateway_url = f"http://127.0.0.1:{args.port}"
         stack = await asyncio.to_thread(stack_module.describe, session, args.stack_name, Path(args.template), given, gateway_url)
-        self.replace_generated_keys(session, stack)
+        self.replace_generated_keys(session, stack, stack_module.effective_settings(os.environ))
         self.write_description(stack)
         deployed = time.monotonic()
         self.say(f"deployed {args.template} into moto in {deployed - started:.1f} s: {len(stack.functions)} functions, "
@@ -179,7 +179,7 @@ class LocalStack:
             self.say(f"migrate: {json.dumps(outcome.payload)[:300]}")
 
         gateway = gateway_module.Gateway(stack, self.invoke, self.record)
-        runner = web.AppRunner(gateway.application(), access_log=None, handle_signals=False, shutdown_timeout=3)
+        runner = web.AppRunner(gateway.application(), access_log=None, handle_signals=False, shutdown_timeout=3, **gateway_module.SERVER_OPTIONS)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", args.port).start()
 

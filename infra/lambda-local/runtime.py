@@ -27,6 +27,8 @@ from aiohttp import web
 
 PREFIX = "/2018-06-01/runtime"
 LOCAL_CONCURRENCY = 4  # environments per function when the template reserves none
+# Lambda's limit on a synchronous invocation's response: a larger one fails the invocation.
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 
 
 @dataclass
@@ -74,7 +76,9 @@ class Environment:
         self.log_tail: collections.deque[str] = collections.deque(maxlen=20)
 
     async def start(self, binary: Path, environment: dict[str, str]) -> None:
-        app = web.Application()
+        # Room for a response over Lambda's limit, so it fails the invocation as Lambda does
+        # instead of being refused here; past this the runtime's `next` settles it (below).
+        app = web.Application(client_max_size=2 * MAX_RESPONSE_BYTES)
         app.router.add_get(f"{PREFIX}/invocation/next", self.next)
         app.router.add_post(f"{PREFIX}/invocation/{{id}}/response", self.response)
         app.router.add_post(f"{PREFIX}/invocation/{{id}}/error", self.error)
@@ -136,6 +140,10 @@ class Environment:
     async def next(self, request: web.Request) -> web.StreamResponse:
         if self.init_ms is None:
             self.init_ms = (time.monotonic() - self.started_at) * 1000
+        if self.current is not None:
+            # The runtime moved on without an answer this API took (one too large to read, say):
+            # the caller gets an error now instead of waiting for an answer that never comes.
+            self._settle(self.current.id, False, {"errorType": "Runtime.NoResponse", "errorMessage": "the runtime asked for its next event without answering this one"})
         self.current = None
         self.idle = True
         try:
@@ -195,6 +203,10 @@ class Environment:
 
     async def response(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if len(body) > MAX_RESPONSE_BYTES:
+            message = f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+            self._settle(request.match_info["id"], False, {"errorType": "Function.ResponseSizeTooLarge", "errorMessage": message})
+            return web.Response(status=413, text=json.dumps({"errorType": "RequestEntityTooLarge", "errorMessage": message}))
         try:
             payload = json.loads(body) if body else None
         except json.JSONDecodeError:

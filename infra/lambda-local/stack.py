@@ -15,6 +15,7 @@ with their resolved environments), and this module reads the result back:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -40,6 +41,7 @@ SETTING_TO_PARAMETER = {
     "ENVIRONMENT": "Environment",
     "BACKEND_CORS_ORIGINS": "CorsOrigins",
     "JWT_PRIVATE_KEY": "JwtPrivateKey",
+    "JWT_PREVIOUS_PRIVATE_KEY": "JwtPreviousPrivateKey",
     "MAGIC_LINK_ENABLED": "MagicLinkEnabled",
     "DELETION_GRACE_DAYS": "DeletionGraceDays",
 }
@@ -52,15 +54,55 @@ SETTING_TO_PARAMETER = {
 # false unless set).
 LOCAL_OVERRIDES = ("MAIL_BACKEND", "MAIL_DIR", "RATE_LIMIT_ENABLED", "COOKIE_SECURE")
 
-# App settings (names the functions read) that neither map to a parameter nor are local
-# overrides: the template does not set them, so on AWS they are unset too; the stack says it
-# ignores them instead of quietly applying them.
-APP_SETTINGS = {
-    "ACCESS_TOKEN_EXPIRE_MINUTES", "DB_MAX_CONNECTIONS", "EVENTS_BACKEND",
-    "EVENTS_DIR", "LOG_FORMAT", "LOG_LEVEL", "MAX_SESSIONS_PER_USER", "METRICS",
-    "MFA_REQUIRED_FOR_SUPERUSERS", "PASSWORD_POLICY", "QUEUE_BACKEND", "REFRESH_TOKEN_EXPIRE_DAYS",
-    "SCHEDULER_INTERVAL_SECONDS", "TRUSTED_PROXY_HOPS", "FIRST_SUPERUSER_USERNAME",
-}
+# Settings the stack carries in its secret (replacing the generated values; main.py).
+IN_THE_SECRET = ("JWT_SECRET", "MFA_ENCRYPTION_KEY")
+
+# Parameters that carry a PEM key, whose lines a parameter value cannot hold.
+KEY_PARAMETERS = ("JwtPrivateKey", "JwtPreviousPrivateKey")
+
+
+@functools.cache
+def config_source() -> str:
+    """The functions' config module, which knows every setting and the seed's names for them."""
+    return (ROOT / "shared" / "src" / "config.rs").read_text()
+
+
+def _rust_const(name: str) -> str:
+    return config_source().split(f"pub const {name}", 1)[1].split("];", 1)[0]
+
+
+def app_settings() -> set[str]:
+    """Every setting the functions read: the quoted upper-case names in the config module, found
+    as that module's own test finds them for the README, so a new setting needs no list here."""
+    names = {n for n in config_source().split('"')[1::2] if len(n) > 2 and re.fullmatch(r"[A-Z][A-Z0-9_]*", n)}
+    return names - {"INFO", "WARNING", "AWS_LAMBDA_FUNCTION_NAME"}
+
+
+def seed_aliases() -> dict[str, str]:
+    """Our setting -> the seed's name for it, from the config module's `SEED_ALIASES`."""
+    return dict(re.findall(r'\("([A-Z0-9_]+)",\s*"([A-Z0-9_]+)"\)', _rust_const("SEED_ALIASES")))
+
+
+def effective_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` with a seed-named setting under our name where ours is unset, as the functions
+    read them (`FROM_NAME` joins `FROM_EMAIL` into `MAIL_FROM`)."""
+    settings = {name: value for name, value in environ.items() if value.strip()}
+    for ours, seed in seed_aliases().items():
+        if ours not in settings and seed in settings:
+            settings[ours] = settings[seed]
+            if seed == "FROM_EMAIL" and "FROM_NAME" in settings:
+                settings[ours] = f"{settings['FROM_NAME']} <{settings[seed]}>"
+    return settings
+
+
+def ignored_settings(environ: Mapping[str, str]) -> list[str]:
+    """The app settings in `environ` that reach no function: the template does not set them, so
+    on AWS they are unset too, and the stack says so instead of quietly applying them."""
+    taken = {*SETTING_TO_PARAMETER, *LOCAL_OVERRIDES, *IN_THE_SECRET}
+    taken |= {seed for ours, seed in seed_aliases().items() if ours in taken} | {"FROM_NAME"}
+    not_ours = set(re.findall(r'"([A-Z0-9_]+)"', _rust_const("IGNORED_SEED_SETTINGS")))
+    return sorted(name for name in app_settings() - taken - not_ours if environ.get(name, "").strip())
+
 
 INTEGRATION_ARN = re.compile(r"\$\{(\w+)\.Arn\}")
 EXECUTE_API_URL = re.compile(r"^https://[^/]+\.execute-api\.[^/]+/(?P<stage>[^/]+)/?$")
@@ -137,7 +179,10 @@ class Stack:
 
 
 def parameters_and_overrides(settings: Mapping[str, str], port: int) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """The stack parameters, the local overrides and the ignored settings for `settings`."""
+    """The stack parameters, the local overrides and the ignored settings for `settings` (the
+    environment; seed names count under ours, as the functions read them)."""
+    ignored = ignored_settings(settings)
+    settings = effective_settings(settings)
     local = f"http://localhost:{port}"
     given = {
         "Environment": "development",
@@ -150,10 +195,9 @@ def parameters_and_overrides(settings: Mapping[str, str], port: int) -> tuple[di
     for setting, parameter in SETTING_TO_PARAMETER.items():
         value = settings.get(setting, "").strip()
         if value:
-            given[parameter] = value.replace("\r\n", "\n").replace("\n", "\\n") if parameter == "JwtPrivateKey" else value
+            given[parameter] = value.replace("\r\n", "\n").replace("\n", "\\n") if parameter in KEY_PARAMETERS else value
     overrides = {"COOKIE_SECURE": "false"}
     overrides.update({name: settings[name] for name in LOCAL_OVERRIDES if settings.get(name, "").strip()})
-    ignored = sorted(name for name in APP_SETTINGS if settings.get(name, "").strip())
     return given, overrides, ignored
 
 
