@@ -223,6 +223,20 @@ class Events(unittest.IsolatedAsyncioTestCase):
                 self.assertEqual([trigger for _, _, trigger in self.events], ["ws:$connect", "ws:$disconnect"], "the frame reaches no function")
                 self.assertEqual(self.events[1][1]["requestContext"]["disconnectStatusCode"], code)
 
+    async def test_a_frame_of_32_kb_passes_and_offered_protocols_are_not_logged(self):
+        token = "secret.jwt.token"
+        # $connect selects the token, as the ws function does; nothing may log it on the way.
+        self.answer = runtime.Outcome(True, {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": token}}, 1, None)
+        with self.assertNoLogs("aiohttp.websocket"):
+            async with self.client.ws_connect("/api/v1/ws", protocols=("bearer", token)) as socket:
+                await socket.send_str("x" * gateway.WS_FRAME_BYTES)
+                for _ in range(100):
+                    if len(self.events) == 2:
+                        break
+                    await asyncio.sleep(0.05)
+        self.assertEqual(self.events[1][2], "ws:$default")
+        self.assertEqual(len(self.events[1][1]["body"]), gateway.WS_FRAME_BYTES)
+
     async def test_a_message_cannot_select_a_reserved_route(self):
         async with self.client.ws_connect("/api/v1/ws") as socket:
             await socket.send_str('{"action":"$disconnect"}')
@@ -390,9 +404,9 @@ class Settings(unittest.TestCase):
     def test_seed_names_become_parameters_and_keys_keep_their_lines(self):
         pem = "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n"
         given, _, _ = stack.parameters_and_overrides(
-            {"FROM_EMAIL": "noreply@example.com", "FROM_NAME": "Example", "FIRST_SUPERUSER": "root@example.com",
+            {"FROM_EMAIL": " noreply@example.com", "FROM_NAME": "Your App, Inc.", "FIRST_SUPERUSER": "root@example.com",
              "MAIL_FROM": "", "JWT_PREVIOUS_PRIVATE_KEY": pem}, 8000)
-        self.assertEqual(given["MailFrom"], "Example <noreply@example.com>")
+        self.assertEqual(given["MailFrom"], '"Your App, Inc." <noreply@example.com>', "quoted, as the functions parse it")
         self.assertEqual(given["FirstSuperuserEmail"], "root@example.com")
         self.assertEqual(given["JwtPreviousPrivateKey"], pem.strip().replace("\n", "\\n"))
         self.assertEqual(stack.effective_settings({"JWT_SECRET": "ours", "SECRET_KEY": "seed"})["JWT_SECRET"], "ours")

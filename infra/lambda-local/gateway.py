@@ -344,7 +344,10 @@ class Gateway:
         return event
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
-        if not web.WebSocketResponse().can_prepare(request).ok:
+        # The probe accepts the protocols offered, so aiohttp does not log them (browsers send
+        # the access token as one).
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        if not web.WebSocketResponse(protocols=offered).can_prepare(request).ok:
             # API Gateway refuses a broken handshake before `$connect` runs.
             self.record("WS (bad handshake)", 400)
             return gateway_error(400, "Bad Request")
@@ -363,7 +366,8 @@ class Gateway:
             if "sec-websocket-protocol" in headers:
                 protocols = (headers["sec-websocket-protocol"],)
         self.record("WS $connect", 101)
-        socket = web.WebSocketResponse(protocols=protocols, max_msg_size=WS_FRAME_BYTES)
+        # aiohttp refuses a message of max_msg_size itself; API Gateway takes a frame of 32 KB.
+        socket = web.WebSocketResponse(protocols=protocols, max_msg_size=WS_FRAME_BYTES + 1)
         status_code, reason = 1000, "Client closed"
         closed_with: int | None = None  # the code the gateway itself closed the connection with
         in_flight: set[asyncio.Task] = set()

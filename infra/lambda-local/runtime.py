@@ -202,9 +202,13 @@ class Environment:
         invocation.settle(Outcome(ok, payload, (time.monotonic() - started) * 1000, init_ms))
 
     async def response(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if len(body) > MAX_RESPONSE_BYTES:
-            message = f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            body = None
+        if body is None or len(body) > MAX_RESPONSE_BYTES:
+            size = f"{len(body)} bytes" if body is not None else f"over {2 * MAX_RESPONSE_BYTES} bytes"
+            message = f"Response payload size ({size}) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
             self._settle(request.match_info["id"], False, {"errorType": "Function.ResponseSizeTooLarge", "errorMessage": message})
             return web.Response(status=413, text=json.dumps({"errorType": "RequestEntityTooLarge", "errorMessage": message}))
         try:

@@ -15,6 +15,7 @@ with their resolved environments), and this module reads the result back:
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import json
 import re
@@ -84,14 +85,15 @@ def seed_aliases() -> dict[str, str]:
 
 
 def effective_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` with a seed-named setting under our name where ours is unset, as the functions
-    read them (`FROM_NAME` joins `FROM_EMAIL` into `MAIL_FROM`)."""
-    settings = {name: value for name, value in environ.items() if value.strip()}
+    """`environ`'s settings as the functions read them: trimmed, blank ones unset, and a seed-named
+    setting under our name where ours is unset (`FROM_NAME` joins `FROM_EMAIL` into `MAIL_FROM`)."""
+    settings = {name: value.strip() for name, value in environ.items() if value.strip()}
     for ours, seed in seed_aliases().items():
         if ours not in settings and seed in settings:
             settings[ours] = settings[seed]
             if seed == "FROM_EMAIL" and "FROM_NAME" in settings:
-                settings[ours] = f"{settings['FROM_NAME']} <{settings[seed]}>"
+                # Quoted where the name needs it ("Your App, Inc."), as the functions join them.
+                settings[ours] = email.utils.formataddr((settings["FROM_NAME"], settings[seed]))
     return settings
 
 
