@@ -292,7 +292,7 @@ class Environments(unittest.IsolatedAsyncioTestCase):
 
     async def asyncTearDown(self):
         self.function.stop()
-        await asyncio.sleep(0.1)
+        await self.function.stopped()
         self.folder.cleanup()
 
     def start(self, timeout=5, limit=2, **environment):

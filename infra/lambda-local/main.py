@@ -209,6 +209,7 @@ class LocalStack:
             pass
         for function in self.functions.values():
             function.stop()
+        await asyncio.gather(*(function.stopped() for function in self.functions.values()))
         return 0
 
     def close(self) -> None:

@@ -74,6 +74,7 @@ class Environment:
         self.init_ms: float | None = None  # until the first `next`
         self.init_reported = False
         self.log_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self.watcher: asyncio.Task | None = None  # done once the process is gone and cleaned up
 
     async def start(self, binary: Path, environment: dict[str, str]) -> None:
         # Room for a response over Lambda's limit, so it fails the invocation as Lambda does
@@ -101,7 +102,7 @@ class Environment:
             preexec_fn=die_with_parent,
         )
         reader = asyncio.create_task(self._copy_output())
-        asyncio.create_task(self._watch(reader))
+        self.watcher = asyncio.create_task(self._watch(reader))
 
     async def _copy_output(self) -> None:
         """Copies the process's output line by line (however long a line), keeping the last few."""
@@ -347,6 +348,13 @@ class LocalFunction:
         self.stopping = True
         for environment in self.environments:
             environment.kill()
+
+    async def stopped(self, patience: float = 3) -> None:
+        """After `stop`: waits for the environments to be gone and cleaned up, so no process is
+        left to the event loop's shutdown (which would warn about each one)."""
+        watchers = [e.watcher for e in self.environments if e.watcher]
+        if watchers:
+            await asyncio.wait(watchers, timeout=patience)
 
 
 def _prctl():
