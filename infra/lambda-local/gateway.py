@@ -433,10 +433,9 @@ class Gateway:
         `delete_connection` reach (unsigned here; AWS checks the caller's IAM policy)."""
         connection = self.connections.get(urllib.parse.unquote(connection_id))
         route = f"@connections {request.method}"
-        gone = web.json_response({"message": None}, status=410, headers={"x-amzn-ErrorType": "GoneException"})
         if connection is None or connection.socket.closed:
             self.record(route, 410)
-            return gone
+            return gone()
         if request.method == "POST":
             data = await request.read()
             if len(data) > WS_MESSAGE_BYTES:
@@ -446,7 +445,7 @@ class Gateway:
                 await connection.socket.send_str(data.decode("utf-8", "replace"))
             except ConnectionResetError:  # the client left before its socket noticed
                 self.record(route, 410)
-                return gone
+                return gone()
             self.record(route, 200)
             return web.Response(status=200)
         self.record(route, 200)
@@ -460,6 +459,11 @@ class Gateway:
                 "lastActiveAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(connection.last_active)),
             })
         return gateway_error(405, "Method Not Allowed")
+
+
+def gone() -> web.Response:
+    """The Management API's answer for a connection that is no longer open."""
+    return web.json_response({"message": None}, status=410, headers={"x-amzn-ErrorType": "GoneException"})
 
 
 def listening_port(request: web.Request) -> int:

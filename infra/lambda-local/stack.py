@@ -195,11 +195,11 @@ def parameters_and_overrides(settings: Mapping[str, str], port: int) -> tuple[di
         "ReserveConcurrency": "true",
     }
     for setting, parameter in SETTING_TO_PARAMETER.items():
-        value = settings.get(setting, "").strip()
+        value = settings.get(setting)
         if value:
             given[parameter] = value.replace("\r\n", "\n").replace("\n", "\\n") if parameter in KEY_PARAMETERS else value
     overrides = {"COOKIE_SECURE": "false"}
-    overrides.update({name: settings[name] for name in LOCAL_OVERRIDES if settings.get(name, "").strip()})
+    overrides.update({name: settings[name] for name in LOCAL_OVERRIDES if name in settings})
     return given, overrides, ignored
 
 
